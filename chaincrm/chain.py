@@ -1,0 +1,331 @@
+"""Chain access: one Web3 connection, signers, EIP-1559 fees, a nonce manager, receipts.
+
+Transactions are signed locally (eth-account) and sent raw. A revert is decoded from its selector
+into a named exception before anything is sent (gas estimation runs the call first), and a
+transaction that still fails on-chain is replayed to recover its reason. Many transactions from
+one signer can be sent without waiting for each receipt: the nonce manager hands out nonces
+locally and the raw transactions go to the node in JSON-RPC batches.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import requests
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress, HexStr
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted, Web3RPCError
+from web3.types import TxParams, TxReceipt
+
+from chaincrm.errors import ChainError, ContractRevert, TransactionError
+from chaincrm.reverts import RevertDecoder
+
+T = TypeVar("T")
+
+DEFAULT_PRIORITY_FEE_WEI = 1_000_000_000
+BASE_FEE_HEADROOM = 2  # maxFee = base fee x 2 + tip: survives six full blocks of base-fee rises
+GAS_MARGIN_NUMERATOR = 6  # gas limit = estimate x 6/5: state can change between estimate and inclusion
+GAS_MARGIN_DENOMINATOR = 5
+FEE_CACHE_SECONDS = 1.0
+RPC_BATCH_SIZE = 100
+
+
+class Transactable(Protocol):
+    """A web3 contract function call or constructor: anything with build_transaction."""
+
+    def build_transaction(self, transaction: TxParams | None = None) -> TxParams: ...
+
+    def estimate_gas(self, transaction: TxParams | None = None, block_identifier: Any = None) -> int: ...
+
+
+@dataclass(frozen=True)
+class NodeAccount:
+    """An account the node holds unlocked (Anvil's dev accounts, Brownie's `accounts[i]`).
+
+    For local development only: transactions go out through `eth_sendTransaction`.
+    """
+
+    address: ChecksumAddress
+
+
+Sender = LocalAccount | NodeAccount
+
+
+class NonceManager:
+    """Hands out consecutive nonces per address without a round trip per transaction."""
+
+    def __init__(self, w3: Web3) -> None:
+        self._w3 = w3
+        self._next: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def take(self, address: ChecksumAddress) -> int:
+        with self._lock:
+            if address not in self._next:
+                self._next[address] = self._w3.eth.get_transaction_count(address, "pending")
+            nonce = self._next[address]
+            self._next[address] = nonce + 1
+            return nonce
+
+    def reset(self, address: ChecksumAddress) -> None:
+        """Forget the local count (after a failed send) so the next nonce comes from the node."""
+        with self._lock:
+            self._next.pop(address, None)
+
+
+class Chain:
+    """A connection to one chain, with everything needed to send transactions to it."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        decoder: RevertDecoder,
+        *,
+        confirmations: int = 1,
+        poll_interval: float = 0.02,
+        timeout: float = 120.0,
+    ) -> None:
+        self.w3 = w3
+        self.decoder = decoder
+        self.confirmations = max(1, confirmations)
+        self.poll_interval = poll_interval
+        self.timeout = timeout
+        self.nonces = NonceManager(w3)
+        self._chain_id: int | None = None
+        self._fees: tuple[float, int, int] | None = None
+
+    # ------------------------------------------------------------------ reading
+
+    @property
+    def chain_id(self) -> int:
+        if self._chain_id is None:
+            self._chain_id = self.rpc(lambda: int(self.w3.eth.chain_id))
+        return self._chain_id
+
+    def rpc(self, action: Callable[[], T]) -> T:
+        """Run one read against the node, turning transport failures into ChainError."""
+        try:
+            return action()
+        except (requests.ConnectionError, requests.Timeout, ConnectionError, TimeoutError) as exc:
+            raise ChainError(f"the chain at {self.endpoint} is not reachable ({type(exc).__name__})") from None
+
+    @property
+    def endpoint(self) -> str:
+        provider = self.w3.provider
+        return str(getattr(provider, "endpoint_uri", provider))
+
+    def call(self, fn: Any, *, sender: str | None = None, block: Any = "latest") -> Any:
+        """Call a view function; a revert becomes its named exception."""
+        params: TxParams = {"from": to_checksum_address(sender)} if sender else {}
+        try:
+            return self.rpc(lambda: fn.call(params, block_identifier=block))
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self._decoded(exc) from None
+
+    def require_code(self, address: str, what: str) -> None:
+        code = self.rpc(lambda: self.w3.eth.get_code(to_checksum_address(address)))
+        if len(code) == 0:
+            raise ChainError(f"no {what} contract at {address} on chain {self.chain_id}: is the deployment record for this chain?")
+
+    # ------------------------------------------------------------------ fees
+
+    def fees(self) -> tuple[int, int]:
+        """(maxFeePerGas, maxPriorityFeePerGas) for an EIP-1559 transaction, cached briefly."""
+        now = time.monotonic()
+        if self._fees is not None and now - self._fees[0] < FEE_CACHE_SECONDS:
+            return self._fees[1], self._fees[2]
+        block = self.rpc(lambda: self.w3.eth.get_block("latest"))
+        base_fee = int(block.get("baseFeePerGas", 0) or 0)
+        try:
+            tip = int(self.rpc(lambda: self.w3.eth.max_priority_fee))
+        except (Web3RPCError, ValueError):
+            tip = DEFAULT_PRIORITY_FEE_WEI
+        max_fee = base_fee * BASE_FEE_HEADROOM + tip
+        self._fees = (now, max_fee, tip)
+        return max_fee, tip
+
+    # ------------------------------------------------------------------ sending
+
+    def gas_limit(self, fn: Transactable, sender: Sender, *, value: int = 0) -> int:
+        """The gas estimate with a margin; a call that would revert raises its named error here."""
+        try:
+            estimate = self.rpc(lambda: fn.estimate_gas({"from": sender.address, "value": value}))
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            raise self._decoded(exc) from None
+        except Web3RPCError as exc:
+            raise self._rpc_failure(exc) from None
+        return int(estimate) * GAS_MARGIN_NUMERATOR // GAS_MARGIN_DENOMINATOR
+
+    def build(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> TxParams:
+        """Build a complete, unsigned EIP-1559 transaction; estimating gas surfaces reverts here."""
+        base: TxParams = {"from": sender.address, "value": value}
+        if gas is None:
+            gas = self.gas_limit(fn, sender, value=value)
+        max_fee, tip = self.fees()
+        params: TxParams = {
+            **base,
+            "gas": gas,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "chainId": self.chain_id,
+            "nonce": self.nonces.take(sender.address),
+        }
+        return fn.build_transaction(params)
+
+    def send(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> HexBytes:
+        """Sign and send one transaction; returns its hash without waiting."""
+        tx = self.build(fn, sender, value=value, gas=gas)
+        try:
+            if isinstance(sender, NodeAccount):
+                return self.rpc(lambda: self.w3.eth.send_transaction(tx))
+            raw = sender.sign_transaction(tx).raw_transaction  # type: ignore[arg-type]
+            return self.rpc(lambda: self.w3.eth.send_raw_transaction(raw))
+        except Web3RPCError as exc:
+            self.nonces.reset(sender.address)
+            raise self._rpc_failure(exc) from None
+        except ChainError:
+            self.nonces.reset(sender.address)
+            raise
+
+    def transact(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> TxReceipt:
+        """Send one transaction and wait for it to be confirmed; a failure raises its named error."""
+        tx_hash = self.send(fn, sender, value=value, gas=gas)
+        return self.wait(tx_hash)
+
+    def send_many(
+        self,
+        calls: Sequence[tuple[Transactable, int]],
+        sender: LocalAccount,
+        *,
+        gas: int,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[HexBytes]:
+        """Sign many calls from one signer with consecutive nonces and send them in RPC batches.
+
+        `gas` is the limit for each transaction (estimate one representative call first); a call
+        that then fails on-chain is found when its receipt is read.
+        """
+        hashes: list[HexBytes] = []
+        for start in range(0, len(calls), RPC_BATCH_SIZE):
+            chunk = calls[start : start + RPC_BATCH_SIZE]
+            raws = [
+                sender.sign_transaction(self.build(fn, sender, value=value, gas=gas)).raw_transaction  # type: ignore[arg-type]
+                for fn, value in chunk
+            ]
+            hashes.extend(self._send_raw_batch(raws, sender.address))
+            if on_progress is not None:
+                on_progress(len(chunk))
+        return hashes
+
+    def _send_raw_batch(self, raws: Sequence[bytes], address: ChecksumAddress) -> list[HexBytes]:
+        payload = [("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]) for raw in raws]
+        provider = self.w3.provider
+        try:
+            responses = self.rpc(lambda: provider.make_batch_request(payload))  # type: ignore[attr-defined]
+        except AttributeError:  # a provider without batch support: one by one
+            return [self.rpc(lambda raw=raw: self.w3.eth.send_raw_transaction(raw)) for raw in raws]
+        if isinstance(responses, dict):  # the whole batch was refused
+            self.nonces.reset(address)
+            raise TransactionError(f"the node refused a batch of transactions: {responses.get('error')}")
+        hashes = []
+        for i, item in enumerate(sorted(responses, key=lambda response: int(response["id"]))):
+            if "error" in item:
+                self.nonces.reset(address)
+                raise TransactionError(f"the node refused transaction {i + 1} of a batch: {item['error'].get('message')}")
+            hashes.append(HexBytes(item["result"]))
+        return hashes
+
+    # ------------------------------------------------------------------ receipts
+
+    def wait(self, tx_hash: HexBytes | str) -> TxReceipt:
+        """Wait for a receipt and the configured confirmations; a failed status raises its error."""
+        deadline = time.monotonic() + self.timeout
+        receipt = self._receipt_by(tx_hash, deadline)
+        target = int(receipt["blockNumber"]) + self.confirmations - 1
+        while self.rpc(lambda: self.w3.eth.block_number) < target:
+            if time.monotonic() > deadline:
+                raise TransactionError(f"transaction {HexBytes(tx_hash).hex()} did not reach {self.confirmations} confirmations")
+            time.sleep(self.poll_interval)
+        if receipt["status"] != 1:
+            raise self._failure_of(receipt)
+        return receipt
+
+    def wait_many(self, tx_hashes: Iterable[HexBytes], *, raise_on_failure: bool = True) -> list[TxReceipt]:
+        """Receipts for many transactions, read in RPC batches."""
+        hashes = list(tx_hashes)
+        receipts: dict[int, TxReceipt] = {}
+        deadline = time.monotonic() + self.timeout
+        while len(receipts) < len(hashes):
+            missing = [i for i in range(len(hashes)) if i not in receipts]
+            for start in range(0, len(missing), RPC_BATCH_SIZE):
+                chunk = missing[start : start + RPC_BATCH_SIZE]
+                with self.w3.batch_requests() as batch:
+                    for i in chunk:
+                        batch.add(self.w3.eth.get_transaction_receipt(hashes[i]))
+                    try:
+                        results = self.rpc(batch.execute)
+                    except Exception:  # noqa: BLE001 - receipts not yet mined come back as errors
+                        results = [None] * len(chunk)
+                for i, result in zip(chunk, results):
+                    if isinstance(result, dict) or hasattr(result, "get"):
+                        if result and result.get("blockNumber") is not None:
+                            receipts[i] = result  # type: ignore[assignment]
+            if len(receipts) < len(hashes):
+                if time.monotonic() > deadline:
+                    raise TransactionError(f"{len(hashes) - len(receipts)} transactions were not mined in {self.timeout:.0f} s")
+                time.sleep(self.poll_interval)
+        ordered = [receipts[i] for i in range(len(hashes))]
+        if raise_on_failure:
+            for receipt in ordered:
+                if receipt["status"] != 1:
+                    raise self._failure_of(receipt)
+        return ordered
+
+    def _receipt_by(self, tx_hash: HexBytes | str, deadline: float) -> TxReceipt:
+        while True:
+            try:
+                return self.rpc(lambda: self.w3.eth.get_transaction_receipt(HexStr(HexBytes(tx_hash).to_0x_hex())))
+            except Exception as exc:  # noqa: BLE001
+                if isinstance(exc, ChainError):
+                    raise
+                if time.monotonic() > deadline:
+                    raise TransactionError(f"transaction {HexBytes(tx_hash).to_0x_hex()} was not mined in {self.timeout:.0f} s") from None
+                time.sleep(self.poll_interval)
+
+    def _failure_of(self, receipt: TxReceipt) -> ChainError | ContractRevert:
+        """Replay a failed transaction as a call to recover its revert reason."""
+        tx = self.rpc(lambda: self.w3.eth.get_transaction(receipt["transactionHash"]))
+        params: TxParams = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+        try:
+            self.w3.eth.call(params, block_identifier=int(receipt["blockNumber"]) - 1)
+        except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
+            return self._decoded(exc)
+        except Web3RPCError as exc:
+            return self._rpc_failure(exc)
+        if int(receipt["gasUsed"]) >= int(tx["gas"]):
+            return TransactionError(f"transaction {receipt['transactionHash'].to_0x_hex()} ran out of gas ({tx['gas']})")
+        return TransactionError(f"transaction {receipt['transactionHash'].to_0x_hex()} failed without a reason")
+
+    def _decoded(self, exc: ContractCustomError | ContractLogicError | ContractPanicError) -> ContractRevert | TransactionError:
+        data = getattr(exc, "data", None)
+        if isinstance(data, dict):
+            data = data.get("data")
+        return self.decoder.decode(data)
+
+    def _rpc_failure(self, exc: Web3RPCError) -> ChainError:
+        message = exc.rpc_response.get("error", {}).get("message") if exc.rpc_response else str(exc)
+        return TransactionError(f"the node refused the transaction: {message}")
+
+
+def node_account(address: str) -> NodeAccount:
+    return NodeAccount(to_checksum_address(address))
+
+
+__all__ = ["Chain", "NodeAccount", "NonceManager", "Sender", "TimeExhausted", "node_account"]

@@ -1,0 +1,108 @@
+"""Deploying the CRM and the deployment record the SDK reads.
+
+The record (JSON) says which chain and which addresses; loading it checks the chain id against the
+node and that code exists at every address, so a record for another chain is never used by
+accident, and saving refuses to overwrite a record for another chain unless told to.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict
+from pathlib import Path
+
+from eth_utils import to_checksum_address
+
+from chaincrm.artifacts import load_artifact
+from chaincrm.chain import Chain, Sender
+from chaincrm.errors import ChainError, ConfigError
+from chaincrm.models import Deployment, Role
+
+DEFAULT_DISPUTE_WINDOW_SECONDS = 7 * 24 * 3600
+DEFAULT_PAYMENT_TERM_SECONDS = 30 * 24 * 3600
+
+
+def deploy(
+    chain: Chain,
+    deployer: Sender,
+    *,
+    treasury: str,
+    dispute_window_seconds: int = DEFAULT_DISPUTE_WINDOW_SECONDS,
+    payment_term_seconds: int = DEFAULT_PAYMENT_TERM_SECONDS,
+    admin: str | None = None,
+) -> Deployment:
+    """Deploy registry, escrow and pipeline, and let the pipeline issue invoices."""
+    admin_address = to_checksum_address(admin or deployer.address)
+    if admin_address != deployer.address:
+        raise ConfigError("the deployer must be the admin to wire the contracts; grant the admin role afterwards")
+    registry = _deploy(chain, deployer, "CrmRegistry", admin_address)
+    escrow = _deploy(
+        chain, deployer, "InvoiceEscrow", registry, to_checksum_address(treasury), dispute_window_seconds, payment_term_seconds
+    )
+    pipeline = _deploy(chain, deployer, "DealPipeline", registry, escrow)
+    registry_contract = chain.w3.eth.contract(address=registry, abi=load_artifact("CrmRegistry").abi)
+    receipt = chain.transact(registry_contract.functions.grantRole(Role.INVOICE_ISSUER.role_id, pipeline), deployer)
+    block = chain.rpc(lambda: chain.w3.eth.get_block(receipt["blockNumber"]))
+    return Deployment(
+        chain_id=chain.chain_id,
+        registry=registry,
+        pipeline=pipeline,
+        escrow=escrow,
+        deployer=to_checksum_address(deployer.address),
+        block_number=int(receipt["blockNumber"]),
+        deployed_at=int(block["timestamp"]),
+        treasury=to_checksum_address(treasury),
+        dispute_window_seconds=dispute_window_seconds,
+        payment_term_seconds=payment_term_seconds,
+    )
+
+
+def _deploy(chain: Chain, deployer: Sender, name: str, *args: object) -> str:
+    artifact = load_artifact(name)
+    factory = chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = chain.transact(factory.constructor(*args), deployer)
+    return to_checksum_address(receipt["contractAddress"])
+
+
+def save_record(deployment: Deployment, path: Path, *, force: bool = False) -> None:
+    """Write the record atomically; refuse to replace a record for another chain unless `force`."""
+    if path.exists() and not force:
+        try:
+            existing = json.loads(path.read_text())
+        except (OSError, json.JSONDecodeError):
+            existing = {}
+        if existing.get("chain_id") not in (None, deployment.chain_id):
+            raise ConfigError(
+                f"{path} holds the deployment for chain {existing['chain_id']}, not {deployment.chain_id}: "
+                "pass --force to replace it, or choose another record file"
+            )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as handle:
+        json.dump(asdict(deployment), handle, indent=2, sort_keys=True)
+        handle.write("\n")
+    os.replace(handle.name, path)
+
+
+def load_record(path: Path) -> Deployment:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"no deployment record at {path}: deploy first (`chaincrm deploy` or `brownie run deploy`)") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"deployment record {path} is not valid JSON: {exc}") from None
+    try:
+        return Deployment(**data)
+    except TypeError as exc:
+        raise ConfigError(f"deployment record {path} is malformed: {exc}") from None
+
+
+def check_record(chain: Chain, deployment: Deployment) -> None:
+    """The node serves the record's chain and has code at every address."""
+    if chain.chain_id != deployment.chain_id:
+        raise ChainError(
+            f"the node at {chain.endpoint} serves chain {chain.chain_id}, the deployment record is for chain {deployment.chain_id}"
+        )
+    for what, address in (("registry", deployment.registry), ("pipeline", deployment.pipeline), ("escrow", deployment.escrow)):
+        chain.require_code(address, what)

@@ -1,0 +1,265 @@
+"""The CrmRegistry contract: staff roles and keys, customers, access, consent, interactions."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from eth_utils import to_checksum_address
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from chaincrm.artifacts import load_artifact
+from chaincrm.chain import Chain, Sender
+from chaincrm.errors import ConfigError
+from chaincrm.models import (
+    ZERO_ADDRESS,
+    AccessGrant,
+    Customer,
+    CustomerStatus,
+    Interaction,
+    InteractionKind,
+    Outcome,
+    ProfileVersion,
+    Purpose,
+    Role,
+)
+
+RECORD_BYTES = 42
+MAX_BATCH_RECORDS = 1000
+_UINT64_MAX = 2**64 - 1
+
+
+@dataclass(frozen=True)
+class InteractionEntry:
+    """One interaction to log: the content itself never leaves the caller, only its hash."""
+
+    customer_id: int
+    kind: InteractionKind
+    outcome: Outcome
+    content_hash: bytes
+
+    def packed(self) -> bytes:
+        if not 0 < self.customer_id <= _UINT64_MAX:
+            raise ConfigError(f"customer id {self.customer_id} is out of range")
+        if len(self.content_hash) != 32:
+            raise ConfigError("an interaction's content hash must be 32 bytes")
+        return self.customer_id.to_bytes(8, "big") + bytes([int(self.kind), int(self.outcome)]) + self.content_hash
+
+
+def pack_records(entries: Iterable[InteractionEntry]) -> bytes:
+    """The packed form `logInteractions` takes: 42 bytes per record."""
+    return b"".join(entry.packed() for entry in entries)
+
+
+def unpack_records(records: bytes) -> list[InteractionEntry]:
+    if len(records) % RECORD_BYTES:
+        raise ConfigError(f"packed interaction records are {len(records)} bytes, not a multiple of {RECORD_BYTES}")
+    return [
+        InteractionEntry(
+            customer_id=int.from_bytes(records[i : i + 8], "big"),
+            kind=InteractionKind(records[i + 8]),
+            outcome=Outcome(records[i + 9]),
+            content_hash=bytes(records[i + 10 : i + RECORD_BYTES]),
+        )
+        for i in range(0, len(records), RECORD_BYTES)
+    ]
+
+
+class Registry:
+    """Typed access to one deployed CrmRegistry."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.address = to_checksum_address(address)
+        self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=load_artifact("CrmRegistry").abi)
+
+    # ------------------------------------------------------------------ staff
+
+    def grant_role(self, role: Role, account: str, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.grantRole(role.role_id, to_checksum_address(account)), sender)
+
+    def revoke_role(self, role: Role, account: str, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.revokeRole(role.role_id, to_checksum_address(account)), sender)
+
+    def has_role(self, role: Role, account: str) -> bool:
+        return bool(self.chain.call(self.contract.functions.hasRole(role.role_id, to_checksum_address(account))))
+
+    def roles_of(self, account: str) -> list[Role]:
+        return [role for role in Role if self.has_role(role, account)]
+
+    def register_encryption_key(self, public_key64: bytes, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.registerEncryptionKey(public_key64), sender)
+
+    def encryption_key_of(self, account: str) -> bytes | None:
+        key = bytes(self.chain.call(self.contract.functions.encryptionKeyOf(to_checksum_address(account))))
+        return key or None
+
+    # ------------------------------------------------------------------ customers
+
+    def register_customer(
+        self, content_hash: bytes, cid_digest: bytes, wallet: str | None, purpose: Purpose, sender: Sender
+    ) -> int:
+        fn = self.contract.functions.registerCustomer(
+            content_hash, cid_digest, to_checksum_address(wallet) if wallet else ZERO_ADDRESS, int(purpose)
+        )
+        receipt = self.chain.transact(fn, sender)
+        (event,) = self.contract.events.CustomerRegistered().process_receipt(receipt, errors=DISCARD)
+        return int(event["args"]["customerId"])
+
+    def register_customers(
+        self,
+        profiles: Sequence[tuple[bytes, bytes, str | None]],
+        purpose: Purpose,
+        sender: LocalAccount,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[int]:
+        """Register many customers from one signer without waiting for each receipt."""
+        calls = [
+            (
+                self.contract.functions.registerCustomer(
+                    content, cid, to_checksum_address(wallet) if wallet else ZERO_ADDRESS, int(purpose)
+                ),
+                0,
+            )
+            for content, cid, wallet in profiles
+        ]
+        if not calls:
+            return []
+        gas = self.chain.gas_limit(calls[0][0], sender)
+        receipts = self.chain.wait_many(self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress))
+        ids = []
+        for receipt in receipts:
+            (event,) = self.contract.events.CustomerRegistered().process_receipt(receipt, errors=DISCARD)
+            ids.append(int(event["args"]["customerId"]))
+        return ids
+
+    def update_profile(self, customer_id: int, content_hash: bytes, cid_digest: bytes, sender: Sender) -> int:
+        receipt = self.chain.transact(self.contract.functions.updateProfile(customer_id, content_hash, cid_digest), sender)
+        (event,) = self.contract.events.ProfileUpdated().process_receipt(receipt, errors=DISCARD)
+        return int(event["args"]["version"])
+
+    def set_customer_wallet(self, customer_id: int, wallet: str | None, sender: Sender) -> TxReceipt:
+        address = to_checksum_address(wallet) if wallet else ZERO_ADDRESS
+        return self.chain.transact(self.contract.functions.setCustomerWallet(customer_id, address), sender)
+
+    def grant_access(self, customer_id: int, staff: str, purpose: Purpose, sender: Sender) -> TxReceipt:
+        fn = self.contract.functions.grantAccess(customer_id, to_checksum_address(staff), int(purpose))
+        return self.chain.transact(fn, sender)
+
+    def revoke_access(self, customer_id: int, staff: str, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.revokeAccess(customer_id, to_checksum_address(staff)), sender)
+
+    def set_consent(self, customer_id: int, purpose: Purpose, granted: bool, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.setConsent(customer_id, int(purpose), granted), sender)
+
+    def erase_customer(self, customer_id: int, receipt_hash: bytes, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.eraseCustomer(customer_id, receipt_hash), sender)
+
+    def customer_count(self) -> int:
+        return int(self.chain.call(self.contract.functions.customerCount()))
+
+    def customer(self, customer_id: int) -> Customer:
+        return Customer.from_chain(customer_id, self.chain.call(self.contract.functions.customerOf(customer_id)))
+
+    def status_of(self, customer_id: int) -> CustomerStatus:
+        return CustomerStatus(self.chain.call(self.contract.functions.statusOf(customer_id)))
+
+    def profile(self, customer_id: int, version: int) -> ProfileVersion:
+        content_hash, cid_digest = self.chain.call(self.contract.functions.profileOf(customer_id, version))
+        return ProfileVersion(version, bytes(content_hash), bytes(cid_digest))
+
+    def access_of(self, customer_id: int, staff: str) -> AccessGrant:
+        raw = self.chain.call(self.contract.functions.accessOf(customer_id, to_checksum_address(staff)))
+        return AccessGrant.from_chain(customer_id, staff, raw)
+
+    def has_consent(self, customer_id: int, purpose: Purpose) -> bool:
+        return bool(self.chain.call(self.contract.functions.hasConsent(customer_id, int(purpose))))
+
+    def grants_of(self, customer_id: int, from_block: int = 0) -> list[AccessGrant]:
+        """Every staff member ever granted access to the customer, with the grant's current state."""
+        staff: dict[str, None] = {}
+        for log in self.contract.events.AccessGranted().get_logs(
+            from_block=from_block, argument_filters={"customerId": customer_id}
+        ):
+            staff[log["args"]["staff"]] = None
+        return [self.access_of(customer_id, account) for account in staff]
+
+    # ------------------------------------------------------------------ interactions
+
+    def log_interaction(self, entry: InteractionEntry, sender: Sender) -> TxReceipt:
+        fn = self.contract.functions.logInteraction(
+            entry.customer_id, int(entry.kind), int(entry.outcome), entry.content_hash
+        )
+        return self.chain.transact(fn, sender)
+
+    def log_interactions(self, entries: Sequence[InteractionEntry], sender: Sender) -> TxReceipt:
+        """Log up to 1,000 interactions in one transaction."""
+        if not entries:
+            raise ConfigError("no interactions to log")
+        if len(entries) > MAX_BATCH_RECORDS:
+            raise ConfigError(f"{len(entries)} interactions in one batch; the limit is {MAX_BATCH_RECORDS}")
+        return self.chain.transact(self.contract.functions.logInteractions(pack_records(entries)), sender)
+
+    def log_interactions_pipelined(
+        self,
+        entries: Sequence[InteractionEntry],
+        sender: LocalAccount,
+        on_progress: Callable[[int], None] | None = None,
+    ) -> list[TxReceipt]:
+        """Log each interaction in its own transaction, sending them all before reading receipts."""
+        calls = [
+            (self.contract.functions.logInteraction(e.customer_id, int(e.kind), int(e.outcome), e.content_hash), 0)
+            for e in entries
+        ]
+        if not calls:
+            return []
+        gas = self.chain.gas_limit(calls[0][0], sender)
+        return self.chain.wait_many(self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress))
+
+    def interactions(self, customer_id: int | None = None, from_block: int = 0, to_block: Any = "latest") -> list[Interaction]:
+        """Interactions read from the chain's logs, single and batched, in chain order."""
+        single_filters = {"customerId": customer_id} if customer_id is not None else {}
+        found: list[Interaction] = []
+        for log in self.contract.events.InteractionLogged().get_logs(
+            from_block=from_block, to_block=to_block, argument_filters=single_filters
+        ):
+            args = log["args"]
+            found.append(
+                Interaction(
+                    customer_id=int(args["customerId"]),
+                    author=to_checksum_address(args["author"]),
+                    kind=InteractionKind(args["kind"]),
+                    outcome=Outcome(args["outcome"]),
+                    content_hash=bytes(args["contentHash"]),
+                    at=int(args["at"]),
+                    block_number=int(log["blockNumber"]),
+                    tx_hash=log["transactionHash"].to_0x_hex(),
+                    log_index=int(log["logIndex"]),
+                )
+            )
+        for log in self.contract.events.InteractionsLogged().get_logs(from_block=from_block, to_block=to_block):
+            args = log["args"]
+            for position, entry in enumerate(unpack_records(bytes(args["records"]))):
+                if customer_id is not None and entry.customer_id != customer_id:
+                    continue
+                found.append(
+                    Interaction(
+                        customer_id=entry.customer_id,
+                        author=to_checksum_address(args["author"]),
+                        kind=entry.kind,
+                        outcome=entry.outcome,
+                        content_hash=entry.content_hash,
+                        at=int(args["at"]),
+                        block_number=int(log["blockNumber"]),
+                        tx_hash=log["transactionHash"].to_0x_hex(),
+                        log_index=int(log["logIndex"]),
+                        position=position,
+                    )
+                )
+        found.sort(key=lambda i: (i.block_number, i.log_index, i.position))
+        return found
