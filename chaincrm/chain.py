@@ -35,6 +35,7 @@ GAS_MARGIN_NUMERATOR = 6  # gas limit = estimate x 6/5: state can change between
 GAS_MARGIN_DENOMINATOR = 5
 FEE_CACHE_SECONDS = 1.0
 RPC_BATCH_SIZE = 100
+PLAIN_TRANSFER_GAS = 21_000
 
 
 class Transactable(Protocol):
@@ -73,6 +74,11 @@ class NonceManager:
             nonce = self._next[address]
             self._next[address] = nonce + 1
             return nonce
+
+    def reset_all(self) -> None:
+        """Forget every local count (after the chain was rewound, e.g. evm_revert)."""
+        with self._lock:
+            self._next.clear()
 
     def reset(self, address: ChecksumAddress) -> None:
         """Forget the local count (after a failed send) so the next nonce comes from the node."""
@@ -177,11 +183,33 @@ class Chain:
             "chainId": self.chain_id,
             "nonce": self.nonces.take(sender.address),
         }
-        return fn.build_transaction(params)
+        address = getattr(fn, "address", None)
+        if address is None:  # a constructor: web3 assembles bytecode and arguments
+            return fn.build_transaction(params)
+        # For a function call, web3's build_transaction re-validates and re-fills every field on
+        # each call, which dominates the cost of pipelined sending; the fields are complete here.
+        return {**params, "to": address, "data": fn._encode_transaction_data()}  # type: ignore[attr-defined]
 
     def send(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> HexBytes:
         """Sign and send one transaction; returns its hash without waiting."""
-        tx = self.build(fn, sender, value=value, gas=gas)
+        return self._send_params(self.build(fn, sender, value=value, gas=gas), sender)
+
+    def transfer(self, to: str, value_wei: int, sender: Sender) -> TxReceipt:
+        """Send plain ETH and wait for it."""
+        max_fee, tip = self.fees()
+        tx: TxParams = {
+            "from": sender.address,
+            "to": to_checksum_address(to),
+            "value": value_wei,
+            "gas": PLAIN_TRANSFER_GAS,
+            "maxFeePerGas": max_fee,
+            "maxPriorityFeePerGas": tip,
+            "chainId": self.chain_id,
+            "nonce": self.nonces.take(sender.address),
+        }
+        return self.wait(self._send_params(tx, sender))
+
+    def _send_params(self, tx: TxParams, sender: Sender) -> HexBytes:
         try:
             if isinstance(sender, NodeAccount):
                 return self.rpc(lambda: self.w3.eth.send_transaction(tx))

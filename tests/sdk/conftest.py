@@ -1,0 +1,76 @@
+"""Fixtures for SDK tests: a real Anvil per session, a fresh CRM deployment per test module."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from chaincrm.chain import Chain
+from chaincrm.client import Crm, connect
+from chaincrm.deployment import deploy
+from chaincrm.devchain import AnvilNode, AnvilOptions, dev_private_keys, free_port, start_anvil, stop_process
+from chaincrm.models import Role
+
+pytest_plugins = [p for p in ("tests.sdk.ipfs_fixtures",) if (Path(__file__).parent / "ipfs_fixtures.py").exists()]
+
+
+@dataclass(frozen=True)
+class Staff:
+    admin: LocalAccount
+    agent: LocalAccount
+    agent2: LocalAccount
+    manager: LocalAccount
+    auditor: LocalAccount
+    customer: LocalAccount
+    customer2: LocalAccount
+    stranger: LocalAccount
+    treasury: LocalAccount
+
+
+@pytest.fixture(scope="session")
+def anvil_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
+    log = tmp_path_factory.mktemp("anvil") / "anvil.log"
+    node, process = start_anvil(AnvilOptions(port=free_port(), log_file=log))
+    try:
+        yield node
+    finally:
+        stop_process(process.pid)
+
+
+@pytest.fixture(scope="session")
+def staff() -> Staff:
+    keys = [Account.from_key(key) for key in dev_private_keys(9)]
+    return Staff(*keys)
+
+
+@pytest.fixture(scope="session")
+def chain(anvil_node: AnvilNode) -> Chain:
+    return connect(anvil_node.url)
+
+
+@pytest.fixture(scope="module")
+def crm(chain: Chain, staff: Staff) -> Crm:
+    """A fresh deployment with roles granted and staff encryption keys published."""
+    deployment = deploy(chain, staff.admin, treasury=staff.treasury.address)
+    crm = Crm.attach(chain, deployment)
+    crm.registry.grant_role(Role.AGENT, staff.agent.address, staff.admin)
+    crm.registry.grant_role(Role.AGENT, staff.agent2.address, staff.admin)
+    crm.registry.grant_role(Role.MANAGER, staff.manager.address, staff.admin)
+    crm.registry.grant_role(Role.AUDITOR, staff.auditor.address, staff.admin)
+    return crm
+
+
+@pytest.fixture
+def snapshot(chain: Chain) -> Iterator[None]:
+    """Undo a test's transactions (Anvil's evm_snapshot / evm_revert)."""
+    snapshot_id = chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        chain.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
+        chain.nonces.reset_all()  # a revert rewinds every account's nonce

@@ -1,0 +1,97 @@
+"""Sending, receipts and revert decoding against a real Anvil."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from chaincrm.client import Crm, connect
+from chaincrm.errors import ChainError, ContractRevert
+from chaincrm.models import InteractionKind, Outcome, Purpose
+from chaincrm.registry import InteractionEntry
+from chaincrm.reverts import revert_type
+from tests.sdk.conftest import Staff
+
+
+def _entry(customer_id: int) -> InteractionEntry:
+    return InteractionEntry(customer_id, InteractionKind.CALL, Outcome.POSITIVE, os.urandom(32))
+
+
+def test_a_revert_is_raised_as_its_named_error_with_arguments(crm: Crm, staff: Staff, snapshot: None) -> None:
+    with pytest.raises(revert_type("CustomerUnknown")) as raised:
+        crm.registry.log_interaction(_entry(999), staff.agent)
+
+    assert raised.value.name == "CustomerUnknown"
+    assert raised.value.args_by_name == {"customerId": 999}
+    assert str(raised.value) == "CustomerUnknown(customerId=999)"
+
+
+def test_a_revert_sends_nothing_and_keeps_the_nonce(crm: Crm, staff: Staff, snapshot: None) -> None:
+    before = crm.chain.w3.eth.get_transaction_count(staff.agent.address)
+
+    with pytest.raises(ContractRevert):
+        crm.registry.log_interaction(_entry(999), staff.agent)
+    customer_id = crm.registry.register_customer(os.urandom(32), os.urandom(32), None, Purpose.SALES, staff.agent)
+
+    assert customer_id == crm.registry.customer_count()
+    assert crm.chain.w3.eth.get_transaction_count(staff.agent.address) == before + 1
+
+
+def test_an_access_control_refusal_names_the_account_and_role(crm: Crm, staff: Staff, snapshot: None) -> None:
+    from chaincrm.models import Role
+
+    with pytest.raises(revert_type("AccessControlUnauthorizedAccount")) as raised:
+        crm.registry.register_customer(os.urandom(32), os.urandom(32), None, Purpose.SALES, staff.stranger)
+
+    assert raised.value.args_by_name == {"account": staff.stranger.address, "neededRole": Role.AGENT.role_id}
+
+
+def test_pipelined_transactions_from_one_signer_are_all_mined_in_order(crm: Crm, staff: Staff, snapshot: None) -> None:
+    customer_id = crm.registry.register_customer(os.urandom(32), os.urandom(32), None, Purpose.SALES, staff.agent)
+    entries = [_entry(customer_id) for _ in range(250)]
+
+    receipts = crm.registry.log_interactions_pipelined(entries, staff.agent)
+
+    assert [r["status"] for r in receipts] == [1] * 250
+    logged = crm.registry.interactions(customer_id)
+    assert [i.content_hash for i in logged] == [e.content_hash for e in entries]
+
+
+def test_a_pipelined_transaction_that_fails_on_chain_is_decoded_from_its_receipt(
+    crm: Crm, staff: Staff, snapshot: None
+) -> None:
+    first = crm.registry.register_customer(os.urandom(32), os.urandom(32), None, Purpose.SALES, staff.agent)
+    calls = [
+        (crm.registry.contract.functions.logInteraction(first, 1, 1, os.urandom(32)), 0),
+        (crm.registry.contract.functions.logInteraction(first + 50, 1, 1, os.urandom(32)), 0),
+    ]
+    hashes = crm.chain.send_many(calls, staff.agent, gas=100_000)
+
+    with pytest.raises(revert_type("CustomerUnknown")) as raised:
+        crm.chain.wait_many(hashes)
+
+    assert raised.value.args_by_name == {"customerId": first + 50}
+
+
+def test_an_unreachable_node_is_one_chain_error() -> None:
+    chain = connect("http://127.0.0.1:9")
+
+    with pytest.raises(ChainError) as raised:
+        chain.chain_id
+
+    assert "not reachable" in str(raised.value)
+    assert "\n" not in str(raised.value)
+
+
+def test_confirmations_wait_for_later_blocks(crm: Crm, staff: Staff, snapshot: None) -> None:
+    from chaincrm.chain import Chain
+
+    waiting = Chain(crm.chain.w3, crm.chain.decoder, confirmations=3, timeout=1.0)
+    tx_hash = waiting.send(crm.registry.contract.functions.customerCount(), staff.agent, gas=30_000)  # type: ignore[arg-type]
+    crm.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+    crm.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+    receipt = waiting.wait(tx_hash)
+
+    assert crm.chain.w3.eth.block_number >= receipt["blockNumber"] + 2

@@ -1,0 +1,70 @@
+"""Deployment records: written atomically, checked against the node, never crossed between chains."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from chaincrm.client import Crm
+from chaincrm.deployment import check_record, load_record, save_record
+from chaincrm.errors import ChainError, ConfigError
+
+
+def test_a_saved_record_loads_back_equal(crm: Crm, tmp_path: Path) -> None:
+    path = tmp_path / "deployment.json"
+
+    save_record(crm.deployment, path)
+
+    assert load_record(path) == crm.deployment
+
+
+def test_a_record_for_another_chain_is_not_overwritten_by_accident(crm: Crm, tmp_path: Path) -> None:
+    path = tmp_path / "deployment.json"
+    save_record(replace(crm.deployment, chain_id=5), path)
+
+    with pytest.raises(ConfigError) as raised:
+        save_record(crm.deployment, path)
+
+    assert "chain 5" in str(raised.value)
+    assert json.loads(path.read_text())["chain_id"] == 5
+
+
+def test_force_replaces_a_record_for_another_chain(crm: Crm, tmp_path: Path) -> None:
+    path = tmp_path / "deployment.json"
+    save_record(replace(crm.deployment, chain_id=5), path)
+
+    save_record(crm.deployment, path, force=True)
+
+    assert load_record(path).chain_id == crm.deployment.chain_id
+
+
+def test_a_record_for_another_chain_id_is_refused_by_the_node_check(crm: Crm) -> None:
+    with pytest.raises(ChainError) as raised:
+        check_record(crm.chain, replace(crm.deployment, chain_id=11155111))
+
+    assert "11155111" in str(raised.value)
+
+
+def test_an_address_without_code_is_refused(crm: Crm) -> None:
+    with pytest.raises(ChainError) as raised:
+        check_record(crm.chain, replace(crm.deployment, escrow="0x000000000000000000000000000000000000dEaD"))
+
+    assert "no escrow contract" in str(raised.value)
+
+
+def test_a_missing_record_says_how_to_deploy(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load_record(tmp_path / "nope.json")
+
+    assert "deploy first" in str(raised.value)
+
+
+def test_a_malformed_record_is_one_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "deployment.json"
+    path.write_text('{"chain_id": 1}')
+
+    with pytest.raises(ConfigError):
+        load_record(path)
