@@ -14,7 +14,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from chaincrm.artifacts import load_artifact
-from chaincrm.chain import Chain, Sender
+from chaincrm.chain import Chain, MinedTx, Sender, event_topic
 from chaincrm.errors import ConfigError
 from chaincrm.models import (
     ZERO_ADDRESS,
@@ -131,12 +131,10 @@ class Registry:
         if not calls:
             return []
         gas = self.chain.gas_limit(calls[0][0], sender)
-        receipts = self.chain.wait_many(self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress))
-        ids = []
-        for receipt in receipts:
-            (event,) = self.contract.events.CustomerRegistered().process_receipt(receipt, errors=DISCARD)
-            ids.append(int(event["args"]["customerId"]))
-        return ids
+        mined = self.chain.wait_many(self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress))
+        topic = event_topic(self.contract, "CustomerRegistered")
+        # customerId is the first indexed argument of CustomerRegistered.
+        return [int.from_bytes(log.topics[1], "big") for tx in mined for log in tx.logs if log.topics[0] == topic]
 
     def update_profile(self, customer_id: int, content_hash: bytes, cid_digest: bytes, sender: Sender) -> int:
         receipt = self.chain.transact(self.contract.functions.updateProfile(customer_id, content_hash, cid_digest), sender)
@@ -210,7 +208,7 @@ class Registry:
         entries: Sequence[InteractionEntry],
         sender: LocalAccount,
         on_progress: Callable[[int], None] | None = None,
-    ) -> list[TxReceipt]:
+    ) -> list[MinedTx]:
         """Log each interaction in its own transaction, sending them all before reading receipts."""
         calls = [
             (self.contract.functions.logInteraction(e.customer_id, int(e.kind), int(e.outcome), e.content_hash), 0)

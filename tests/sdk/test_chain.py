@@ -53,7 +53,7 @@ def test_pipelined_transactions_from_one_signer_are_all_mined_in_order(crm: Crm,
 
     receipts = crm.registry.log_interactions_pipelined(entries, staff.agent)
 
-    assert [r["status"] for r in receipts] == [1] * 250
+    assert [r.status for r in receipts] == [1] * 250
     logged = crm.registry.interactions(customer_id)
     assert [i.content_hash for i in logged] == [e.content_hash for e in entries]
 
