@@ -112,7 +112,7 @@ contract DealPipeline is IDealPipeline {
 
     /// @inheritdoc IDealPipeline
     function dealOf(uint256 dealId) external view override returns (Deal memory) {
-        Deal memory deal = _deals[dealId];
+        Deal storage deal = _deals[dealId];
         if (deal.stage == Stage.None) revert DealUnknown(dealId);
         return deal;
     }
@@ -134,6 +134,8 @@ contract DealPipeline is IDealPipeline {
         uint256 invoiceId = escrow.issueInvoice(dealId, customerId, payer, deal.valueWei);
         // invoiceId is below 2**64: the escrow counts invoices one by one.
         deal.invoiceId = uint64(invoiceId);
+        // The escrow is immutable and trusted, and the id exists only after the call.
+        // slither-disable-next-line reentrancy-events
         emit DealInvoiced(dealId, invoiceId);
     }
 

@@ -17,12 +17,16 @@ interface IStaffDirectory is IAccessControl {
     error EncryptionKeyLengthInvalid(uint256 length);
 
     /// @notice Staff who run deals, log interactions and onboard customers.
+    // slither-disable-next-line naming-convention
     function AGENT_ROLE() external view returns (bytes32);
     /// @notice Staff who grant access, refund, cancel and reassign.
+    // slither-disable-next-line naming-convention
     function MANAGER_ROLE() external view returns (bytes32);
     /// @notice Staff who may be granted read access to customer data for audits; no writes.
+    // slither-disable-next-line naming-convention
     function AUDITOR_ROLE() external view returns (bytes32);
     /// @notice Held by the deal pipeline contract: the only issuer of invoices.
+    // slither-disable-next-line naming-convention
     function INVOICE_ISSUER_ROLE() external view returns (bytes32);
 
     /// @notice Publish the caller's 64-byte uncompressed secp256k1 public key (no 0x04 prefix).
