@@ -252,7 +252,7 @@ class Chain:
     def _send_params(self, tx: TxParams, sender: Sender) -> HexBytes:
         try:
             if isinstance(sender, NodeAccount):
-                return self.rpc(lambda: self.w3.eth.send_transaction(tx))
+                return self._send_unlocked(tx)
             raw = sender.sign_transaction(tx).raw_transaction  # type: ignore[arg-type]
             return self.rpc(lambda: self.w3.eth.send_raw_transaction(raw))
         except Web3RPCError as exc:
@@ -261,6 +261,19 @@ class Chain:
         except ChainError:
             self.nonces.reset(sender.address)
             raise
+
+    def _send_unlocked(self, tx: TxParams) -> HexBytes:
+        """eth_sendTransaction straight to the provider.
+
+        Brownie's Web3 carries a gas-price strategy middleware that adds a legacy gasPrice to
+        every eth_sendTransaction and then refuses the EIP-1559 fields we set; going to the
+        provider keeps the transaction as built.
+        """
+        payload = {key: _rpc_value(value) for key, value in tx.items() if not (key == "to" and not value)}
+        response = self.rpc(lambda: self.w3.provider.make_request("eth_sendTransaction", [payload]))  # type: ignore[arg-type]
+        if "error" in response:
+            raise TransactionError(f"the node refused the transaction: {response['error'].get('message')}")
+        return HexBytes(response["result"])
 
     def transact(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> TxReceipt:
         """Send one transaction and wait for it to be confirmed; a failure raises its named error."""
@@ -274,23 +287,37 @@ class Chain:
         *,
         gas: int,
         on_progress: Callable[[int], None] | None = None,
-    ) -> list[HexBytes]:
-        """Sign many calls from one signer with consecutive nonces and send them in RPC batches.
+        raise_on_failure: bool = True,
+    ) -> list[MinedTx]:
+        """Sign many calls from one signer with consecutive nonces, send them in RPC batches, and
+        return their receipts.
 
-        `gas` is the limit for each transaction (estimate one representative call first); a call
-        that then fails on-chain is found when its receipt is read.
+        At most two batches are in flight: a batch is sent, then the previous one's receipts are
+        read. A node holding thousands of pending transactions from one sender slows down (Anvil
+        reorders its whole pool for every block it mines) and real nodes cap pending transactions
+        per account, so an unbounded pipeline is slower, not faster. `gas` is the limit for each
+        transaction (estimate one representative call first); a call that fails on-chain raises
+        its decoded error when its receipt is read.
         """
-        hashes: list[HexBytes] = []
+        mined: list[MinedTx] = []
+        in_flight: list[HexBytes] = []
         for start in range(0, len(calls), RPC_BATCH_SIZE):
             chunk = calls[start : start + RPC_BATCH_SIZE]
             raws = [
                 sender.sign_transaction(self.build(fn, sender, value=value, gas=gas)).raw_transaction  # type: ignore[arg-type]
                 for fn, value in chunk
             ]
-            hashes.extend(self._send_raw_batch(raws, sender.address))
+            sent = self._send_raw_batch(raws, sender.address)
+            if in_flight:
+                mined.extend(self.wait_many(in_flight, raise_on_failure=raise_on_failure))
+                if on_progress is not None:
+                    on_progress(len(in_flight))
+            in_flight = sent
+        if in_flight:
+            mined.extend(self.wait_many(in_flight, raise_on_failure=raise_on_failure))
             if on_progress is not None:
-                on_progress(len(chunk))
-        return hashes
+                on_progress(len(in_flight))
+        return mined
 
     def _send_raw_batch(self, raws: Sequence[bytes], address: ChecksumAddress) -> list[HexBytes]:
         payload = [("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]) for raw in raws]
@@ -395,6 +422,16 @@ class Chain:
     def _rpc_failure(self, exc: Web3RPCError) -> ChainError:
         message = exc.rpc_response.get("error", {}).get("message") if exc.rpc_response else str(exc)
         return TransactionError(f"the node refused the transaction: {message}")
+
+
+def _rpc_value(value: Any) -> Any:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return hex(value)
+    if isinstance(value, (bytes, bytearray)):
+        return "0x" + bytes(value).hex()
+    return value
 
 
 @functools.lru_cache(maxsize=256)

@@ -131,7 +131,7 @@ class Registry:
         if not calls:
             return []
         gas = self.chain.gas_limit(calls[0][0], sender)
-        mined = self.chain.wait_many(self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress))
+        mined = self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress)
         topic = event_topic(self.contract, "CustomerRegistered")
         # customerId is the first indexed argument of CustomerRegistered.
         return [int.from_bytes(log.topics[1], "big") for tx in mined for log in tx.logs if log.topics[0] == topic]
@@ -217,7 +217,7 @@ class Registry:
         if not calls:
             return []
         gas = self.chain.gas_limit(calls[0][0], sender)
-        return self.chain.wait_many(self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress))
+        return self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress)
 
     def interactions(self, customer_id: int | None = None, from_block: int = 0, to_block: Any = "latest") -> list[Interaction]:
         """Interactions read from the chain's logs, single and batched, in chain order."""

@@ -1,0 +1,33 @@
+"""brownie run scripts/deploy.py [main RECORD FORCE]: deploy the CRM to the active network.
+
+Writes the deployment record (chain id, addresses, block, deployer) the SDK reads; refuses to
+replace a record for another chain unless FORCE is true. The treasury is $CHAINCRM_TREASURY, or
+the deployer.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from scripts._common import brownie_sender, network_name, record_settings, run
+
+from chaincrm.client import chain_for
+from chaincrm.deployment import deploy, save_record
+
+
+def main(record: str = "", force: bool = False) -> None:
+    from brownie import web3
+
+    def body() -> None:
+        settings = record_settings()
+        path = Path(record) if record else settings.deployment_path
+        sender = brownie_sender(0)
+        treasury = os.environ.get("CHAINCRM_TREASURY", sender.address)
+        deployment = deploy(chain_for(web3), sender, treasury=treasury)
+        save_record(deployment, path, force=str(force).lower() in ("1", "true", "yes"))
+        print(f"deployed to {network_name()} (chain {deployment.chain_id}) at block {deployment.block_number}")
+        print(f"  registry {deployment.registry}\n  pipeline {deployment.pipeline}\n  escrow   {deployment.escrow}")
+        print(f"  record   {path}")
+
+    run(body)
