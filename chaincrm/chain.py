@@ -288,6 +288,7 @@ class Chain:
         gas: int,
         on_progress: Callable[[int], None] | None = None,
         raise_on_failure: bool = True,
+        after_batch: Callable[[], None] | None = None,
     ) -> list[MinedTx]:
         """Sign many calls from one signer with consecutive nonces, send them in RPC batches, and
         return their receipts.
@@ -297,7 +298,8 @@ class Chain:
         reorders its whole pool for every block it mines) and real nodes cap pending transactions
         per account, so an unbounded pipeline is slower, not faster. `gas` is the limit for each
         transaction (estimate one representative call first); a call that fails on-chain raises
-        its decoded error when its receipt is read.
+        its decoded error when its receipt is read. `after_batch` runs after each batch is sent
+        (a development chain with automine off can mine the batch into one block there).
         """
         mined: list[MinedTx] = []
         in_flight: list[HexBytes] = []
@@ -308,6 +310,8 @@ class Chain:
                 for fn, value in chunk
             ]
             sent = self._send_raw_batch(raws, sender.address)
+            if after_batch is not None:
+                after_batch()
             if in_flight:
                 mined.extend(self.wait_many(in_flight, raise_on_failure=raise_on_failure))
                 if on_progress is not None:

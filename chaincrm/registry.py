@@ -117,6 +117,7 @@ class Registry:
         purpose: Purpose,
         sender: LocalAccount,
         on_progress: Callable[[int], None] | None = None,
+        after_batch: Callable[[], None] | None = None,
     ) -> list[int]:
         """Register many customers from one signer without waiting for each receipt."""
         calls = [
@@ -131,7 +132,7 @@ class Registry:
         if not calls:
             return []
         gas = self.chain.gas_limit(calls[0][0], sender)
-        mined = self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress)
+        mined = self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress, after_batch=after_batch)
         topic = event_topic(self.contract, "CustomerRegistered")
         # customerId is the first indexed argument of CustomerRegistered.
         return [int.from_bytes(log.topics[1], "big") for tx in mined for log in tx.logs if log.topics[0] == topic]

@@ -24,13 +24,12 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
     uint256 private constant SECP256K1_P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F;
     uint256 private constant SECP256K1_B = 7;
 
-    /// @dev Customer status lives in a bitmap, two bits per customer, 128 customers per word, so
-    /// that logging an interaction checks "exists and not erased" with one storage read, and a
-    /// batch over neighbouring customers shares that read.
-    uint256 private constant STATUS_BITS = 2;
-    uint256 private constant STATUS_MASK = 3;
-    uint256 private constant CUSTOMERS_PER_WORD_LOG2 = 7;
-    uint256 private constant CUSTOMERS_PER_WORD_MASK = 127;
+    /// @dev A customer exists when 0 < id <= _customerCount and is erased when its bit is set in
+    /// a bitmap of 256 customers per word. Logging checks both with two storage reads, and a
+    /// batch pays one cold read per 256-customer word it touches, not one per customer: that
+    /// keeps a batch's cost per record flat as the customer base grows.
+    uint256 private constant CUSTOMERS_PER_WORD_LOG2 = 8;
+    uint256 private constant CUSTOMERS_PER_WORD_MASK = 255;
 
     struct CustomerRecord {
         address wallet;
@@ -44,7 +43,7 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
     }
 
     uint256 private _customerCount;
-    mapping(uint256 word => uint256 bits) private _statusWords;
+    mapping(uint256 word => uint256 bits) private _erasedWords;
     mapping(uint256 customerId => CustomerRecord) private _customers;
     mapping(uint256 customerId => mapping(uint32 version => ProfileVersion)) private _profiles;
     mapping(uint256 customerId => mapping(address staff => AccessGrant)) private _grants;
@@ -93,7 +92,6 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
         if (purpose == 0) revert PurposeInvalid(purpose);
 
         customerId = ++_customerCount;
-        _setStatus(customerId, CustomerStatus.Active);
         _customers[customerId] = CustomerRecord({wallet: wallet, profileVersion: 1, registeredAt: uint40(block.timestamp)});
         _profiles[customerId][1] = ProfileVersion(contentHash, cidDigest);
         _grants[customerId][msg.sender] = AccessGrant({purpose: purpose, active: true, since: uint40(block.timestamp)});
@@ -178,7 +176,7 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
         _requireManagerOrCustomer(customerId);
         if (receiptHash == bytes32(0)) revert ErasureReceiptMissing(customerId);
 
-        _setStatus(customerId, CustomerStatus.Erased);
+        _erasedWords[customerId >> CUSTOMERS_PER_WORD_LOG2] |= 1 << (customerId & CUSTOMERS_PER_WORD_MASK);
         delete _consents[customerId];
         emit CustomerErased(customerId, msg.sender, receiptHash, uint64(block.timestamp));
     }
@@ -203,8 +201,9 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
 
     /// @inheritdoc ICustomerRegistry
     function statusOf(uint256 customerId) public view override returns (CustomerStatus) {
-        uint256 word = _statusWords[customerId >> CUSTOMERS_PER_WORD_LOG2];
-        return CustomerStatus((word >> ((customerId & CUSTOMERS_PER_WORD_MASK) * STATUS_BITS)) & STATUS_MASK);
+        if (customerId == 0 || customerId > _customerCount) return CustomerStatus.None;
+        uint256 word = _erasedWords[customerId >> CUSTOMERS_PER_WORD_LOG2];
+        return (word >> (customerId & CUSTOMERS_PER_WORD_MASK)) & 1 == 1 ? CustomerStatus.Erased : CustomerStatus.Active;
     }
 
     /// @inheritdoc ICustomerRegistry
@@ -249,6 +248,7 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
         uint256 count = length / RECORD_BYTES;
         if (count > MAX_BATCH_RECORDS) revert InteractionBatchTooLarge(count, MAX_BATCH_RECORDS);
 
+        uint256 customerCount = _customerCount;
         uint256 cachedWordIndex = type(uint256).max;
         uint256 cachedWord;
         for (uint256 offset; offset < length; offset += RECORD_BYTES) {
@@ -267,13 +267,13 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
             if (kind == 0) revert InteractionKindInvalid(kind);
             if (contentHash == bytes32(0)) revert ContentHashMissing();
 
+            if (customerId == 0 || customerId > customerCount) revert CustomerUnknown(customerId);
             uint256 wordIndex = customerId >> CUSTOMERS_PER_WORD_LOG2;
             if (wordIndex != cachedWordIndex) {
                 cachedWordIndex = wordIndex;
-                cachedWord = _statusWords[wordIndex];
+                cachedWord = _erasedWords[wordIndex];
             }
-            uint256 status = (cachedWord >> ((customerId & CUSTOMERS_PER_WORD_MASK) * STATUS_BITS)) & STATUS_MASK;
-            if (status != uint256(CustomerStatus.Active)) _revertInactive(customerId, status);
+            if ((cachedWord >> (customerId & CUSTOMERS_PER_WORD_MASK)) & 1 == 1) revert CustomerIsErased(customerId);
         }
 
         emit InteractionsLogged(msg.sender, uint64(block.timestamp), records);
@@ -282,13 +282,9 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
     // ---------------------------------------------------------------- internals
 
     function _requireActive(uint256 customerId) private view {
-        uint256 status = uint256(statusOf(customerId));
-        if (status != uint256(CustomerStatus.Active)) _revertInactive(customerId, status);
-    }
-
-    function _revertInactive(uint256 customerId, uint256 status) private pure {
-        if (status == uint256(CustomerStatus.Erased)) revert CustomerIsErased(customerId);
-        revert CustomerUnknown(customerId);
+        CustomerStatus status = statusOf(customerId);
+        if (status == CustomerStatus.Erased) revert CustomerIsErased(customerId);
+        if (status != CustomerStatus.Active) revert CustomerUnknown(customerId);
     }
 
     function _requireManagerOrCustomer(uint256 customerId) private view {
@@ -296,13 +292,6 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
         if (msg.sender != _customers[customerId].wallet && !hasRole(MANAGER_ROLE, msg.sender)) {
             revert CallerNotManagerOrCustomer(customerId, msg.sender);
         }
-    }
-
-    function _setStatus(uint256 customerId, CustomerStatus status) private {
-        uint256 wordIndex = customerId >> CUSTOMERS_PER_WORD_LOG2;
-        uint256 shift = (customerId & CUSTOMERS_PER_WORD_MASK) * STATUS_BITS;
-        uint256 word = _statusWords[wordIndex];
-        _statusWords[wordIndex] = (word & ~(STATUS_MASK << shift)) | (uint256(status) << shift);
     }
 
     function _onCurve(uint256 x, uint256 y) private pure returns (bool) {
