@@ -1,0 +1,46 @@
+"""Pytest plugin: one real embedded IPFS node per session, and a document store on it.
+
+List it in a top-level conftest (``pytest_plugins = ["tests.sdk.ipfs_fixtures"]``) or import its
+fixtures into a nested one.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from chaincrm.documents import KuboStore
+from chaincrm.ipfs_node import NodeHandle, start_node, stop_node
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # chaincrm.documents silences this upstream warning (ipfshttpclient 0.7.0 passing `strict` to
+    # urllib3 2.x) at import, but pytest drops filters set while it collects.
+    config.addinivalue_line("filterwarnings", "ignore:The 'strict' parameter is no longer needed:FutureWarning")
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeHandle]:
+    """The embedded node (real Kubo through libkubo), started once and stopped at the end."""
+    folder = tmp_path_factory.mktemp("ipfs")
+    node = start_node(folder / "repo", free_port(), folder / "node.log")
+    try:
+        yield node
+    finally:
+        stop_node(node)
+
+
+@pytest.fixture
+def document_store(ipfs_node: NodeHandle) -> Iterator[KuboStore]:
+    """A KuboStore on the session's node; tests keep apart by storing random bytes."""
+    with KuboStore(ipfs_node.api_addr) as store:
+        yield store
