@@ -1,0 +1,44 @@
+"""brownie run scripts/seed.py [main CUSTOMERS INTERACTIONS DEALS]: demo data on a development chain.
+
+Needs the deployment record and the IPFS service (`chaincrm node up`); refuses live networks.
+"""
+
+from __future__ import annotations
+
+import random
+
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from scripts._common import DEV_CHAIN_IDS, crm, record_settings, run
+
+from chaincrm.devchain import dev_private_keys
+from chaincrm.documents import KuboStore
+from chaincrm.errors import ConfigError
+from chaincrm.seeding import DemoStaff, seed
+
+
+def main(customers: int = 40, interactions: int = 300, deals: int = 32) -> None:
+    from eth_account import Account
+
+    def body() -> None:
+        counts = {"customers": int(customers), "interactions": int(interactions), "deals": int(deals)}
+        if counts["customers"] < 1 or counts["interactions"] < 0 or counts["deals"] < 8:
+            raise ConfigError("need at least 1 customer, 0 interactions and 8 deals")
+        settings = record_settings()
+        target = crm(settings)
+        if target.chain.chain_id not in DEV_CHAIN_IDS:
+            raise ConfigError(f"seeding writes demo data with public test keys: refused on chain {target.chain.chain_id}")
+        keys = [Account.from_key(key) for key in dev_private_keys(7)]
+        staff = DemoStaff(admin=keys[0], manager=keys[1], agents=(keys[2], keys[3], keys[4]), auditor=keys[5])
+        store = KuboStore(settings.ipfs_api)
+        columns = (TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns) as progress:
+            tasks = {name: progress.add_task(name, total=total) for name, total in (("staff", 1), *counts.items())}
+            summary = seed(
+                target, store, staff, **counts, rng=random.Random(), progress=lambda what, n: progress.advance(tasks[what], n)
+            )
+        print(
+            f"seeded {len(summary.customers)} customers, {summary.interactions} interactions, {len(summary.deals)} deals, "
+            f"{len(summary.invoices_paid)} invoices paid and {len(summary.invoices_unpaid)} unpaid"
+        )
+
+    run(body)

@@ -1,0 +1,108 @@
+"""The Brownie scripts, run as a developer runs them, against a local chain and IPFS node."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from chaincrm.devchain import AnvilOptions, start_anvil, stop_process
+from chaincrm.ipfs_node import NodeHandle
+
+ROOT = Path(__file__).resolve().parents[2]
+NETWORK = "chaincrm-test"
+PORT = int(os.environ.get("CHAINCRM_TEST_PORT", "18545"))
+BROWNIE = ROOT / ".venv" / "bin" / "brownie"
+
+
+def _env(home: Path, ipfs: NodeHandle) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        CHAINCRM_HOME=str(home),
+        CHAINCRM_IPFS_API=ipfs.api_addr,
+        PATH=f"{ROOT / 'node_modules' / '.bin'}:{ROOT / '.venv' / 'bin'}:{env.get('PATH', '')}",
+        SOLCX_BINARY_PATH=env.get("SOLCX_BINARY_PATH", str(ROOT / "tools" / "solc")),
+    )
+    return env
+
+
+def _brownie(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BROWNIE), "run", *args, "--network", NETWORK], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+@pytest.fixture(scope="module")
+def chain_on_test_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Anvil on the test network's port; Brownie attaches to it instead of starting its own."""
+    subprocess.run([str(BROWNIE), "networks", "delete", NETWORK], cwd=ROOT, capture_output=True)
+    subprocess.run(
+        [str(BROWNIE), "networks", "add", "Development", NETWORK, "cmd=anvil", "host=http://127.0.0.1",
+         f"port={PORT}", "accounts=10", "gas_limit=30000000"],
+        cwd=ROOT, capture_output=True, check=True,
+    )  # fmt: skip
+    node, process = start_anvil(AnvilOptions(port=PORT, log_file=tmp_path_factory.mktemp("anvil") / "anvil.log"))
+    try:
+        yield node.url
+    finally:
+        stop_process(process.pid)
+
+
+@pytest.fixture(scope="module")
+def deployed(chain_on_test_port: str, ipfs_node: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    home = tmp_path_factory.mktemp("home")
+    env = _env(home, ipfs_node)
+    result = _brownie(env, "scripts/deploy.py")
+    assert result.returncode == 0, result.stdout + result.stderr
+    return env
+
+
+def test_deploy_writes_a_record_the_sdk_reads(deployed: dict[str, str]) -> None:
+    record = json.loads((Path(deployed["CHAINCRM_HOME"]) / "deployment.json").read_text())
+
+    assert record["chain_id"] == 31337
+    assert {"registry", "pipeline", "escrow", "deployer", "block_number"} <= set(record)
+
+
+def test_deploy_refuses_to_replace_a_record_for_another_chain(ipfs_node: NodeHandle, chain_on_test_port: str, tmp_path: Path) -> None:
+    env = _env(tmp_path, ipfs_node)
+    record = tmp_path / "deployment.json"
+    record.write_text(json.dumps({"chain_id": 5}))
+
+    result = _brownie(env, "scripts/deploy.py")
+
+    assert result.returncode != 0
+    assert "holds the deployment for chain 5" in result.stderr
+    assert json.loads(record.read_text()) == {"chain_id": 5}
+
+
+def test_seed_then_query_show_the_pipeline_and_a_timeline(deployed: dict[str, str]) -> None:
+    seeded = _brownie(deployed, "scripts/seed.py", "main", "6", "30", "8")
+    pipeline = _brownie(deployed, "scripts/query.py", "main", "pipeline")
+    timeline = _brownie(deployed, "scripts/query.py", "main", "timeline", "1")
+
+    assert seeded.returncode == 0, seeded.stdout + seeded.stderr
+    assert "seeded 6 customers, 30 interactions, 8 deals" in seeded.stdout
+    assert pipeline.returncode == 0 and "Won" in pipeline.stdout
+    assert timeline.returncode == 0 and "registered" in timeline.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("scripts/query.py", "main", "timeline", "abc"), "positive number"),
+        (("scripts/query.py", "main", "bogus"), "unknown view"),
+        (("scripts/seed.py", "main", "0", "1", "8"), "at least 1 customer"),
+    ],
+)
+def test_bad_arguments_give_one_line_and_a_non_zero_exit(deployed: dict[str, str], args: tuple[str, ...], message: str) -> None:
+    result = _brownie(deployed, *args)
+
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and message in errors[0]
+    assert "Traceback" not in result.stderr
