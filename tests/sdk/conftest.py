@@ -16,7 +16,7 @@ from chaincrm.deployment import deploy
 from chaincrm.devchain import AnvilNode, AnvilOptions, dev_private_keys, free_port, start_anvil, stop_process
 from chaincrm.models import Role
 
-pytest_plugins = [p for p in ("tests.sdk.ipfs_fixtures",) if (Path(__file__).parent / "ipfs_fixtures.py").exists()]
+from tests.sdk.ipfs_fixtures import document_store, ipfs_node, pytest_configure  # noqa: F401 - fixtures
 
 
 @dataclass(frozen=True)
