@@ -6,7 +6,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from chaincrm.client import Crm
-from chaincrm.models import Stage
+from chaincrm.models import Stage, StageChange
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def customer_timeline(crm: Crm, customer_id: int, from_block: int = 0) -> list[T
     for deal_id in sorted(deal_ids):
         for change in crm.pipeline.stage_changes(deal_id, from_block=from_block):
             entries.append(
-                TimelineEntry(change.at, change.block_number, f"deal {deal_id}", f"{change.from_stage.name} -> {change.to_stage.name}", change.actor, change.tx_hash)
+                TimelineEntry(change.at, change.block_number, f"deal {deal_id}", _stage_move(change), change.actor, change.tx_hash)
             )
     escrow_events = crm.escrow.contract.events
     for log in escrow_events.InvoiceIssued().get_logs(from_block=from_block, argument_filters={"customerId": customer_id}):
@@ -84,6 +84,12 @@ def pipeline_by_stage(crm: Crm) -> list[StageSummary]:
         counts[deal.stage] += 1
         values[deal.stage] += deal.value_wei
     return [StageSummary(stage, counts[stage], values[stage]) for stage in Stage if stage is not Stage.NONE]
+
+
+def _stage_move(change: StageChange) -> str:
+    if change.from_stage is Stage.NONE:
+        return f"opened at {change.to_stage.name.title()}"
+    return f"{change.from_stage.name.title()} -> {change.to_stage.name.title()}"
 
 
 def _entry(crm: Crm, log: object, what: str, detail: str, actor: str) -> TimelineEntry:
