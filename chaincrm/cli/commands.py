@@ -7,22 +7,48 @@ from pathlib import Path
 import click
 
 from chaincrm import bench
+from chaincrm.cli.context import App
+from chaincrm.cli.customers import customer
+from chaincrm.cli.deals import deal
+from chaincrm.cli.interactions import interaction
+from chaincrm.cli.invoices import invoice
+from chaincrm.cli.keys import key
+from chaincrm.cli.node import deploy_command, node
+from chaincrm.cli.staff import staff
+from chaincrm.config import Settings
 
 
 @click.group(help="chaincrm: a CRM whose record of truth is a set of Ethereum contracts.")
+@click.option(
+    "--home",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Folder for the deployment record, keystores and local node state [env CHAINCRM_HOME; default .chaincrm].",
+)
+@click.option("--rpc-url", help="The chain's JSON-RPC URL [env CHAINCRM_RPC_URL; default http://127.0.0.1:8545].")
+@click.option(
+    "--ipfs-api",
+    help="The IPFS service's API multiaddr [env CHAINCRM_IPFS_API; default /ip4/127.0.0.1/tcp/5001/http].",
+)
 @click.version_option(package_name="chaincrm")
-def cli() -> None:
-    pass
+@click.pass_context
+def cli(ctx: click.Context, home: Path | None, rpc_url: str | None, ipfs_api: str | None) -> None:
+    ctx.obj = App(Settings.from_env(home=home, rpc_url=rpc_url, ipfs_api=ipfs_api))
+
+
+for command in (node, deploy_command, key, staff, customer, interaction, deal, invoice):
+    cli.add_command(command)
 
 
 @cli.command(help="Run the whole story on a local chain and IPFS node: deploy, seed, pay an invoice, report.")
 @click.option("--customers", default=40, show_default=True, type=click.IntRange(1, 500))
 @click.option("--interactions", default=300, show_default=True, type=click.IntRange(0, 100_000))
 @click.option("--deals", default=32, show_default=True, type=click.IntRange(8, 1_000))
-def demo(customers: int, interactions: int, deals: int) -> None:
+@click.option("--chain-port", default=8545, show_default=True, type=click.IntRange(1, 65535))
+@click.option("--ipfs-port", default=5001, show_default=True, type=click.IntRange(1, 65535))
+def demo(customers: int, interactions: int, deals: int, chain_port: int, ipfs_port: int) -> None:
     from chaincrm.cli.demo import run_demo
 
-    run_demo(customers=customers, interactions=interactions, deals=deals)
+    run_demo(customers=customers, interactions=interactions, deals=deals, chain_port=chain_port, ipfs_port=ipfs_port)
 
 
 @cli.group(name="bench", help="Benchmarks: print figures and write them to a JSON file (not tests).")
@@ -32,13 +58,17 @@ def bench_group() -> None:
 
 @bench_group.command(name="gas", help="Gas per operation from receipts, with 10 and 10,000 existing records.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("bench-results/gas.json"), show_default=True)
-@click.option("--records", "scales", multiple=True, type=click.IntRange(1, 100_000), help="Existing-record counts (repeatable).")
+@click.option(
+    "--records", "scales", multiple=True, type=click.IntRange(1, 100_000), help="Existing-record counts (repeatable)."
+)
 def bench_gas(out: Path, scales: tuple[int, ...]) -> None:
     bench.run_gas(out, scales or bench.SCALES, log=click.echo)
 
 
 @bench_group.command(name="throughput", help="SDK throughput: interactions logged one per transaction by one signer.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("bench-results/throughput.json"), show_default=True)
+@click.option(
+    "--out", type=click.Path(path_type=Path), default=Path("bench-results/throughput.json"), show_default=True
+)
 @click.option("--count", default=2000, show_default=True, type=click.IntRange(100, 100_000))
 def bench_throughput(out: Path, count: int) -> None:
     bench.run_throughput(out, count, log=click.echo)

@@ -1,0 +1,70 @@
+"""`chaincrm key new|list|publish`: encrypted keystores in <home>/keystores.
+
+Private keys never pass through argv: a new key is generated here, and `--dev-account N` takes
+one of Anvil's public test keys (for local chains only; everybody knows them).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+import click
+from eth_utils import is_hex_address, to_checksum_address
+from rich.console import Console
+
+from chaincrm.cli.context import App, json_option, pass_app
+from chaincrm.cli.output import emit, emit_line, table
+from chaincrm.cli.staff import publish_key
+from chaincrm.devchain import dev_private_keys
+from chaincrm.keys import DEFAULT_PASSWORD_ENV, create_keystore
+
+DEV_ACCOUNTS = 10
+
+
+@click.group(name="key", help="Keystores: encrypted keys in <home>/keystores, unlocked with a password.")
+def key() -> None:
+    pass
+
+
+@key.command(help=f"Create an encrypted keystore; the password comes from {DEFAULT_PASSWORD_ENV} or is asked twice.")
+@click.option(
+    "--dev-account",
+    type=click.IntRange(0, DEV_ACCOUNTS - 1),
+    help="Use Anvil's public test account N instead of a new key (local chains only: the key is public).",
+)
+@click.option("--scrypt-n", type=click.IntRange(min=2), hidden=True, help="scrypt cost (tests only).")
+@json_option
+@pass_app
+def new(app: App, dev_account: int | None, scrypt_n: int | None, as_json: bool) -> None:
+    password = os.environ.get(DEFAULT_PASSWORD_ENV)
+    if password is None:
+        password = click.prompt("Password for the new keystore", hide_input=True, confirmation_prompt=True, err=True)
+    private_key = None if dev_account is None else dev_private_keys(dev_account + 1)[dev_account]
+    path = create_keystore(app.settings.keystore_dir, password, private_key=private_key, scrypt_n=scrypt_n)
+    address = path.stem
+    emit_line({"address": address, "path": str(path)}, as_json, f"Created keystore {path} for {address}")
+
+
+@key.command(name="list", help="The keystores in <home>/keystores.")
+@json_option
+@pass_app
+def list_keys(app: App, as_json: bool) -> None:
+    folder = app.settings.keystore_dir
+    found = []
+    for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+        try:
+            recorded = str(json.loads(path.read_text()).get("address", ""))
+        except (OSError, ValueError, AttributeError):
+            continue  # not a keystore
+        address = recorded if recorded.startswith("0x") else "0x" + recorded  # eth-account omits the 0x
+        if is_hex_address(address):
+            found.append({"address": to_checksum_address(address), "path": str(path)})
+
+    def human(out: Console) -> None:
+        out.print(table(f"Keystores in {folder}", ("address", "file"), [(k["address"], k["path"]) for k in found]))
+
+    emit(found, as_json, human)
+
+
+key.add_command(publish_key, name="publish")

@@ -1,0 +1,174 @@
+"""`chaincrm node up|down|status` and `chaincrm deploy`: the local stack and the contracts on it."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+import click
+from rich.console import Console
+
+from chaincrm import stack
+from chaincrm.cli.context import ADDRESS, App, json_option, keystore_option, pass_app
+from chaincrm.cli.output import emit, facts, table, working
+from chaincrm.client import connect
+from chaincrm.deployment import (
+    DEFAULT_DISPUTE_WINDOW_SECONDS,
+    DEFAULT_PAYMENT_TERM_SECONDS,
+    deploy,
+    load_record,
+    save_record,
+)
+from chaincrm.errors import ConfigError
+from chaincrm.stack import ServiceState, StackState
+
+PORT = click.IntRange(1, 65535)
+
+
+@click.group(
+    name="node",
+    help="The local stack: Anvil (chain state in <home>/state) and the IPFS node (repository in <home>/ipfs).",
+)
+def node() -> None:
+    pass
+
+
+@node.command(help="Start Anvil and the IPFS node in the background; what already runs is left alone.")
+@click.option("--chain-port", type=PORT, help="Anvil's port [default: the port of --rpc-url, 8545].")
+@click.option("--ipfs-port", type=PORT, help="The IPFS API's port [default: the port of --ipfs-api, 5001].")
+@json_option
+@pass_app
+def up(app: App, chain_port: int | None, ipfs_port: int | None, as_json: bool) -> None:
+    settings = app.settings
+    with working("Starting Anvil and the IPFS node"):
+        state = stack.up(
+            settings,
+            chain_port=chain_port or stack.chain_port_of(settings.rpc_url),
+            ipfs_port=ipfs_port or stack.ipfs_port_of(settings.ipfs_api),
+        )
+
+    def human(out: Console) -> None:
+        for service in (state.chain, state.ipfs):
+            verb = "started" if service.started else "already running"
+            out.print(f"{service.name}: {verb} at {service.url} (pid {service.pid})", markup=False)
+
+    emit(_state_fields(state, started=True), as_json, human)
+
+
+@node.command(help="Stop Anvil (saving its state) and the IPFS node; stopping what is not running is fine.")
+@json_option
+@pass_app
+def down(app: App, as_json: bool) -> None:
+    with working("Stopping Anvil and the IPFS node"):
+        state = stack.down(app.settings)
+
+    def human(out: Console) -> None:
+        for service in (state.chain, state.ipfs):
+            out.print(f"{service.name}: {'stopped' if service.started else 'was not running'}", markup=False)
+
+    emit({"chain": {"stopped": state.chain.started}, "ipfs": {"stopped": state.ipfs.started}}, as_json, human)
+
+
+@node.command(help="Whether Anvil and the IPFS node run, where, and the block number / IPFS version.")
+@json_option
+@pass_app
+def status(app: App, as_json: bool) -> None:
+    state = stack.status(app.settings)
+
+    def human(out: Console) -> None:
+        rows = [(s.name, _running(s), s.url, s.pid, _detail(s)) for s in (state.chain, state.ipfs)]
+        out.print(table(f"Local stack in {app.settings.home}", ("service", "state", "url", "pid", ""), rows))
+
+    emit(_state_fields(state), as_json, human)
+
+
+_OTHER_SERVICE_DETAIL = {"chain": {"version"}, "ipfs": {"block_number"}}
+
+
+def _state_fields(state: StackState, *, started: bool = False) -> dict[str, Any]:
+    """Each service by name; `started` (did this call start it) only for `up`."""
+    dropped = {"name"} if started else {"name", "started"}
+    return {
+        service.name: {
+            key: value
+            for key, value in asdict(service).items()
+            if key not in dropped and key not in _OTHER_SERVICE_DETAIL[service.name]
+        }
+        for service in (state.chain, state.ipfs)
+    }
+
+
+
+def _running(service: ServiceState) -> str:
+    if not service.running:
+        return "stopped"
+    answering = service.block_number is not None or service.version is not None
+    return "running" if answering else "running, not answering"
+
+
+def _detail(service: ServiceState) -> str:
+    if service.block_number is not None:
+        return f"block {service.block_number}"
+    if service.version is not None:
+        return f"kubo {service.version}"
+    return ""
+
+
+# ------------------------------------------------------------------ deploy
+
+
+@click.command(name="deploy", help="Deploy the CRM's contracts and write the deployment record <home>/deployment.json.")
+@keystore_option
+@click.option("--treasury", type=ADDRESS, help="Where released invoice payments go [default: the deployer].")
+@click.option(
+    "--dispute-window-seconds",
+    type=click.IntRange(min=1),
+    default=DEFAULT_DISPUTE_WINDOW_SECONDS,
+    show_default=True,
+    help="How long a payer may dispute a paid invoice.",
+)
+@click.option(
+    "--payment-term-seconds",
+    type=click.IntRange(min=1),
+    default=DEFAULT_PAYMENT_TERM_SECONDS,
+    show_default=True,
+    help="How long after issue an invoice is due.",
+)
+@click.option("--force", is_flag=True, help="Replace a deployment record that belongs to another chain.")
+@json_option
+@pass_app
+def deploy_command(
+    app: App,
+    keystore: str | None,
+    treasury: str | None,
+    dispute_window_seconds: int,
+    payment_term_seconds: int,
+    force: bool,
+    as_json: bool,
+) -> None:
+    settings = app.settings
+    deployer = app.signer(keystore)
+    chain = connect(settings.rpc_url, confirmations=settings.confirmations)
+    record = settings.deployment_path
+    if record.exists() and not force:
+        existing = load_record(record)
+        if existing.chain_id != chain.chain_id:
+            raise ConfigError(
+                f"{record} holds the deployment for chain {existing.chain_id}, not {chain.chain_id}: "
+                "pass --force to replace it, or use another --home"
+            )
+    with working(f"Deploying to chain {chain.chain_id}"):
+        deployment = deploy(
+            chain,
+            deployer.account,
+            treasury=treasury or deployer.address,
+            dispute_window_seconds=dispute_window_seconds,
+            payment_term_seconds=payment_term_seconds,
+        )
+    save_record(deployment, record, force=force)
+    fields = asdict(deployment) | {"record": str(record)}
+
+    def human(out: Console) -> None:
+        out.print(facts(f"Deployed on chain {deployment.chain_id}", fields))
+
+    emit(fields, as_json, human)

@@ -1,0 +1,130 @@
+"""`chaincrm deploy`: on the session's chain, into a home of each test's own."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from chaincrm.config import Settings
+from chaincrm.devchain import free_port
+from chaincrm.keys import keystore_path
+from tests.cli.conftest import Accounts, Cli, cli_for, environment_for
+
+
+@pytest.fixture
+def fresh(tmp_path: Path, settings: Settings, accounts: Accounts, cli: Cli) -> tuple[Settings, Cli]:
+    """A home with only the admin's keystore, on the session's chain and IPFS node."""
+    own = Settings(rpc_url=settings.rpc_url, ipfs_api=settings.ipfs_api, home=tmp_path / "home")
+    own.keystore_dir.mkdir(parents=True)
+    source = keystore_path(accounts.admin.address, settings.keystore_dir)
+    shutil.copy(source, own.keystore_dir / source.name)
+    return own, cli_for(environment_for(own))
+
+
+def test_deploy_writes_the_deployment_record_for_this_chain(
+    fresh: tuple[Settings, Cli], accounts: Accounts, snapshot: None
+) -> None:
+    own, run = fresh
+
+    deployed = run(
+        "deploy", "--keystore", accounts.admin.address, "--treasury", accounts.treasury.address, "--json"
+    ).json()
+
+    assert json.loads(own.deployment_path.read_text()) == {
+        key: value for key, value in deployed.items() if key != "record"
+    }
+    assert deployed["record"] == str(own.deployment_path)
+    assert deployed["chain_id"] == 31337
+    assert deployed["deployer"] == accounts.admin.address
+    assert deployed["treasury"] == accounts.treasury.address
+
+
+def test_deploy_makes_the_deployer_the_treasury_by_default(
+    fresh: tuple[Settings, Cli], accounts: Accounts, snapshot: None
+) -> None:
+    _, run = fresh
+
+    deployed = run("deploy", "--keystore", accounts.admin.address, "--json").json()
+
+    assert deployed["treasury"] == accounts.admin.address
+
+
+def test_a_deployed_crm_is_usable_by_the_next_command(
+    fresh: tuple[Settings, Cli], accounts: Accounts, snapshot: None
+) -> None:
+    _, run = fresh
+    run("deploy", "--keystore", accounts.admin.address)
+
+    assert run("deal", "list", "--json").json() == []
+
+
+def _record_for_mainnet(settings: Settings, own: Settings) -> str:
+    record = json.loads(settings.deployment_path.read_text()) | {"chain_id": 1}
+    own.deployment_path.write_text(json.dumps(record))
+    return own.deployment_path.read_text()
+
+
+def test_deploy_refuses_a_record_for_another_chain_without_force(
+    fresh: tuple[Settings, Cli], settings: Settings, accounts: Accounts, snapshot: None
+) -> None:
+    own, run = fresh
+    before = _record_for_mainnet(settings, own)
+
+    refused = run("deploy", "--keystore", accounts.admin.address)
+
+    assert "holds the deployment for chain 1, not 31337" in refused.error
+    assert own.deployment_path.read_text() == before
+
+
+def test_deploy_with_force_replaces_a_record_for_another_chain(
+    fresh: tuple[Settings, Cli], settings: Settings, accounts: Accounts, snapshot: None
+) -> None:
+    own, run = fresh
+    _record_for_mainnet(settings, own)
+
+    run("deploy", "--keystore", accounts.admin.address, "--force")
+
+    assert json.loads(own.deployment_path.read_text())["chain_id"] == 31337
+
+
+def test_deploy_without_a_keystore_is_one_line_and_writes_nothing(fresh: tuple[Settings, Cli]) -> None:
+    own, run = fresh
+
+    refused = run("deploy")
+
+    assert "no signer: pass --keystore" in refused.error
+    assert not own.deployment_path.exists()
+
+
+def test_deploy_with_a_wrong_password_is_one_line_and_writes_nothing(
+    fresh: tuple[Settings, Cli], accounts: Accounts
+) -> None:
+    own, run = fresh
+
+    refused = run("deploy", "--keystore", accounts.admin.address, env={"CHAINCRM_PASSWORD": "wrong"})
+
+    assert "wrong password for keystore" in refused.error
+    assert not own.deployment_path.exists()
+
+
+def test_deploy_when_the_chain_is_down_is_one_line_and_writes_nothing(
+    fresh: tuple[Settings, Cli], accounts: Accounts
+) -> None:
+    own, run = fresh
+
+    refused = run("--rpc-url", f"http://127.0.0.1:{free_port()}", "deploy", "--keystore", accounts.admin.address)
+
+    assert "is not reachable" in refused.error
+    assert not own.deployment_path.exists()
+
+
+def test_deploy_with_a_bad_treasury_address_is_a_usage_error(fresh: tuple[Settings, Cli], accounts: Accounts) -> None:
+    own, run = fresh
+
+    refused = run("deploy", "--keystore", accounts.admin.address, "--treasury", "0x1234")
+
+    assert "Invalid value for '--treasury'" in refused.usage_error
+    assert not own.deployment_path.exists()
