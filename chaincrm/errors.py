@@ -48,11 +48,11 @@ class ContractRevert(ChainCrmError):
     reads ``InvoiceAlreadyPaid(invoiceId=7)``.
     """
 
-    def __init__(self, name: str, args: dict[str, Any] | None = None) -> None:
+    def __init__(self, name: str, args: dict[str, Any] | None = None, *, shown: dict[str, str] | None = None) -> None:
         self.name = name
         self.args_by_name: dict[str, Any] = dict(args or {})
-        rendered = ", ".join(f"{key}={_render(value)}" for key, value in self.args_by_name.items())
-        super().__init__(f"{name}({rendered})")
+        display = {key: _render(value) for key, value in self.args_by_name.items()} | dict(shown or {})
+        super().__init__(f"{name}({', '.join(f'{key}={value}' for key, value in display.items())})")
 
 
 class StorageError(ChainCrmError):

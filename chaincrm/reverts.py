@@ -16,12 +16,15 @@ from eth_abi import decode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 
 from chaincrm.errors import ContractRevert, TransactionError
+from chaincrm.models import Role
 
 # Solidity's built-in Error(string) and Panic(uint256).
 _ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
 _PANIC_SELECTOR = bytes.fromhex("4e487b71")
 
 _REVERT_TYPES: dict[str, type[ContractRevert]] = {}
+# Role ids print as their names: "AccessControlUnauthorizedAccount(account=0x..., neededRole=MANAGER_ROLE)".
+_ROLE_NAMES = {role.role_id: "DEFAULT_ADMIN_ROLE" if role is Role.ADMIN else f"{role.name}_ROLE" for role in Role}
 
 
 def revert_type(name: str) -> type[ContractRevert]:
@@ -80,7 +83,8 @@ class RevertDecoder:
             return TransactionError(f"the transaction reverted with an unknown error 0x{raw.hex()}")
         values = decode(list(spec.types), payload)
         args = {name: _readable(value, kind) for name, value, kind in zip(spec.names, values, spec.types)}
-        return revert_type(spec.name)(spec.name, args)
+        shown = {name: _ROLE_NAMES[value] for name, value in args.items() if isinstance(value, bytes) and value in _ROLE_NAMES}
+        return revert_type(spec.name)(spec.name, args, shown=shown)
 
 
 def _to_bytes(data: bytes | str | None) -> bytes:

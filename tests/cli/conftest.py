@@ -72,11 +72,12 @@ class Run:
 
     @property
     def usage_error(self) -> str:
-        """click's "Error: ..." line for a usage error (exit 2), after its usage hint."""
+        """The one line a usage error prints (exit 2): asserts it is exactly one line."""
         assert self.exit_code == 2, (self.exit_code, self.stdout, self.stderr)
-        errors = [line for line in self.stderr.splitlines() if line.startswith("Error: ")]
-        assert len(errors) == 1 and "Traceback" not in self.stderr, self.stderr
-        return errors[0]
+        lines = self.stderr.strip().splitlines()
+        assert len(lines) == 1, self.stderr
+        assert lines[0].startswith("error: ") and "--help" in lines[0]
+        return lines[0]
 
 
 class _ConsoleScript:
