@@ -24,8 +24,10 @@ from chaincrm.privacy import (
     EncryptedDocument,
     ProfileContext,
     erasure_receipt,
+    open_attachment,
     open_profile,
     rotate,
+    seal_attachment,
     seal_profile,
     unwrap_data_key,
 )
@@ -190,6 +192,23 @@ class CustomerData:
         receipt_cid = self.store.put(receipt.receipt)
         tx = self.crm.registry.erase_customer(customer_id, receipt.receipt_hash, actor)
         return Erasure(customer_id, receipt_cid, receipt.receipt_hash, tuple(cids), tx["transactionHash"].to_0x_hex())
+
+    # ------------------------------------------------------------------ attachments
+
+    def seal_attachment(self, customer_id: int, data: bytes, author: LocalAccount) -> bytes:
+        """Encrypt a document about a customer for everyone who can read their profile and the author."""
+        _, document = self.document(customer_id)
+        readers = self._reader_keys(EncryptedDocument.from_bytes(document).readers)
+        if author.address not in readers:
+            readers[author.address] = public_key64(author)
+        return seal_attachment(data, readers=readers, context=self.context(customer_id, 0))
+
+    def open_attachment(self, customer_id: int, cid: Cid, expected_hash: bytes, reader: LocalAccount) -> bytes:
+        """Read an attachment back, check it against the hash the chain holds, and decrypt it."""
+        document = get_verified(self.store, cid, expected_hash)
+        return open_attachment(
+            document, reader_address=reader.address, reader_private_key=bytes(reader.key), context=self.context(customer_id, 0)
+        )
 
     # ------------------------------------------------------------------ internals
 

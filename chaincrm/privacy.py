@@ -380,6 +380,75 @@ def rotate(
     return seal_profile(profile, readers=readers, context=context.with_version(target))
 
 
+ATTACHMENT_FORMAT = "chaincrm.attachment.v1"
+_ATTACHMENT_AAD_DOMAIN = b"chaincrm/attachment/v1\x00"
+_ATTACHMENT_FIELDS = frozenset({"ciphertext", "customer_id", "format", "key_commitment", "nonce", "wrapped_keys"})
+
+
+def seal_attachment(data: bytes, *, readers: Mapping[str, bytes], context: ProfileContext) -> bytes:
+    """Encrypt a document about a customer (meeting notes, a contract) for ``readers``.
+
+    The same scheme as a profile (fresh data key, AES-256-GCM, ECIES-wrapped keys, key
+    commitment) in an envelope of its own format; the associated data binds it to the chain, the
+    registry and the customer (``context.version`` is not used: attachments are not versioned).
+    """
+    public_keys = _reader_public_keys(readers)
+    data_key = AESGCM.generate_key(bit_length=DATA_KEY_BYTES * 8)
+    nonce = os.urandom(NONCE_BYTES)
+    ciphertext = AESGCM(data_key).encrypt(nonce, bytes(data), _attachment_aad(context))
+    return _canonical_json(
+        {
+            "ciphertext": _b64(ciphertext),
+            "customer_id": context.customer_id,
+            "format": ATTACHMENT_FORMAT,
+            "key_commitment": _b64(_key_commitment(data_key)),
+            "nonce": _b64(nonce),
+            "wrapped_keys": {entry.reader: _b64(entry.wrapped) for entry in _wrap(data_key, public_keys)},
+        }
+    )
+
+
+def open_attachment(
+    document_bytes: bytes, *, reader_address: str, reader_private_key: bytes, context: ProfileContext
+) -> bytes:
+    """Decrypt an attachment for one reader; anything else raises :class:`PrivacyError`."""
+    try:
+        fields = json.loads(document_bytes)
+    except (ValueError, UnicodeDecodeError):
+        raise PrivacyError("attachment is not JSON") from None
+    if not isinstance(fields, dict) or set(fields) != _ATTACHMENT_FIELDS or fields["format"] != ATTACHMENT_FORMAT:
+        raise PrivacyError("document is not a chaincrm encrypted attachment")
+    if fields["customer_id"] != context.customer_id:
+        raise PrivacyError(f"attachment belongs to customer {fields['customer_id']}, not {context.customer_id}")
+    wrapped = fields["wrapped_keys"]
+    if not isinstance(wrapped, dict) or not wrapped:
+        raise PrivacyError("attachment has no wrapped keys")
+    envelope = EncryptedDocument(
+        customer_id=context.customer_id,
+        profile_version=0,
+        nonce=_unb64(fields["nonce"], "nonce", length=NONCE_BYTES),
+        ciphertext=_unb64(fields["ciphertext"], "ciphertext"),
+        key_commitment=_unb64(fields["key_commitment"], "key commitment", length=32),
+        wrapped_keys=tuple(WrappedKey(to_checksum_address(r), _unb64(v, "wrapped key")) for r, v in sorted(wrapped.items())),
+    )
+    data_key = _unwrap(envelope, reader_address, reader_private_key)
+    try:
+        return AESGCM(data_key).decrypt(envelope.nonce, envelope.ciphertext, _attachment_aad(context))
+    except InvalidTag:
+        raise PrivacyError("attachment ciphertext failed authentication") from None
+
+
+def _attachment_aad(context: ProfileContext) -> bytes:
+    return b"".join(
+        (
+            _ATTACHMENT_AAD_DOMAIN,
+            context.chain_id.to_bytes(UINT256_BYTES, "big"),
+            bytes.fromhex(context.registry[2:]),
+            context.customer_id.to_bytes(UINT256_BYTES, "big"),
+        )
+    )
+
+
 def data_key_fingerprint(key: bytes) -> str:
     """A short public name for a data key: the first 16 bytes of its commitment, in hex.
 

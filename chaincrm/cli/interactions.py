@@ -1,7 +1,8 @@
 """`chaincrm interaction log|list`: what happened with a customer, as a hash on the chain.
 
-The content itself never goes on-chain. An attachment is stored on the IPFS node and the chain
-records the keccak256 of its bytes; a note (typed, `--note`, or `--note-file`) is only hashed,
+The content itself never goes on-chain. An attachment is encrypted here for everyone who can
+read the customer's profile (and the author), stored on the IPFS node, and the chain records the
+keccak256 of the encrypted document; a note (typed, `--note`, or `--note-file`) is only hashed,
 here, and stays with the caller.
 """
 
@@ -15,6 +16,7 @@ from rich.console import Console
 from chaincrm.cli.context import ID, App, EnumChoice, enum_name, json_option, keystore_option, pass_app
 from chaincrm.cli.files import read_bytes
 from chaincrm.cli.output import emit, emit_line, hex32, interaction_fields, table, tx_fields, when
+from chaincrm.customers import CustomerData
 from chaincrm.documents import content_hash
 from chaincrm.errors import ConfigError
 from chaincrm.models import InteractionKind, Outcome
@@ -35,7 +37,9 @@ def interaction() -> None:
 @click.option("--note", help="A note, hashed here; only the hash goes on-chain.")
 @click.option("--note-file", type=click.Path(path_type=Path), help="A file hashed here; only the hash goes on-chain.")
 @click.option(
-    "--attach", type=click.Path(path_type=Path), help="A file stored on the IPFS node; its keccak256 goes on-chain."
+    "--attach",
+    type=click.Path(path_type=Path),
+    help="A file encrypted for the customer's readers and stored on IPFS; its keccak256 goes on-chain.",
 )
 @keystore_option
 @json_option
@@ -62,9 +66,11 @@ def log_interaction(
         if not text.strip():
             raise ConfigError("the note is empty")
         content = text.encode()
-    entry = InteractionEntry(customer_id, kind, outcome, content_hash(content))
     agent = app.signer(keystore)
     crm = app.crm
+    if attach is not None:
+        content = CustomerData(crm, app.store).seal_attachment(customer_id, content, agent.account)
+    entry = InteractionEntry(customer_id, kind, outcome, content_hash(content))
     # Ask the contract first, so that an attachment is stored only for an interaction it accepts.
     probe = crm.registry.contract.functions.logInteraction(customer_id, int(kind), int(outcome), entry.content_hash)
     crm.chain.gas_limit(probe, agent.account)

@@ -9,6 +9,7 @@ from eth_utils import keccak
 
 from chaincrm.client import Crm
 from chaincrm.devchain import free_port
+from chaincrm.customers import CustomerData
 from chaincrm.documents import MAX_DOCUMENT_BYTES, KuboStore
 from chaincrm.ipfs_node import api_address
 from chaincrm.models import InteractionKind, Outcome
@@ -33,15 +34,18 @@ def attachment(tmp_path: Path) -> Path:
     return path
 
 
-def test_interaction_log_with_an_attachment_stores_it_and_records_its_keccak256(
+def test_interaction_log_with_an_attachment_stores_it_encrypted_and_records_its_keccak256(
     cli: Cli, crm: Crm, store: KuboStore, accounts: Accounts, customer_id: int, attachment: Path
 ) -> None:
     logged = _log(cli, accounts, customer_id, "--outcome", "positive", "--attach", attachment, "--json").json()
 
     assert set(logged) == LOG_KEYS
-    assert store.get(logged["cid"]) == attachment.read_bytes()
+    stored = store.get(logged["cid"])
+    assert attachment.read_bytes() not in stored
+    opened = CustomerData(crm, store).open_attachment(customer_id, logged["cid"], keccak(stored), accounts.agent)
+    assert opened == attachment.read_bytes()
     (recorded,) = crm.registry.interactions(customer_id)
-    assert recorded.content_hash == keccak(attachment.read_bytes())
+    assert recorded.content_hash == keccak(stored)
     assert (recorded.kind, recorded.outcome, recorded.author) == (
         InteractionKind.CALL,
         Outcome.POSITIVE,

@@ -244,3 +244,22 @@ def test_no_plaintext_appears_anywhere_the_system_wrote(
             scanned["log files"] += 1
 
     assert all(count > 0 for count in scanned.values()), scanned
+
+
+def test_an_attachment_is_encrypted_for_the_profile_readers_and_checked_against_its_hash(
+    data: CustomerData, staff: Staff
+) -> None:
+    from chaincrm.documents import content_hash
+
+    customer_id = _add(data, staff)
+    notes = f"Meeting with {SECRET_NAME}: {SECRET_NOTES}".encode()
+
+    sealed = data.seal_attachment(customer_id, notes, staff.agent)
+    cid = data.store.put(sealed)
+
+    assert _contains_secret(sealed) is None
+    assert data.open_attachment(customer_id, cid, content_hash(sealed), staff.customer) == notes
+    with pytest.raises(PrivacyError):
+        data.open_attachment(customer_id, cid, content_hash(sealed), staff.agent2)
+    with pytest.raises(IntegrityError):
+        data.open_attachment(customer_id, cid, b"\x00" * 32, staff.agent)
