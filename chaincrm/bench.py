@@ -96,7 +96,9 @@ def measure_gas(records: int, log: Callable[[str], None] = print) -> dict[str, i
         def used(receipt: Any) -> int:
             return int(receipt["gasUsed"])
 
-        register = crm.registry.contract.functions.registerCustomer(os.urandom(32), os.urandom(32), payer.address, int(Purpose.SALES))
+        register = crm.registry.contract.functions.registerCustomer(
+            os.urandom(32), os.urandom(32), payer.address, int(Purpose.SALES)
+        )
         gas["register_customer"] = used(crm.chain.transact(register, actors.agent))
         customer_id = crm.registry.customer_count()
 
@@ -139,7 +141,12 @@ def _entry(customer_id: int) -> InteractionEntry:
 
 
 def run_gas(out: Path, scales: tuple[int, ...] = SCALES, log: Callable[[str], None] = print) -> dict[str, Any]:
-    results: dict[str, Any] = {"anvil": "1.7.1", "python": platform.python_version(), "targets": GAS_TARGETS, "by_existing_records": {}}
+    results: dict[str, Any] = {
+        "anvil": "1.7.1",
+        "python": platform.python_version(),
+        "targets": GAS_TARGETS,
+        "by_existing_records": {},
+    }
     for records in scales:
         log(f"measuring with {records:,} existing records")
         results["by_existing_records"][str(records)] = measure_gas(records, log)
@@ -155,7 +162,9 @@ def _print_gas_table(results: dict[str, Any], log: Callable[[str], None]) -> Non
     log(header)
     log("-" * len(header))
     for operation in operations:
-        row = f"{operation:34}" + "".join(f"{results['by_existing_records'][scale][operation]:>14,}" for scale in scales)
+        row = f"{operation:34}" + "".join(
+            f"{results['by_existing_records'][scale][operation]:>14,}" for scale in scales
+        )
         target = GAS_TARGETS.get(operation)
         log(row + (f"{'<= ' + format(target, ','):>12}" if target else ""))
 
@@ -178,7 +187,10 @@ def run_throughput(out: Path, count: int = 2000, log: Callable[[str], None] = pr
         "target_per_second": 300,
     }
     _write(out, results)
-    log(f"logged {len(receipts):,} interactions, one per transaction, in {elapsed:.2f} s: {results['transactions_per_second']} tx/s")
+    log(
+        f"logged {len(receipts):,} interactions, one per transaction, in {elapsed:.2f} s: "
+        f"{results['transactions_per_second']} tx/s"
+    )
     return results
 
 

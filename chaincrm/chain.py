@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
 import requests
+from eth_abi import encode as abi_encode
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress, HexStr
-from eth_abi import encode as abi_encode
 from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
@@ -178,7 +178,9 @@ class Chain:
     def require_code(self, address: str, what: str) -> None:
         code = self.rpc(lambda: self.w3.eth.get_code(to_checksum_address(address)))
         if len(code) == 0:
-            raise ChainError(f"no {what} contract at {address} on chain {self.chain_id}: is the deployment record for this chain?")
+            raise ChainError(
+                f"no {what} contract at {address} on chain {self.chain_id}: is the deployment record for this chain?"
+            )
 
     # ------------------------------------------------------------------ fees
 
@@ -337,7 +339,9 @@ class Chain:
         for i, item in enumerate(sorted(responses, key=lambda response: int(response["id"]))):
             if "error" in item:
                 self.nonces.reset(address)
-                raise TransactionError(f"the node refused transaction {i + 1} of a batch: {item['error'].get('message')}")
+                raise TransactionError(
+                    f"the node refused transaction {i + 1} of a batch: {item['error'].get('message')}"
+                )
             hashes.append(HexBytes(item["result"]))
         return hashes
 
@@ -350,7 +354,9 @@ class Chain:
         target = int(receipt["blockNumber"]) + self.confirmations - 1
         while self.rpc(lambda: self.w3.eth.block_number) < target:
             if time.monotonic() > deadline:
-                raise TransactionError(f"transaction {HexBytes(tx_hash).hex()} did not reach {self.confirmations} confirmations")
+                raise TransactionError(
+                    f"transaction {HexBytes(tx_hash).hex()} did not reach {self.confirmations} confirmations"
+                )
             time.sleep(self.poll_interval)
         if receipt["status"] != 1:
             raise self._failure_of(receipt)
@@ -374,13 +380,15 @@ class Chain:
                 responses = self.rpc(lambda requests_=requests_: provider.make_batch_request(requests_))  # type: ignore[attr-defined]
                 if isinstance(responses, dict):
                     raise TransactionError(f"the node refused a batch of receipt queries: {responses.get('error')}")
-                for i, response in zip(chunk, responses):
+                for i, response in zip(chunk, responses, strict=False):
                     raw = response.get("result")
                     if raw and raw.get("blockNumber") is not None:
                         mined[i] = MinedTx.from_raw(raw)
             if len(mined) < len(hashes):
                 if time.monotonic() > deadline:
-                    raise TransactionError(f"{len(hashes) - len(mined)} transactions were not mined in {self.timeout:.0f} s")
+                    raise TransactionError(
+                        f"{len(hashes) - len(mined)} transactions were not mined in {self.timeout:.0f} s"
+                    )
                 time.sleep(self.poll_interval)
         ordered = [mined[i] for i in range(len(hashes))]
         if raise_on_failure:
@@ -397,7 +405,9 @@ class Chain:
                 if isinstance(exc, ChainError):
                     raise
                 if time.monotonic() > deadline:
-                    raise TransactionError(f"transaction {HexBytes(tx_hash).to_0x_hex()} was not mined in {self.timeout:.0f} s") from None
+                    raise TransactionError(
+                        f"transaction {HexBytes(tx_hash).to_0x_hex()} was not mined in {self.timeout:.0f} s"
+                    ) from None
                 time.sleep(self.poll_interval)
 
     def _failure_of(self, receipt: TxReceipt) -> ChainError | ContractRevert:
@@ -406,7 +416,13 @@ class Chain:
     def _failure(self, tx_hash: HexBytes, block_number: int, gas_used: int) -> ChainError | ContractRevert:
         """Replay a failed transaction as a call to recover its revert reason."""
         tx = self.rpc(lambda: self.w3.eth.get_transaction(tx_hash))
-        params: TxParams = {"from": tx["from"], "to": tx["to"], "data": tx["input"], "value": tx["value"], "gas": tx["gas"]}
+        params: TxParams = {
+            "from": tx["from"],
+            "to": tx["to"],
+            "data": tx["input"],
+            "value": tx["value"],
+            "gas": tx["gas"],
+        }
         try:
             self.w3.eth.call(params, block_identifier=block_number - 1)
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
@@ -417,7 +433,9 @@ class Chain:
             return TransactionError(f"transaction {tx_hash.to_0x_hex()} ran out of gas ({tx['gas']})")
         return TransactionError(f"transaction {tx_hash.to_0x_hex()} failed without a reason")
 
-    def _decoded(self, exc: ContractCustomError | ContractLogicError | ContractPanicError) -> ContractRevert | TransactionError:
+    def _decoded(
+        self, exc: ContractCustomError | ContractLogicError | ContractPanicError
+    ) -> ContractRevert | TransactionError:
         data = getattr(exc, "data", None)
         if isinstance(data, dict):
             data = data.get("data")

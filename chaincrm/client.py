@@ -57,7 +57,9 @@ class Crm:
 
     @classmethod
     def from_settings(cls, settings: Settings, *, w3: Web3 | None = None, record: Path | None = None) -> Crm:
-        chain = chain_for(w3, confirmations=settings.confirmations) if w3 else connect(
-            settings.rpc_url, confirmations=settings.confirmations
+        chain = (
+            chain_for(w3, confirmations=settings.confirmations)
+            if w3
+            else connect(settings.rpc_url, confirmations=settings.confirmations)
         )
         return cls.attach(chain, load_record(record or settings.deployment_path))

@@ -84,7 +84,10 @@ class CustomerData:
         """Decrypt a profile as `reader` (staff who were granted access, or the customer)."""
         version, document = self.document(customer_id, version)
         return open_profile(
-            document, reader_address=reader.address, reader_private_key=bytes(reader.key), context=self.context(customer_id, version)
+            document,
+            reader_address=reader.address,
+            reader_private_key=bytes(reader.key),
+            context=self.context(customer_id, version),
         )
 
     def readers(self, customer_id: int) -> tuple[str, ...]:
@@ -143,7 +146,9 @@ class CustomerData:
         readers[staff] = staff_key
         sealed = rotate(document, data_key, readers, context=self.context(customer_id, current))
         if not self.crm.registry.access_of(customer_id, staff).active:
-            self.crm.chain.gas_limit(self.crm.registry.contract.functions.grantAccess(customer_id, staff, int(purpose)), granter)
+            self.crm.chain.gas_limit(
+                self.crm.registry.contract.functions.grantAccess(customer_id, staff, int(purpose)), granter
+            )
             self.crm.registry.grant_access(customer_id, staff, purpose, granter)
         return self._new_version(customer_id, current + 1, sealed.document, granter, tuple(sorted(readers)))
 
@@ -207,12 +212,17 @@ class CustomerData:
         """Read an attachment back, check it against the hash the chain holds, and decrypt it."""
         document = get_verified(self.store, cid, expected_hash)
         return open_attachment(
-            document, reader_address=reader.address, reader_private_key=bytes(reader.key), context=self.context(customer_id, 0)
+            document,
+            reader_address=reader.address,
+            reader_private_key=bytes(reader.key),
+            context=self.context(customer_id, 0),
         )
 
     # ------------------------------------------------------------------ internals
 
-    def _new_version(self, customer_id: int, version: int, document: bytes, sender: LocalAccount, readers: tuple[str, ...]) -> ProfileRef:
+    def _new_version(
+        self, customer_id: int, version: int, document: bytes, sender: LocalAccount, readers: tuple[str, ...]
+    ) -> ProfileRef:
         cid = self._publish(document)
         try:
             recorded = self.crm.registry.update_profile(customer_id, *self._hashes(cid), sender)
@@ -240,4 +250,6 @@ class CustomerData:
         try:
             return unwrap_data_key(document, reader_address=reader.address, reader_private_key=bytes(reader.key))
         except PrivacyError:
-            raise PrivacyError(f"{reader.address} cannot read customer {customer_id}'s profile, so cannot pass its key on") from None
+            raise PrivacyError(
+                f"{reader.address} cannot read customer {customer_id}'s profile, so cannot pass its key on"
+            ) from None

@@ -39,7 +39,13 @@ def deploy(
         raise ConfigError("the deployer must be the admin to wire the contracts; grant the admin role afterwards")
     registry = _deploy(chain, deployer, "CrmRegistry", admin_address)
     escrow = _deploy(
-        chain, deployer, "InvoiceEscrow", registry, to_checksum_address(treasury), dispute_window_seconds, payment_term_seconds
+        chain,
+        deployer,
+        "InvoiceEscrow",
+        registry,
+        to_checksum_address(treasury),
+        dispute_window_seconds,
+        payment_term_seconds,
     )
     pipeline = _deploy(chain, deployer, "DealPipeline", registry, escrow)
     registry_contract = chain.w3.eth.contract(address=registry, abi=load_artifact("CrmRegistry").abi)
@@ -89,7 +95,9 @@ def load_record(path: Path) -> Deployment:
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
-        raise ConfigError(f"no deployment record at {path}: deploy first (`chaincrm deploy` or `brownie run deploy`)") from None
+        raise ConfigError(
+            f"no deployment record at {path}: deploy first (`chaincrm deploy` or `brownie run deploy`)"
+        ) from None
     except json.JSONDecodeError as exc:
         raise ConfigError(f"deployment record {path} is not valid JSON: {exc}") from None
     try:
@@ -102,7 +110,12 @@ def check_record(chain: Chain, deployment: Deployment) -> None:
     """The node serves the record's chain and has code at every address."""
     if chain.chain_id != deployment.chain_id:
         raise ChainError(
-            f"the node at {chain.endpoint} serves chain {chain.chain_id}, the deployment record is for chain {deployment.chain_id}"
+            f"the node at {chain.endpoint} serves chain {chain.chain_id}, "
+            f"the deployment record is for chain {deployment.chain_id}"
         )
-    for what, address in (("registry", deployment.registry), ("pipeline", deployment.pipeline), ("escrow", deployment.escrow)):
+    for what, address in (
+        ("registry", deployment.registry),
+        ("pipeline", deployment.pipeline),
+        ("escrow", deployment.escrow),
+    ):
         chain.require_code(address, what)

@@ -86,7 +86,8 @@ def start_anvil(options: AnvilOptions, *, detach: bool = False) -> tuple[AnvilNo
     """Start Anvil and wait until it answers. `detach` keeps it running after this process ends."""
     if port_in_use(options.port):
         raise NodeError(
-            f"port {options.port} is already in use: stop what runs there (`chaincrm node down`?) or choose another port"
+            f"port {options.port} is already in use: "
+            "stop what runs there (`chaincrm node down`?) or choose another port"
         )
     command = [
         anvil_executable(),
@@ -128,7 +129,9 @@ def _wait_until_ready(url: str, process: subprocess.Popen[bytes]) -> None:
         if process.poll() is not None:
             raise NodeError(f"anvil exited with code {process.returncode} while starting")
         try:
-            reply = requests.post(url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1)
+            reply = requests.post(
+                url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=1
+            )
             if reply.ok:
                 return
         except requests.RequestException:

@@ -66,4 +66,3 @@ class Escrow:
 
     def held_invoices(self) -> list[Invoice]:
         return [i for i in self.invoices() if i.status in (InvoiceStatus.PAID, InvoiceStatus.DISPUTED)]
-

@@ -167,9 +167,7 @@ def _ensure_private_directory(directory: Path) -> None:
         directory.mkdir(mode=KEYSTORE_DIR_MODE, parents=True)
         directory.chmod(KEYSTORE_DIR_MODE)
     except OSError as error:
-        raise KeystoreError(
-            f"cannot create keystore folder {directory}: {error.strerror}"
-        ) from None
+        raise KeystoreError(f"cannot create keystore folder {directory}: {error.strerror}") from None
 
 
 def _write_new_private_file(path: Path, content: bytes) -> None:

@@ -145,7 +145,9 @@ class AccessGrant:
     @classmethod
     def from_chain(cls, customer_id: int, staff: str, raw: Any) -> AccessGrant:
         purpose, active, since = raw
-        return cls(customer_id, to_checksum_address(staff), Purpose(purpose) if purpose else None, bool(active), int(since))
+        return cls(
+            customer_id, to_checksum_address(staff), Purpose(purpose) if purpose else None, bool(active), int(since)
+        )
 
 
 @dataclass(frozen=True)

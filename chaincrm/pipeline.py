@@ -57,7 +57,9 @@ class Pipeline:
     def can_move(self, from_stage: Stage, to_stage: Stage) -> bool:
         return bool(self.chain.call(self.contract.functions.canMove(int(from_stage), int(to_stage))))
 
-    def stage_changes(self, deal_id: int | None = None, from_block: int = 0, to_block: Any = "latest") -> list[StageChange]:
+    def stage_changes(
+        self, deal_id: int | None = None, from_block: int = 0, to_block: Any = "latest"
+    ) -> list[StageChange]:
         filters = {"dealId": deal_id} if deal_id is not None else {}
         changes = [
             StageChange(

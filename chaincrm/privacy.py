@@ -313,9 +313,7 @@ def seal_profile(
     return SealedProfile(document.to_bytes(), data_key)
 
 
-def unwrap_data_key(
-    document_bytes: bytes, *, reader_address: str, reader_private_key: bytes
-) -> bytes:
+def unwrap_data_key(document_bytes: bytes, *, reader_address: str, reader_private_key: bytes) -> bytes:
     """The document's data key, unwrapped with a reader's private key and checked."""
     document = EncryptedDocument.from_bytes(document_bytes)
     return _unwrap(document, reader_address, reader_private_key)
@@ -429,7 +427,9 @@ def open_attachment(
         nonce=_unb64(fields["nonce"], "nonce", length=NONCE_BYTES),
         ciphertext=_unb64(fields["ciphertext"], "ciphertext"),
         key_commitment=_unb64(fields["key_commitment"], "key commitment", length=32),
-        wrapped_keys=tuple(WrappedKey(to_checksum_address(r), _unb64(v, "wrapped key")) for r, v in sorted(wrapped.items())),
+        wrapped_keys=tuple(
+            WrappedKey(to_checksum_address(r), _unb64(v, "wrapped key")) for r, v in sorted(wrapped.items())
+        ),
     )
     data_key = _unwrap(envelope, reader_address, reader_private_key)
     try:
@@ -532,10 +532,7 @@ def _address_of_point(point: bytes) -> str:
 
 
 def _wrap(data_key: bytes, public_keys: Mapping[str, bytes]) -> tuple[WrappedKey, ...]:
-    return tuple(
-        WrappedKey(address, ecies.encrypt(public_keys[address], data_key))
-        for address in sorted(public_keys)
-    )
+    return tuple(WrappedKey(address, ecies.encrypt(public_keys[address], data_key)) for address in sorted(public_keys))
 
 
 def _unwrap(document: EncryptedDocument, reader_address: str, reader_private_key: bytes) -> bytes:
@@ -568,14 +565,10 @@ def _check_commitment(document: EncryptedDocument, data_key: bytes) -> None:
         raise PrivacyError("data key does not belong to this document")
 
 
-def _decrypt(
-    document: EncryptedDocument, data_key: bytes, context: ProfileContext
-) -> CustomerProfile:
+def _decrypt(document: EncryptedDocument, data_key: bytes, context: ProfileContext) -> CustomerProfile:
     _check_commitment(document, data_key)
     try:
-        padded = AESGCM(data_key).decrypt(
-            document.nonce, document.ciphertext, context.associated_data()
-        )
+        padded = AESGCM(data_key).decrypt(document.nonce, document.ciphertext, context.associated_data())
     except InvalidTag:
         raise PrivacyError("ciphertext failed authentication") from None
     try:

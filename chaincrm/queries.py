@@ -31,16 +31,38 @@ def customer_timeline(crm: Crm, customer_id: int, from_block: int = 0) -> list[T
     crm.registry.customer(customer_id)  # CustomerUnknown for an id that was never registered
     entries: list[TimelineEntry] = []
     registry_events = crm.registry.contract.events
-    for log in registry_events.CustomerRegistered().get_logs(from_block=from_block, argument_filters={"customerId": customer_id}):
+    for log in registry_events.CustomerRegistered().get_logs(
+        from_block=from_block, argument_filters={"customerId": customer_id}
+    ):
         entries.append(_entry(crm, log, "registered", "", log["args"]["registrar"]))
-    for log in registry_events.ProfileUpdated().get_logs(from_block=from_block, argument_filters={"customerId": customer_id}):
+    for log in registry_events.ProfileUpdated().get_logs(
+        from_block=from_block, argument_filters={"customerId": customer_id}
+    ):
         entries.append(_entry(crm, log, "profile", f"version {log['args']['version']}", log["args"]["actor"]))
-    for log in registry_events.AccessGranted().get_logs(from_block=from_block, argument_filters={"customerId": customer_id}):
-        entries.append(_entry(crm, log, "access granted", f"{log['args']['staff']} purpose {log['args']['purpose']}", log["args"]["actor"]))
-    for log in registry_events.AccessRevoked().get_logs(from_block=from_block, argument_filters={"customerId": customer_id}):
+    for log in registry_events.AccessGranted().get_logs(
+        from_block=from_block, argument_filters={"customerId": customer_id}
+    ):
+        entries.append(
+            _entry(
+                crm,
+                log,
+                "access granted",
+                f"{log['args']['staff']} purpose {log['args']['purpose']}",
+                log["args"]["actor"],
+            )
+        )
+    for log in registry_events.AccessRevoked().get_logs(
+        from_block=from_block, argument_filters={"customerId": customer_id}
+    ):
         entries.append(_entry(crm, log, "access revoked", str(log["args"]["staff"]), log["args"]["actor"]))
-    for log in registry_events.CustomerErased().get_logs(from_block=from_block, argument_filters={"customerId": customer_id}):
-        entries.append(_entry(crm, log, "erased", "receipt 0x" + bytes(log["args"]["receiptHash"]).hex()[:16], log["args"]["actor"]))
+    for log in registry_events.CustomerErased().get_logs(
+        from_block=from_block, argument_filters={"customerId": customer_id}
+    ):
+        entries.append(
+            _entry(
+                crm, log, "erased", "receipt 0x" + bytes(log["args"]["receiptHash"]).hex()[:16], log["args"]["actor"]
+            )
+        )
     for interaction in crm.registry.interactions(customer_id, from_block=from_block):
         entries.append(
             TimelineEntry(
@@ -61,17 +83,37 @@ def customer_timeline(crm: Crm, customer_id: int, from_block: int = 0) -> list[T
     for deal_id in sorted(deal_ids):
         for change in crm.pipeline.stage_changes(deal_id, from_block=from_block):
             entries.append(
-                TimelineEntry(change.at, change.block_number, f"deal {deal_id}", _stage_move(change), change.actor, change.tx_hash)
+                TimelineEntry(
+                    change.at, change.block_number, f"deal {deal_id}", _stage_move(change), change.actor, change.tx_hash
+                )
             )
     escrow_events = crm.escrow.contract.events
-    for log in escrow_events.InvoiceIssued().get_logs(from_block=from_block, argument_filters={"customerId": customer_id}):
+    for log in escrow_events.InvoiceIssued().get_logs(
+        from_block=from_block, argument_filters={"customerId": customer_id}
+    ):
         invoice_id = int(log["args"]["invoiceId"])
-        entries.append(_entry(crm, log, f"invoice {invoice_id}", f"issued {log['args']['amount'] / 10**18:.4f} ETH", crm.pipeline.address))
-        for paid in escrow_events.InvoicePaid().get_logs(from_block=from_block, argument_filters={"invoiceId": invoice_id}):
+        entries.append(
+            _entry(
+                crm,
+                log,
+                f"invoice {invoice_id}",
+                f"issued {log['args']['amount'] / 10**18:.4f} ETH",
+                crm.pipeline.address,
+            )
+        )
+        for paid in escrow_events.InvoicePaid().get_logs(
+            from_block=from_block, argument_filters={"invoiceId": invoice_id}
+        ):
             entries.append(_entry(crm, paid, f"invoice {invoice_id}", "paid into escrow", paid["args"]["payer"]))
-        for released in escrow_events.InvoiceReleased().get_logs(from_block=from_block, argument_filters={"invoiceId": invoice_id}):
-            entries.append(_entry(crm, released, f"invoice {invoice_id}", "released to treasury", released["args"]["actor"]))
-        for refunded in escrow_events.InvoiceRefunded().get_logs(from_block=from_block, argument_filters={"invoiceId": invoice_id}):
+        for released in escrow_events.InvoiceReleased().get_logs(
+            from_block=from_block, argument_filters={"invoiceId": invoice_id}
+        ):
+            entries.append(
+                _entry(crm, released, f"invoice {invoice_id}", "released to treasury", released["args"]["actor"])
+            )
+        for refunded in escrow_events.InvoiceRefunded().get_logs(
+            from_block=from_block, argument_filters={"invoiceId": invoice_id}
+        ):
             entries.append(_entry(crm, refunded, f"invoice {invoice_id}", "refunded", refunded["args"]["actor"]))
     entries.sort(key=lambda entry: (entry.block_number, entry.at))
     return entries

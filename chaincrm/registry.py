@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -81,10 +80,14 @@ class Registry:
     # ------------------------------------------------------------------ staff
 
     def grant_role(self, role: Role, account: str, sender: Sender) -> TxReceipt:
-        return self.chain.transact(self.contract.functions.grantRole(role.role_id, to_checksum_address(account)), sender)
+        return self.chain.transact(
+            self.contract.functions.grantRole(role.role_id, to_checksum_address(account)), sender
+        )
 
     def revoke_role(self, role: Role, account: str, sender: Sender) -> TxReceipt:
-        return self.chain.transact(self.contract.functions.revokeRole(role.role_id, to_checksum_address(account)), sender)
+        return self.chain.transact(
+            self.contract.functions.revokeRole(role.role_id, to_checksum_address(account)), sender
+        )
 
     def has_role(self, role: Role, account: str) -> bool:
         return bool(self.chain.call(self.contract.functions.hasRole(role.role_id, to_checksum_address(account))))
@@ -138,7 +141,9 @@ class Registry:
         return [int.from_bytes(log.topics[1], "big") for tx in mined for log in tx.logs if log.topics[0] == topic]
 
     def update_profile(self, customer_id: int, content_hash: bytes, cid_digest: bytes, sender: Sender) -> int:
-        receipt = self.chain.transact(self.contract.functions.updateProfile(customer_id, content_hash, cid_digest), sender)
+        receipt = self.chain.transact(
+            self.contract.functions.updateProfile(customer_id, content_hash, cid_digest), sender
+        )
         (event,) = self.contract.events.ProfileUpdated().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["version"])
 
@@ -151,7 +156,9 @@ class Registry:
         return self.chain.transact(fn, sender)
 
     def revoke_access(self, customer_id: int, staff: str, sender: Sender) -> TxReceipt:
-        return self.chain.transact(self.contract.functions.revokeAccess(customer_id, to_checksum_address(staff)), sender)
+        return self.chain.transact(
+            self.contract.functions.revokeAccess(customer_id, to_checksum_address(staff)), sender
+        )
 
     def set_consent(self, customer_id: int, purpose: Purpose, granted: bool, sender: Sender) -> TxReceipt:
         return self.chain.transact(self.contract.functions.setConsent(customer_id, int(purpose), granted), sender)
@@ -220,7 +227,9 @@ class Registry:
         gas = self.chain.gas_limit(calls[0][0], sender)
         return self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress)
 
-    def interactions(self, customer_id: int | None = None, from_block: int = 0, to_block: Any = "latest") -> list[Interaction]:
+    def interactions(
+        self, customer_id: int | None = None, from_block: int = 0, to_block: Any = "latest"
+    ) -> list[Interaction]:
         """Interactions read from the chain's logs, single and batched, in chain order."""
         single_filters = {"customerId": customer_id} if customer_id is not None else {}
         found: list[Interaction] = []

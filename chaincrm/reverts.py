@@ -31,7 +31,9 @@ def revert_type(name: str) -> type[ContractRevert]:
     """The exception class for the Solidity error `name` (created on first use)."""
     existing = _REVERT_TYPES.get(name)
     if existing is None:
-        existing = type(name, (ContractRevert,), {"__module__": __name__, "__doc__": f"The contract reverted with {name}."})
+        existing = type(
+            name, (ContractRevert,), {"__module__": __name__, "__doc__": f"The contract reverted with {name}."}
+        )
         _REVERT_TYPES[name] = existing
     return existing
 
@@ -47,7 +49,7 @@ def _canonical_type(item: dict[str, Any]) -> str:
     kind = str(item["type"])
     if kind.startswith("tuple"):
         inner = ",".join(_canonical_type(component) for component in item["components"])
-        return f"({inner}){kind[len('tuple'):]}"
+        return f"({inner}){kind[len('tuple') :]}"
     return kind
 
 
@@ -82,8 +84,12 @@ class RevertDecoder:
         if spec is None:
             return TransactionError(f"the transaction reverted with an unknown error 0x{raw.hex()}")
         values = decode(list(spec.types), payload)
-        args = {name: _readable(value, kind) for name, value, kind in zip(spec.names, values, spec.types)}
-        shown = {name: _ROLE_NAMES[value] for name, value in args.items() if isinstance(value, bytes) and value in _ROLE_NAMES}
+        args = {name: _readable(value, kind) for name, value, kind in zip(spec.names, values, spec.types, strict=False)}
+        shown = {
+            name: _ROLE_NAMES[value]
+            for name, value in args.items()
+            if isinstance(value, bytes) and value in _ROLE_NAMES
+        }
         return revert_type(spec.name)(spec.name, args, shown=shown)
 
 

@@ -14,9 +14,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from chaincrm.client import Crm
+from chaincrm.customers import CustomerData, public_key64
 from chaincrm.documents import DocumentStore
 from chaincrm.models import InteractionKind, LossReason, Outcome, Purpose, Role, Stage
-from chaincrm.customers import CustomerData, public_key64
 from chaincrm.privacy import CustomerProfile
 from chaincrm.registry import InteractionEntry
 
@@ -58,7 +58,11 @@ def _noop(_: str, __: int) -> None:
 def setup_staff(crm: Crm, staff: DemoStaff) -> None:
     """Grant roles and publish every staff member's encryption key (their account key)."""
     registry = crm.registry
-    for role, accounts in ((Role.MANAGER, [staff.manager]), (Role.AGENT, [staff.manager, *staff.agents]), (Role.AUDITOR, [staff.auditor])):
+    for role, accounts in (
+        (Role.MANAGER, [staff.manager]),
+        (Role.AGENT, [staff.manager, *staff.agents]),
+        (Role.AUDITOR, [staff.auditor]),
+    ):
         for account in accounts:
             if not registry.has_role(role, account.address):
                 registry.grant_role(role, account.address, staff.admin)
@@ -88,7 +92,13 @@ def seed(
 
 
 def _seed_customers(
-    crm: Crm, store: DocumentStore, staff: DemoStaff, count: int, rng: random.Random, summary: SeedSummary, progress: Progress
+    crm: Crm,
+    store: DocumentStore,
+    staff: DemoStaff,
+    count: int,
+    rng: random.Random,
+    summary: SeedSummary,
+    progress: Progress,
 ) -> None:
     data = CustomerData(crm, store)
     for index in range(count):
@@ -127,7 +137,9 @@ def _seed_interactions(
     summary.interactions = count
 
 
-def _seed_deals(crm: Crm, staff: DemoStaff, count: int, rng: random.Random, summary: SeedSummary, progress: Progress) -> None:
+def _seed_deals(
+    crm: Crm, staff: DemoStaff, count: int, rng: random.Random, summary: SeedSummary, progress: Progress
+) -> None:
     pipeline, escrow = crm.pipeline, crm.escrow
     for index in range(count):
         agent = staff.agents[index % len(staff.agents)]

@@ -109,8 +109,9 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
     {
         _requireActive(customerId);
         CustomerRecord storage customer = _customers[customerId];
-        // Staff need an active grant and a staff role still: a grant outlives a revoked role.
-        if (msg.sender != customer.wallet && !(_grants[customerId][msg.sender].active && isStaff(msg.sender))) {
+        // Staff need an active grant and a role that writes still: a grant outlives a revoked role,
+        // and an auditor's grant is for reading only.
+        if (msg.sender != customer.wallet && !(_grants[customerId][msg.sender].active && _writesProfiles(msg.sender))) {
             revert CallerWithoutAccess(customerId, msg.sender);
         }
         if (contentHash == bytes32(0) || cidDigest == bytes32(0)) revert ProfileHashMissing();
@@ -292,6 +293,11 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
         if (msg.sender != _customers[customerId].wallet && !hasRole(MANAGER_ROLE, msg.sender)) {
             revert CallerNotManagerOrCustomer(customerId, msg.sender);
         }
+    }
+
+    /// @dev Agents and managers write customer data; auditors, who are staff too, only read it.
+    function _writesProfiles(address account) private view returns (bool) {
+        return hasRole(AGENT_ROLE, account) || hasRole(MANAGER_ROLE, account);
     }
 
     function _onCurve(uint256 x, uint256 y) private pure returns (bool) {

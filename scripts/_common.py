@@ -10,9 +10,8 @@ from brownie import accounts, network, web3
 from eth_account import Account
 
 from chaincrm.chain import NodeAccount, Sender
-from chaincrm.client import Crm, chain_for
+from chaincrm.client import Crm
 from chaincrm.config import Settings
-from chaincrm.deployment import load_record
 from chaincrm.errors import ChainCrmError
 
 T = TypeVar("T")

@@ -10,10 +10,9 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from scripts._common import brownie_sender, network_name, record_settings, run
-
 from chaincrm.client import chain_for
 from chaincrm.deployment import deploy, save_record
+from scripts._common import brownie_sender, network_name, record_settings, run
 
 
 def main(record: str = "", force: bool = False) -> None:

@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 from rich.table import Table
-from scripts._common import crm, record_settings, run
 
 from chaincrm.errors import ConfigError
 from chaincrm.queries import customer_timeline, pipeline_by_stage
+from scripts._common import crm, record_settings, run
 
 WEI_PER_ETH = 10**18
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import random
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from scripts._common import DEV_CHAIN_IDS, crm, record_settings, run
 
 from chaincrm.devchain import dev_private_keys
 from chaincrm.documents import KuboStore
 from chaincrm.errors import ConfigError
 from chaincrm.seeding import DemoStaff, seed
+from scripts._common import DEV_CHAIN_IDS, crm, record_settings, run
 
 
 def main(customers: int = 40, interactions: int = 300, deals: int = 32) -> None:
@@ -26,7 +26,9 @@ def main(customers: int = 40, interactions: int = 300, deals: int = 32) -> None:
         settings = record_settings()
         target = crm(settings)
         if target.chain.chain_id not in DEV_CHAIN_IDS:
-            raise ConfigError(f"seeding writes demo data with public test keys: refused on chain {target.chain.chain_id}")
+            raise ConfigError(
+                f"seeding writes demo data with public test keys: refused on chain {target.chain.chain_id}"
+            )
         keys = [Account.from_key(key) for key in dev_private_keys(7)]
         staff = DemoStaff(admin=keys[0], manager=keys[1], agents=(keys[2], keys[3], keys[4]), auditor=keys[5])
         store = KuboStore(settings.ipfs_api)
@@ -34,10 +36,16 @@ def main(customers: int = 40, interactions: int = 300, deals: int = 32) -> None:
         with Progress(*columns) as progress:
             tasks = {name: progress.add_task(name, total=total) for name, total in (("staff", 1), *counts.items())}
             summary = seed(
-                target, store, staff, **counts, rng=random.Random(), progress=lambda what, n: progress.advance(tasks[what], n)
+                target,
+                store,
+                staff,
+                **counts,
+                rng=random.Random(),
+                progress=lambda what, n: progress.advance(tasks[what], n),
             )
         print(
-            f"seeded {len(summary.customers)} customers, {summary.interactions} interactions, {len(summary.deals)} deals, "
+            f"seeded {len(summary.customers)} customers, {summary.interactions} interactions, "
+            f"{len(summary.deals)} deals, "
             f"{len(summary.invoices_paid)} invoices paid and {len(summary.invoices_unpaid)} unpaid"
         )
 

@@ -62,7 +62,8 @@ def run_demo(
     state = stack.up(settings, chain_port=chain_port, ipfs_port=ipfs_port)
     console.print(
         f"[bold]Stack up[/]: chain {state.chain.url} ({'started' if state.chain.started else 'already running'}), "
-        f"IPFS {state.ipfs.url} ({'started' if state.ipfs.started else 'already running'}; private: loopback, no bootstrap)"
+        f"IPFS {state.ipfs.url} ({'started' if state.ipfs.started else 'already running'}; "
+        "private: loopback, no bootstrap)"
     )
     try:
         _story(console, settings, password, customers=customers, interactions=interactions, deals=deals)
@@ -73,12 +74,15 @@ def run_demo(
         raise
     console.print(
         f"[bold]Done[/] in {time.perf_counter() - started:.1f} s. The stack keeps running for the CLI "
-        f"(home {settings.home}; keystore password {'from CHAINCRM_PASSWORD' if 'CHAINCRM_PASSWORD' in os.environ else repr(DEMO_PASSWORD)}); "
+        f"(home {settings.home}; keystore password "
+        f"{'from CHAINCRM_PASSWORD' if 'CHAINCRM_PASSWORD' in os.environ else repr(DEMO_PASSWORD)}); "
         "stop it with `chaincrm node down`."
     )
 
 
-def _story(console: Console, settings: Settings, password: str, *, customers: int, interactions: int, deals: int) -> None:
+def _story(
+    console: Console, settings: Settings, password: str, *, customers: int, interactions: int, deals: int
+) -> None:
     chain = connect(settings.rpc_url)
     keys = [Account.from_key(key) for key in dev_private_keys(7)]
     staff = DemoStaff(admin=keys[0], manager=keys[1], agents=(keys[2], keys[3], keys[4]), auditor=keys[5])
@@ -94,7 +98,12 @@ def _story(console: Console, settings: Settings, password: str, *, customers: in
     store = KuboStore(settings.ipfs_api)
 
     console.print(f"[bold]Staff keystores[/] in {settings.keystore_dir} (encrypted, scrypt)")
-    for role, account in (("admin", staff.admin), ("manager", staff.manager), ("agent", staff.agents[0]), ("auditor", staff.auditor)):
+    for role, account in (
+        ("admin", staff.admin),
+        ("manager", staff.manager),
+        ("agent", staff.agents[0]),
+        ("auditor", staff.auditor),
+    ):
         _keystore(settings, account, password)
         console.print(f"  {role:8} {account.address}")
 
@@ -102,40 +111,67 @@ def _story(console: Console, settings: Settings, password: str, *, customers: in
     with Progress(*columns, console=console) as progress:
         tasks = {
             name: progress.add_task(name, total=total)
-            for name, total in (("staff", 1), ("customers", customers), ("interactions", interactions), ("deals", deals))
+            for name, total in (
+                ("staff", 1),
+                ("customers", customers),
+                ("interactions", interactions),
+                ("deals", deals),
+            )
         }
         summary = seed(
             crm, store, staff, customers=customers, interactions=interactions, deals=deals,
             rng=random.Random(7), progress=lambda what, n: progress.advance(tasks[what], n),
         )  # fmt: skip
     console.print(
-        f"[bold]Seeded[/] {len(summary.customers)} customers (profiles encrypted on IPFS), {summary.interactions} interactions, "
-        f"{len(summary.deals)} deals; the contract issued {len(summary.invoices_paid) + len(summary.invoices_unpaid)} invoices"
+        f"[bold]Seeded[/] {len(summary.customers)} customers (profiles encrypted on IPFS), "
+        f"{summary.interactions} interactions, {len(summary.deals)} deals; "
+        f"the contract issued {len(summary.invoices_paid) + len(summary.invoices_unpaid)} invoices"
     )
 
     agent = staff.agents[0]
     customer_id = summary.customers[0]
     notes = b"Meeting notes: renewal terms discussed, pricing follow-up next week."
     cid = store.put(notes)
-    crm.registry.log_interaction(InteractionEntry(customer_id, InteractionKind.MEETING, Outcome.FOLLOW_UP, content_hash(notes)), agent)
-    console.print(f"[bold]Interaction[/] with a document on IPFS: customer {customer_id}, notes {cid} (only the hash is on-chain)")
+    crm.registry.log_interaction(
+        InteractionEntry(customer_id, InteractionKind.MEETING, Outcome.FOLLOW_UP, content_hash(notes)), agent
+    )
+    console.print(
+        f"[bold]Interaction[/] with a document on IPFS: customer {customer_id}, notes {cid} (only the hash is on-chain)"
+    )
 
     invoice_id = summary.invoices_unpaid[0]
     invoice = crm.escrow.invoice(invoice_id)
-    proposal = f"Proposal for deal {invoice.deal_id}: annual licence, {invoice.amount_wei / WEI_PER_ETH:.3f} ETH.".encode()
+    proposal = (
+        f"Proposal for deal {invoice.deal_id}: annual licence, {invoice.amount_wei / WEI_PER_ETH:.3f} ETH.".encode()
+    )
     proposal_cid = store.put(proposal)
-    crm.pipeline.attach_document(invoice.deal_id, DocumentKind.PROPOSAL, content_hash(proposal), cid_to_digest(proposal_cid), staff.manager)
-    console.print(f"[bold]Proposal[/] for deal {invoice.deal_id} stored at {proposal_cid}; its hash recorded on the deal")
+    crm.pipeline.attach_document(
+        invoice.deal_id, DocumentKind.PROPOSAL, content_hash(proposal), cid_to_digest(proposal_cid), staff.manager
+    )
+    console.print(
+        f"[bold]Proposal[/] for deal {invoice.deal_id} stored at {proposal_cid}; its hash recorded on the deal"
+    )
 
     wallet = summary.customer_wallets[invoice.customer_id]
     keystore = _keystore(settings, wallet, password)
     payer = load_signer(keystore, password=password, prompt=False).account
-    console.print(f"[bold]Customer {invoice.customer_id} pays invoice {invoice_id}[/] from their keystore wallet {payer.address}")
-    console.print(f"  payment URI (a wallet app can scan it as a QR code): {payment_uri(chain.chain_id, crm.escrow.address, invoice)}")
+    console.print(
+        f"[bold]Customer {invoice.customer_id} pays invoice {invoice_id}[/] from their keystore wallet {payer.address}"
+    )
+    console.print(
+        "  payment URI (a wallet app can scan it as a QR code): "
+        f"{payment_uri(chain.chain_id, crm.escrow.address, invoice)}"
+    )
     receipt = crm.escrow.pay(invoice_id, payer)
-    console.print(f"  paid {invoice.amount_wei / WEI_PER_ETH:.4f} ETH into escrow in block {receipt['blockNumber']} (gas {receipt['gasUsed']:,})")
+    console.print(
+        f"  paid {invoice.amount_wei / WEI_PER_ETH:.4f} ETH into escrow in block {receipt['blockNumber']} "
+        f"(gas {receipt['gasUsed']:,})"
+    )
     crm.escrow.confirm_delivery(invoice_id, payer)
-    console.print(f"  delivery confirmed: invoice {invoice_id} is {crm.escrow.invoice(invoice_id).status.name.lower()} to the treasury")
+    console.print(
+        f"  delivery confirmed: invoice {invoice_id} is "
+        f"{crm.escrow.invoice(invoice_id).status.name.lower()} to the treasury"
+    )
 
     data = CustomerData(crm, store)
     data.read(invoice.customer_id, payer)
@@ -145,7 +181,10 @@ def _story(console: Console, settings: Settings, password: str, *, customers: in
         data.read(invoice.customer_id, outsider)
         raise AssertionError("an agent without a grant decrypted a profile")
     except PrivacyError as refused:
-        console.print(f"  customer {invoice.customer_id} decrypted their own profile from IPFS; staff without a grant cannot ({refused})")
+        console.print(
+            f"  customer {invoice.customer_id} decrypted their own profile from IPFS; "
+            f"staff without a grant cannot ({refused})"
+        )
 
     _print_report(console, crm, invoice.customer_id)
 
@@ -182,7 +221,10 @@ def _print_report(console: Console, crm: Crm, customer_id: int) -> None:
     deals = crm.pipeline.deals()
     won = sum(1 for d in deals if d.stage is Stage.WON)
     closed = sum(1 for d in deals if d.stage.is_final)
-    console.print(f"Win rate: {won} won of {closed} closed deals ({100 * won / max(closed, 1):.0f}%); {len(deals) - closed} still open")
+    console.print(
+        f"Win rate: {won} won of {closed} closed deals ({100 * won / max(closed, 1):.0f}%); "
+        f"{len(deals) - closed} still open"
+    )
 
     timeline = Table(title=f"Timeline of customer {customer_id}")
     for column in ("block", "what", "detail", "actor"):

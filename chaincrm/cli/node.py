@@ -98,7 +98,6 @@ def _state_fields(state: StackState, *, started: bool = False) -> dict[str, Any]
     }
 
 
-
 def _running(service: ServiceState) -> str:
     if not service.running:
         return "stopped"

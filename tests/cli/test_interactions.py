@@ -8,8 +8,8 @@ import pytest
 from eth_utils import keccak
 
 from chaincrm.client import Crm
-from chaincrm.devchain import free_port
 from chaincrm.customers import CustomerData
+from chaincrm.devchain import free_port
 from chaincrm.documents import MAX_DOCUMENT_BYTES, KuboStore
 from chaincrm.ipfs_node import api_address
 from chaincrm.models import InteractionKind, Outcome

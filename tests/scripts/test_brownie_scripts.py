@@ -32,7 +32,12 @@ def _env(home: Path, ipfs: NodeHandle) -> dict[str, str]:
 
 def _brownie(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(BROWNIE), "run", *args, "--network", NETWORK], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        [str(BROWNIE), "run", *args, "--network", NETWORK],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
 
 
@@ -53,7 +58,9 @@ def chain_on_test_port(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str
 
 
 @pytest.fixture(scope="module")
-def deployed(chain_on_test_port: str, ipfs_node: NodeHandle, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+def deployed(
+    chain_on_test_port: str, ipfs_node: NodeHandle, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, str]:
     home = tmp_path_factory.mktemp("home")
     env = _env(home, ipfs_node)
     result = _brownie(env, "scripts/deploy.py")
@@ -68,7 +75,9 @@ def test_deploy_writes_a_record_the_sdk_reads(deployed: dict[str, str]) -> None:
     assert {"registry", "pipeline", "escrow", "deployer", "block_number"} <= set(record)
 
 
-def test_deploy_refuses_to_replace_a_record_for_another_chain(ipfs_node: NodeHandle, chain_on_test_port: str, tmp_path: Path) -> None:
+def test_deploy_refuses_to_replace_a_record_for_another_chain(
+    ipfs_node: NodeHandle, chain_on_test_port: str, tmp_path: Path
+) -> None:
     env = _env(tmp_path, ipfs_node)
     record = tmp_path / "deployment.json"
     record.write_text(json.dumps({"chain_id": 5}))
@@ -99,7 +108,9 @@ def test_seed_then_query_show_the_pipeline_and_a_timeline(deployed: dict[str, st
         (("scripts/seed.py", "main", "0", "1", "8"), "at least 1 customer"),
     ],
 )
-def test_bad_arguments_give_one_line_and_a_non_zero_exit(deployed: dict[str, str], args: tuple[str, ...], message: str) -> None:
+def test_bad_arguments_give_one_line_and_a_non_zero_exit(
+    deployed: dict[str, str], args: tuple[str, ...], message: str
+) -> None:
     result = _brownie(deployed, *args)
 
     assert result.returncode != 0

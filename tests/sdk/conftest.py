@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from eth_account import Account
@@ -15,7 +14,6 @@ from chaincrm.client import Crm, connect
 from chaincrm.deployment import deploy
 from chaincrm.devchain import AnvilNode, AnvilOptions, dev_private_keys, free_port, start_anvil, stop_process
 from chaincrm.models import Role
-
 from tests.sdk.ipfs_fixtures import document_store, ipfs_node, pytest_configure  # noqa: F401 - fixtures
 
 

@@ -76,7 +76,7 @@ def test_an_unreachable_node_is_one_chain_error() -> None:
     chain = connect("http://127.0.0.1:9")
 
     with pytest.raises(ChainError) as raised:
-        chain.chain_id
+        _ = chain.chain_id
 
     assert "not reachable" in str(raised.value)
     assert "\n" not in str(raised.value)

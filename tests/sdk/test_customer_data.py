@@ -12,7 +12,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from eth_account.signers.local import LocalAccount
 
 from chaincrm.client import Crm
 from chaincrm.customers import CustomerData, public_key64
@@ -20,7 +19,7 @@ from chaincrm.documents import KuboStore, digest_to_cid
 from chaincrm.errors import ChainCrmError, ConfigError, IntegrityError, PrivacyError, StorageError
 from chaincrm.ipfs_node import NodeHandle
 from chaincrm.models import CustomerStatus, InteractionKind, Outcome, Purpose
-from chaincrm.privacy import CustomerProfile, open_profile
+from chaincrm.privacy import CustomerProfile
 from chaincrm.registry import InteractionEntry
 from chaincrm.reverts import revert_type
 from tests.sdk.conftest import Staff
@@ -33,7 +32,9 @@ SECRETS = (SECRET_NAME, SECRET_EMAIL, SECRET_PHONE, SECRET_NOTES)
 
 
 def _profile() -> CustomerProfile:
-    return CustomerProfile(name=SECRET_NAME, email=SECRET_EMAIL, phone=SECRET_PHONE, address="1 Secret Way", notes=SECRET_NOTES)
+    return CustomerProfile(
+        name=SECRET_NAME, email=SECRET_EMAIL, phone=SECRET_PHONE, address="1 Secret Way", notes=SECRET_NOTES
+    )
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +90,9 @@ def test_a_granter_who_cannot_read_the_profile_changes_nothing(data: CustomerDat
     assert data.crm.registry.customer(customer_id).profile_version == 1
 
 
-def test_a_revocation_rotates_the_key_so_later_versions_are_unreadable_to_the_revoked(data: CustomerData, staff: Staff) -> None:
+def test_a_revocation_rotates_the_key_so_later_versions_are_unreadable_to_the_revoked(
+    data: CustomerData, staff: Staff
+) -> None:
     customer_id = _add(data, staff)
     data.grant(customer_id, staff.agent2.address, Purpose.SUPPORT, staff.customer)
 
@@ -170,7 +173,9 @@ def test_an_erased_customer_refuses_further_writes(data: CustomerData, staff: St
     data.erase(customer_id, staff.manager)
 
     with pytest.raises(revert_type("CustomerIsErased")):
-        data.crm.registry.log_interaction(InteractionEntry(customer_id, InteractionKind.CALL, Outcome.NONE, b"\x01" * 32), staff.agent)
+        data.crm.registry.log_interaction(
+            InteractionEntry(customer_id, InteractionKind.CALL, Outcome.NONE, b"\x01" * 32), staff.agent
+        )
     with pytest.raises(ChainCrmError):
         data.update(customer_id, _profile(), staff.customer)
 
@@ -231,7 +236,7 @@ def test_no_plaintext_appears_anywhere_the_system_wrote(
     dump = w3.provider.make_request("anvil_dumpState", [])["result"]  # type: ignore[arg-type]
     state = json.loads(gzip.decompress(bytes.fromhex(dump[2:])))
     for account in state["accounts"].values():
-        for slot, value in (account.get("storage") or {}).items():
+        for value in (account.get("storage") or {}).values():
             assert _contains_secret(bytes.fromhex(value[2:].rjust(64, "0"))) is None
             scanned["storage slots"] += 1
     for path in Path(ipfs_node.repo_dir).rglob("*"):

@@ -15,7 +15,9 @@ from chaincrm.errors import NodeError
 def test_anvil_is_stopped_when_its_block_ends() -> None:
     with anvil() as node:
         pid = node.pid
-        assert requests.post(node.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=5).ok
+        assert requests.post(
+            node.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId", "params": []}, timeout=5
+        ).ok
 
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)
@@ -51,6 +53,8 @@ def test_state_persists_across_a_restart(tmp_path) -> None:
             requests.post(node.url, json=call, timeout=5)
 
     with anvil(options) as node:
-        reply = requests.post(node.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}, timeout=5)
+        reply = requests.post(
+            node.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}, timeout=5
+        )
 
     assert int(reply.json()["result"], 16) == 3

@@ -41,9 +41,7 @@ def no_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def keystore(tmp_path: Path) -> Path:
-    return create_keystore(
-        tmp_path / "keystores", PASSWORD, private_key=PRIVATE_KEY, scrypt_n=SCRYPT_N_FOR_TESTS
-    )
+    return create_keystore(tmp_path / "keystores", PASSWORD, private_key=PRIVATE_KEY, scrypt_n=SCRYPT_N_FOR_TESTS)
 
 
 def test_a_keystore_round_trips_its_private_key(keystore: Path) -> None:
@@ -57,9 +55,7 @@ def test_a_keystore_created_without_a_key_holds_a_new_random_one(tmp_path: Path)
     first = create_keystore(tmp_path, PASSWORD, scrypt_n=SCRYPT_N_FOR_TESTS)
     second = create_keystore(tmp_path, PASSWORD, scrypt_n=SCRYPT_N_FOR_TESTS)
 
-    assert load_signer(first, password=PASSWORD).address != (
-        load_signer(second, password=PASSWORD).address
-    )
+    assert load_signer(first, password=PASSWORD).address != (load_signer(second, password=PASSWORD).address)
 
 
 def test_a_keystore_is_named_by_its_checksummed_address(keystore: Path) -> None:
@@ -139,8 +135,7 @@ def test_without_a_terminal_or_password_loading_raises_keystore_error(
         load_signer(keystore)
 
     assert str(raised.value) == (
-        f"no password for keystore {ADDRESS}:"
-        " set CHAINCRM_PASSWORD or run in a terminal to be prompted"
+        f"no password for keystore {ADDRESS}: set CHAINCRM_PASSWORD or run in a terminal to be prompted"
     )
 
 
@@ -180,9 +175,7 @@ def test_a_missing_keystore_raises_keystore_error(tmp_path: Path) -> None:
     assert str(raised.value) == f"no keystore for {ADDRESS} in {tmp_path}"
 
 
-def test_the_default_folder_is_under_the_home_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_the_default_folder_is_under_the_home_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("HOME", str(tmp_path))
 
     assert keystore_folder() == tmp_path / ".chaincrm" / "keystores"
@@ -202,9 +195,7 @@ def test_a_signer_from_a_keystore_opens_a_profile_sealed_to_its_public_key(
     signer = load_signer(keystore, password=PASSWORD)
     context = ProfileContext(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3", 1, 1)
     profile = CustomerProfile(name="Ada Lovelace")
-    document, _ = seal_profile(
-        profile, readers={signer.address: signer.public_key64}, context=context
-    )
+    document, _ = seal_profile(profile, readers={signer.address: signer.public_key64}, context=context)
 
     opened = open_profile(
         document,

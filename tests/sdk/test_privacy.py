@@ -87,9 +87,7 @@ def readers(agent: LocalSigner, manager: LocalSigner, customer: LocalSigner) -> 
 
 
 @pytest.fixture(scope="module")
-def sealed(
-    profile: CustomerProfile, readers: dict[str, bytes], context: ProfileContext
-) -> tuple[bytes, bytes]:
+def sealed(profile: CustomerProfile, readers: dict[str, bytes], context: ProfileContext) -> tuple[bytes, bytes]:
     return seal_profile(profile, readers=readers, context=context)
 
 
@@ -158,9 +156,7 @@ def test_a_granted_address_with_the_wrong_private_key_is_refused(
             context=context,
         )
 
-    assert str(raised.value) == (
-        f"wrapped key for {agent.address} cannot be unwrapped with this key"
-    )
+    assert str(raised.value) == (f"wrapped key for {agent.address} cannot be unwrapped with this key")
 
 
 def test_a_tampered_ciphertext_is_refused(
@@ -244,9 +240,7 @@ def test_a_wrapped_key_from_another_document_is_refused(
     assert str(raised.value) == "data key does not belong to this document"
 
 
-def test_a_document_that_is_not_an_envelope_is_refused(
-    agent: LocalSigner, context: ProfileContext
-) -> None:
+def test_a_document_that_is_not_an_envelope_is_refused(agent: LocalSigner, context: ProfileContext) -> None:
     not_an_envelope = json.dumps({"name": "x"}).encode()
 
     with pytest.raises(PrivacyError) as raised:
@@ -288,15 +282,11 @@ def test_the_envelope_has_exactly_the_documented_fields(sealed: tuple[bytes, byt
     assert len(base64.b64decode(fields["nonce"])) == 12
 
 
-def test_ciphertext_length_is_padded_to_a_block(
-    readers: dict[str, bytes], context: ProfileContext
-) -> None:
+def test_ciphertext_length_is_padded_to_a_block(readers: dict[str, bytes], context: ProfileContext) -> None:
     short = CustomerProfile(name="Al")
     longer = CustomerProfile(name="Alexandra Konstantinopoulou", notes="a" * 100)
 
-    documents = [
-        seal_profile(p, readers=readers, context=context).document for p in (short, longer)
-    ]
+    documents = [seal_profile(p, readers=readers, context=context).document for p in (short, longer)]
 
     lengths = {len(EncryptedDocument.from_bytes(document).ciphertext) for document in documents}
 
@@ -336,18 +326,14 @@ def test_sealing_to_a_public_key_of_another_address_is_refused(
     assert str(raised.value) == f"public key given for {agent.address} belongs to another address"
 
 
-def test_sealing_to_no_readers_is_refused(
-    profile: CustomerProfile, context: ProfileContext
-) -> None:
+def test_sealing_to_no_readers_is_refused(profile: CustomerProfile, context: ProfileContext) -> None:
     with pytest.raises(ConfigError) as raised:
         seal_profile(profile, readers={}, context=context)
 
     assert str(raised.value) == "a document needs at least one reader"
 
 
-def test_unwrapping_returns_the_data_key_the_seal_returned(
-    sealed: tuple[bytes, bytes], manager: LocalSigner
-) -> None:
+def test_unwrapping_returns_the_data_key_the_seal_returned(sealed: tuple[bytes, bytes], manager: LocalSigner) -> None:
     document, data_key = sealed
 
     unwrapped = unwrap_data_key(
@@ -369,14 +355,10 @@ def test_rewrap_lets_a_newly_granted_reader_open_the_same_version(
     granted = rewrap(document, data_key, {**readers, stranger.address: stranger.public_key64})
 
     assert _open(granted, stranger, context) == profile
-    assert EncryptedDocument.from_bytes(granted).ciphertext == (
-        EncryptedDocument.from_bytes(document).ciphertext
-    )
+    assert EncryptedDocument.from_bytes(granted).ciphertext == (EncryptedDocument.from_bytes(document).ciphertext)
 
 
-def test_rewrap_refuses_to_drop_a_reader(
-    sealed: tuple[bytes, bytes], agent: LocalSigner, manager: LocalSigner
-) -> None:
+def test_rewrap_refuses_to_drop_a_reader(sealed: tuple[bytes, bytes], agent: LocalSigner, manager: LocalSigner) -> None:
     document, data_key = sealed
 
     with pytest.raises(ConfigError) as raised:
@@ -386,9 +368,7 @@ def test_rewrap_refuses_to_drop_a_reader(
     assert agent.address in str(raised.value)
 
 
-def test_rewrap_with_another_documents_key_is_refused(
-    sealed: tuple[bytes, bytes], readers: dict[str, bytes]
-) -> None:
+def test_rewrap_with_another_documents_key_is_refused(sealed: tuple[bytes, bytes], readers: dict[str, bytes]) -> None:
     document, data_key = sealed
     wrong_key = bytes(reversed(data_key))
 
@@ -436,9 +416,7 @@ def test_rotation_seals_the_next_version_under_a_new_data_key(
 ) -> None:
     document, data_key = sealed
 
-    rotated, new_key = rotate(
-        document, data_key, {manager.address: manager.public_key64}, context=context
-    )
+    rotated, new_key = rotate(document, data_key, {manager.address: manager.public_key64}, context=context)
 
     assert new_key != data_key
     assert EncryptedDocument.from_bytes(rotated).profile_version == context.version + 1
@@ -493,9 +471,7 @@ def test_a_key_fingerprint_is_a_prefix_of_the_documents_key_commitment(
     assert len(fingerprint) == 32
 
 
-def test_the_erasure_receipt_hash_is_the_keccak_of_its_bytes(
-    sealed: tuple[bytes, bytes], agent: LocalSigner
-) -> None:
+def test_the_erasure_receipt_hash_is_the_keccak_of_its_bytes(sealed: tuple[bytes, bytes], agent: LocalSigner) -> None:
     _, data_key = sealed
 
     receipt, receipt_hash = erasure_receipt(
@@ -523,9 +499,7 @@ def test_the_erasure_receipt_records_keys_cids_and_time_and_no_personal_data(
     }
 
 
-def test_the_erasure_receipt_does_not_depend_on_input_order(
-    agent: LocalSigner, manager: LocalSigner
-) -> None:
+def test_the_erasure_receipt_does_not_depend_on_input_order(agent: LocalSigner, manager: LocalSigner) -> None:
     destroyed = [(agent.address, "aa" * 16), (manager.address, "bb" * 16)]
     cids = [CID, "bafkreibm6jg3ux5qumhcn2b3flc3tyu6dmlb4xa7u5bf44yegnrjhc4yeq"]
 
@@ -557,9 +531,7 @@ _profiles = st.builds(
 def test_any_valid_profile_survives_seal_and_open(random_profile: CustomerProfile) -> None:
     reader = _signer("property reader")
     context = ProfileContext(CHAIN_ID, REGISTRY, customer_id=CUSTOMER_ID, version=3)
-    document, _ = seal_profile(
-        random_profile, readers={reader.address: reader.public_key64}, context=context
-    )
+    document, _ = seal_profile(random_profile, readers={reader.address: reader.public_key64}, context=context)
 
     opened = _open(document, reader, context)
 

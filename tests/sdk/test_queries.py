@@ -14,15 +14,26 @@ from chaincrm.reverts import revert_type
 from tests.sdk.conftest import Staff
 
 
-def test_a_timeline_lists_registration_interactions_and_deal_stages_in_order(crm: Crm, staff: Staff, snapshot: None) -> None:
+def test_a_timeline_lists_registration_interactions_and_deal_stages_in_order(
+    crm: Crm, staff: Staff, snapshot: None
+) -> None:
     customer_id = crm.registry.register_customer(os.urandom(32), os.urandom(32), None, Purpose.SALES, staff.agent)
-    crm.registry.log_interaction(InteractionEntry(customer_id, InteractionKind.CALL, Outcome.POSITIVE, os.urandom(32)), staff.agent)
+    crm.registry.log_interaction(
+        InteractionEntry(customer_id, InteractionKind.CALL, Outcome.POSITIVE, os.urandom(32)), staff.agent
+    )
     deal_id = crm.pipeline.open_deal(customer_id, staff.agent.address, 10**18, staff.agent)
     crm.pipeline.mark_lost(deal_id, LossReason.PRICE, staff.agent)
 
     whats = [entry.what for entry in customer_timeline(crm, customer_id)]
 
-    assert whats == ["registered", "profile", "access granted", "interaction: call", f"deal {deal_id}", f"deal {deal_id}"]
+    assert whats == [
+        "registered",
+        "profile",
+        "access granted",
+        "interaction: call",
+        f"deal {deal_id}",
+        f"deal {deal_id}",
+    ]
 
 
 def test_a_timeline_of_an_unknown_customer_is_a_named_error(crm: Crm) -> None:
