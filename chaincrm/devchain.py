@@ -32,9 +32,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
 def anvil_executable() -> str:
-    """Anvil from the project's node_modules, else from PATH."""
-    local = PROJECT_ROOT / "node_modules" / ".bin" / "anvil"
-    if local.exists():
+    """Anvil from the project's npm install (run as itself, see tools/bin/anvil), else from PATH."""
+    local = PROJECT_ROOT / "tools" / "bin" / "anvil"
+    if any((PROJECT_ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil")):
         return str(local)
     found = shutil.which("anvil")
     if found is None:
