@@ -8,6 +8,7 @@ from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
+from hexbytes import HexBytes
 from web3.contract import Contract
 from web3.logs import DISCARD
 from web3.types import TxReceipt
@@ -232,42 +233,54 @@ class Registry:
     ) -> list[Interaction]:
         """Interactions read from the chain's logs, single and batched, in chain order."""
         single_filters = {"customerId": customer_id} if customer_id is not None else {}
-        found: list[Interaction] = []
-        for log in self.contract.events.InteractionLogged().get_logs(
-            from_block=from_block, to_block=to_block, argument_filters=single_filters
-        ):
-            args = log["args"]
-            found.append(
-                Interaction(
-                    customer_id=int(args["customerId"]),
-                    author=to_checksum_address(args["author"]),
-                    kind=InteractionKind(args["kind"]),
-                    outcome=Outcome(args["outcome"]),
-                    content_hash=bytes(args["contentHash"]),
-                    at=int(args["at"]),
-                    block_number=int(log["blockNumber"]),
-                    tx_hash=log["transactionHash"].to_0x_hex(),
-                    log_index=int(log["logIndex"]),
-                )
-            )
-        for log in self.contract.events.InteractionsLogged().get_logs(from_block=from_block, to_block=to_block):
-            args = log["args"]
-            for position, entry in enumerate(unpack_records(bytes(args["records"]))):
-                if customer_id is not None and entry.customer_id != customer_id:
-                    continue
-                found.append(
-                    Interaction(
-                        customer_id=entry.customer_id,
-                        author=to_checksum_address(args["author"]),
-                        kind=entry.kind,
-                        outcome=entry.outcome,
-                        content_hash=entry.content_hash,
-                        at=int(args["at"]),
-                        block_number=int(log["blockNumber"]),
-                        tx_hash=log["transactionHash"].to_0x_hex(),
-                        log_index=int(log["logIndex"]),
-                        position=position,
-                    )
-                )
+        events = self.contract.events
+        logs = [
+            *events.InteractionLogged().get_logs(
+                from_block=from_block, to_block=to_block, argument_filters=single_filters
+            ),
+            *events.InteractionsLogged().get_logs(from_block=from_block, to_block=to_block),
+        ]
+        found = [
+            interaction
+            for log in logs
+            for interaction in interactions_of_log(log["event"], log["args"], log)
+            if customer_id is None or interaction.customer_id == customer_id
+        ]
         found.sort(key=lambda i: (i.block_number, i.log_index, i.position))
         return found
+
+
+def interactions_of_log(event: str, args: Any, log: Any) -> list[Interaction]:
+    """The interactions one decoded `InteractionLogged` or `InteractionsLogged` log records.
+
+    `log` supplies blockNumber, transactionHash and logIndex; a batch yields one Interaction per
+    packed record, with its position in the batch.
+    """
+    where = {
+        "author": to_checksum_address(args["author"]),
+        "at": int(args["at"]),
+        "block_number": int(log["blockNumber"]),
+        "tx_hash": HexBytes(log["transactionHash"]).to_0x_hex(),
+        "log_index": int(log["logIndex"]),
+    }
+    if event == "InteractionLogged":
+        return [
+            Interaction(
+                customer_id=int(args["customerId"]),
+                kind=InteractionKind(args["kind"]),
+                outcome=Outcome(args["outcome"]),
+                content_hash=bytes(args["contentHash"]),
+                **where,
+            )
+        ]
+    return [
+        Interaction(
+            customer_id=entry.customer_id,
+            kind=entry.kind,
+            outcome=entry.outcome,
+            content_hash=entry.content_hash,
+            position=position,
+            **where,
+        )
+        for position, entry in enumerate(unpack_records(bytes(args["records"])))
+    ]

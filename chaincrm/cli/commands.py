@@ -13,8 +13,10 @@ from chaincrm.cli.deals import deal
 from chaincrm.cli.interactions import interaction
 from chaincrm.cli.invoices import invoice
 from chaincrm.cli.keys import key
+from chaincrm.cli.me import me_group
 from chaincrm.cli.node import deploy_command, node
 from chaincrm.cli.staff import staff
+from chaincrm.cli.verify import verify_command
 from chaincrm.config import Settings
 
 
@@ -35,7 +37,7 @@ def cli(ctx: click.Context, home: Path | None, rpc_url: str | None, ipfs_api: st
     ctx.obj = App(Settings.from_env(home=home, rpc_url=rpc_url, ipfs_api=ipfs_api))
 
 
-for command in (node, deploy_command, key, staff, customer, interaction, deal, invoice):
+for command in (node, deploy_command, key, staff, customer, interaction, deal, invoice, me_group, verify_command):
     cli.add_command(command)
 
 

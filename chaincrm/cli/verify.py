@@ -1,0 +1,227 @@
+"""`chaincrm verify interaction|stage|payment|erasure`: check a record against any node.
+
+Each command prints `yes: ...` with the block and transaction that record the claim and exits 0,
+or `no: <reason>` and exits 1. The event must come from the deployment's contract, its
+transaction must have succeeded and be in the canonical chain. The node is `--rpc-url` (any
+node of the deployment's chain: your own, a public one), the contracts those in `--deployment`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from hexbytes import HexBytes
+
+from chaincrm.cli.context import ADDRESS, ETH_AMOUNT, ID, App, EnumChoice, F, json_option, pass_app
+from chaincrm.cli.files import read_bytes
+from chaincrm.cli.output import emit_line
+from chaincrm.client import Crm, connect
+from chaincrm.deployment import load_record
+from chaincrm.documents import content_hash
+from chaincrm.models import Stage
+from chaincrm.verification import Verdict, Verifier
+
+MAX_RECEIPT_BYTES = 1024 * 1024
+
+
+class Hash32Type(click.ParamType):
+    """32 bytes in hex with 0x: a transaction hash, a content hash, a receipt hash."""
+
+    name = "hash"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        text = str(value).strip()
+        try:
+            digest = bytes(HexBytes(text)) if text.startswith("0x") else b""
+        except ValueError:
+            digest = b""
+        if len(digest) != 32:
+            self.fail(f"{text!r} is not a 32-byte hash (0x and 64 hex digits)", param, ctx)
+        return digest
+
+
+HASH32 = Hash32Type()
+STAGE = EnumChoice(Stage, exclude=(Stage.NONE,))
+
+
+def endpoint_options(func: F) -> F:
+    """--rpc-url and --deployment: which node to ask, which contracts to trust."""
+    func = click.option(
+        "--deployment",
+        "record",
+        type=click.Path(path_type=Path, dir_okay=False),
+        help="The deployment record naming the contracts [default: <home>/deployment.json].",
+    )(func)
+    return click.option(
+        "--rpc-url", help="Any JSON-RPC node of the deployment's chain [default: chaincrm's --rpc-url]."
+    )(func)
+
+
+def tx_option(func: F) -> F:
+    return click.option("--tx", "tx_hash", type=HASH32, help="The transaction that records it.")(func)
+
+
+def _verifier(app: App, rpc_url: str | None, record: Path | None) -> Verifier:
+    chain = connect(rpc_url or app.settings.rpc_url)
+    return Verifier(Crm.attach(chain, load_record(record or app.settings.deployment_path)))
+
+
+def _tx(tx_hash: bytes | None) -> str | None:
+    return "0x" + tx_hash.hex() if tx_hash is not None else None
+
+
+def _report(verdict: Verdict, as_json: bool) -> None:
+    """Print the verdict; a no exits 1."""
+    evidence = verdict.evidence
+    data: dict[str, Any] = {"verified": verdict.verified, "claim": verdict.claim, "reason": verdict.reason}
+    if evidence is not None:
+        data |= {
+            "event": evidence.event,
+            "contract": evidence.contract,
+            "tx_hash": evidence.tx_hash,
+            "block_number": evidence.block_number,
+            "block_hash": evidence.block_hash,
+            "log_index": evidence.log_index,
+            "confirmations": evidence.confirmations,
+            "fields": dict(evidence.fields),
+        }
+        line = (
+            f"yes: {verdict.reason}; {evidence.event} from {evidence.contract} in block {evidence.block_number} "
+            f"({evidence.block_hash}), tx {evidence.tx_hash}, {evidence.confirmations} confirmation(s)"
+        )
+    else:
+        line = f"no: {verdict.reason}"
+    emit_line(data, as_json, line)
+    if not verdict.verified:
+        sys.exit(1)
+
+
+@click.group(
+    name="verify",
+    help="Check a record against any node: yes (exit 0) with its block and transaction, or no (exit 1) and why.",
+)
+def verify_command() -> None:
+    pass
+
+
+@verify_command.command(
+    help="An interaction: by --tx (and --position in a batch), and/or by --customer and its content hash."
+)
+@tx_option
+@click.option("--position", type=click.IntRange(min=0), help="The record's index in a batch (from 0).")
+@click.option("--customer", "customer_id", type=ID, help="The customer it was with.")
+@click.option("--content-hash", type=HASH32, help="The keccak256 the chain should hold.")
+@click.option(
+    "--content-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="The note or attachment itself: its keccak256 is the content hash.",
+)
+@endpoint_options
+@json_option
+@pass_app
+def interaction(
+    app: App,
+    tx_hash: bytes | None,
+    position: int | None,
+    customer_id: int | None,
+    content_hash: bytes | None,
+    content_file: Path | None,
+    rpc_url: str | None,
+    record: Path | None,
+    as_json: bool,
+) -> None:
+    if content_hash is not None and content_file is not None:
+        raise click.UsageError("give --content-hash or --content-file, not both")
+    if content_file is not None:
+        content_hash = _content_hash(content_file)
+    if tx_hash is None and content_hash is None:
+        raise click.UsageError("name the interaction: --tx, or --content-hash/--content-file (with --customer)")
+    if position is not None and tx_hash is None:
+        raise click.UsageError("--position needs the batch's --tx")
+    verifier = _verifier(app, rpc_url, record)
+    verdict = verifier.interaction(
+        tx_hash=_tx(tx_hash), position=position, customer_id=customer_id, content_hash=content_hash
+    )
+    _report(verdict, as_json)
+
+
+@verify_command.command(help="A stage change: --deal and --to, and/or the --tx that made it.")
+@click.option("--deal", "deal_id", type=ID, help="The deal.")
+@click.option("--to", "to_stage", type=STAGE, help="The stage it moved to.")
+@tx_option
+@endpoint_options
+@json_option
+@pass_app
+def stage(
+    app: App,
+    deal_id: int | None,
+    to_stage: Stage | None,
+    tx_hash: bytes | None,
+    rpc_url: str | None,
+    record: Path | None,
+    as_json: bool,
+) -> None:
+    if tx_hash is None and (deal_id is None or to_stage is None):
+        raise click.UsageError("name the stage change: --deal and --to, or --tx")
+    verifier = _verifier(app, rpc_url, record)
+    _report(verifier.stage_change(deal_id=deal_id, to_stage=to_stage, tx_hash=_tx(tx_hash)), as_json)
+
+
+@verify_command.command(help="An invoice payment: its InvoicePaid event, and the amount (--amount) if you give one.")
+@click.argument("invoice_id", metavar="INVOICE", type=ID)
+@click.option("--amount", "amount_wei", type=ETH_AMOUNT, help="What was paid: 1.5 (ETH), 20gwei, 100wei.")
+@click.option("--payer", type=ADDRESS, help="Who paid.")
+@tx_option
+@endpoint_options
+@json_option
+@pass_app
+def payment(
+    app: App,
+    invoice_id: int,
+    amount_wei: int | None,
+    payer: str | None,
+    tx_hash: bytes | None,
+    rpc_url: str | None,
+    record: Path | None,
+    as_json: bool,
+) -> None:
+    verifier = _verifier(app, rpc_url, record)
+    _report(verifier.payment(invoice_id, amount_wei=amount_wei, payer=payer, tx_hash=_tx(tx_hash)), as_json)
+
+
+@verify_command.command(
+    help="An erasure receipt: keccak256 of the receipt file (or --receipt-hash) must be what the chain recorded."
+)
+@click.argument("customer_id", metavar="CUSTOMER", type=ID)
+@click.option("--receipt", type=click.Path(path_type=Path, dir_okay=False), help="The erasure receipt file.")
+@click.option("--receipt-hash", type=HASH32, help="Its keccak256, if you do not have the file.")
+@tx_option
+@endpoint_options
+@json_option
+@pass_app
+def erasure(
+    app: App,
+    customer_id: int,
+    receipt: Path | None,
+    receipt_hash: bytes | None,
+    tx_hash: bytes | None,
+    rpc_url: str | None,
+    record: Path | None,
+    as_json: bool,
+) -> None:
+    if (receipt is None) == (receipt_hash is None):
+        raise click.UsageError("give exactly one of --receipt FILE and --receipt-hash")
+    if receipt is not None:
+        receipt_hash = content_hash(read_bytes(receipt, "receipt", MAX_RECEIPT_BYTES))
+    assert receipt_hash is not None
+    verifier = _verifier(app, rpc_url, record)
+    _report(verifier.erasure(customer_id, receipt_hash, tx_hash=_tx(tx_hash)), as_json)
+
+
+def _content_hash(path: Path) -> bytes:
+    return content_hash(read_bytes(path, "content file"))
