@@ -10,11 +10,13 @@ from chaincrm import bench
 from chaincrm.cli.context import App
 from chaincrm.cli.customers import customer
 from chaincrm.cli.deals import deal
+from chaincrm.cli.index import index_command
 from chaincrm.cli.interactions import interaction
 from chaincrm.cli.invoices import invoice
 from chaincrm.cli.keys import key
 from chaincrm.cli.me import me_group
 from chaincrm.cli.node import deploy_command, node
+from chaincrm.cli.report import report_command
 from chaincrm.cli.staff import staff
 from chaincrm.cli.verify import verify_command
 from chaincrm.config import Settings
@@ -37,7 +39,20 @@ def cli(ctx: click.Context, home: Path | None, rpc_url: str | None, ipfs_api: st
     ctx.obj = App(Settings.from_env(home=home, rpc_url=rpc_url, ipfs_api=ipfs_api))
 
 
-for command in (node, deploy_command, key, staff, customer, interaction, deal, invoice, me_group, verify_command):
+for command in (
+    node,
+    deploy_command,
+    key,
+    staff,
+    customer,
+    interaction,
+    deal,
+    invoice,
+    me_group,
+    verify_command,
+    index_command,
+    report_command,
+):
     cli.add_command(command)
 
 
@@ -65,6 +80,17 @@ def bench_group() -> None:
 )
 def bench_gas(out: Path, scales: tuple[int, ...]) -> None:
     bench.run_gas(out, scales or bench.SCALES, log=click.echo)
+
+
+@bench_group.command(
+    name="index", help="Indexer catch-up (events/s) and timeline query time with 1,000,000 interactions."
+)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("bench-results/index.json"), show_default=True)
+@click.option("--interactions", default=100_000, show_default=True, type=click.IntRange(1_000, 1_000_000))
+def bench_index(out: Path, interactions: int) -> None:
+    from chaincrm.bench_index import run_index_bench
+
+    run_index_bench(out, interactions, log=click.echo)
 
 
 @bench_group.command(name="throughput", help="SDK throughput: interactions logged one per transaction by one signer.")

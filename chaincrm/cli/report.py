@@ -1,0 +1,170 @@
+"""`chaincrm report`: KPIs for managers as terminal tables, CSV, PNG charts or one HTML file,
+read from the event index, and `--verify` to recompute every figure straight from the chain.
+
+Branches are named groups of agents in `<home>/branches.json`, e.g.
+`{"lisbon": ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x3C44..."]}` (there is no branch on
+chain). `--agent` and `--branch` may be repeated; the report keeps the union of the agents named.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+import click
+
+from chaincrm.cli.context import ADDRESS, App, json_option, pass_app
+from chaincrm.cli.output import console, emit, working
+from chaincrm.report_render import (
+    checks_json,
+    print_checks,
+    print_report,
+    report_json,
+    write_charts,
+    write_csv,
+    write_html,
+)
+from chaincrm.reports import (
+    BRANCHES_FILE,
+    ReportFilter,
+    agents_for,
+    compute,
+    history_from_chain,
+    history_from_database,
+    load_branches,
+    verify_against_chain,
+)
+
+
+class MomentType(click.ParamType):
+    """A UTC date (`2026-01-31`), date and time (`2026-01-31T12:00`, UTC unless an offset is given)
+    or Unix seconds. A date alone means its first second for --since and its last for --until."""
+
+    name = "date"
+
+    def __init__(self, *, end_of_day: bool) -> None:
+        self.end_of_day = end_of_day
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        text = str(value).strip()
+        if text.isdigit():
+            return int(text)
+        try:
+            day = date.fromisoformat(text)
+        except ValueError:
+            pass
+        else:
+            if self.end_of_day:
+                return int(datetime.combine(day + timedelta(days=1), time(), UTC).timestamp()) - 1
+            return int(datetime.combine(day, time(), UTC).timestamp())
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            self.fail(f"{text!r} is not a date (2026-01-31, 2026-01-31T12:00 or Unix seconds)", param, ctx)
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return int(moment.timestamp())
+
+
+@click.command(
+    name="report",
+    help="KPIs from the event index: conversion funnel, win rate, time in stage (median, p90), staff "
+    "effectiveness, receivables aging and overdue invoices, revenue by month. Prints tables; --csv, --png "
+    "and --html write files. --verify recomputes every figure from the chain's logs and compares.",
+)
+@click.option(
+    "--since", type=MomentType(end_of_day=False), help="Window start (inclusive): 2026-01-01, ISO time or Unix s."
+)
+@click.option("--until", type=MomentType(end_of_day=True), help="Window end (inclusive; a date means its whole day).")
+@click.option(
+    "--agent", "agents", type=ADDRESS, multiple=True, help="Only this agent's deals and activity (repeatable)."
+)
+@click.option(
+    "--branch",
+    "branches",
+    multiple=True,
+    metavar="NAME",
+    help=f'Only the agents of this branch, from <home>/{BRANCHES_FILE}: {{"lisbon": ["0x.."]}} (repeatable).',
+)
+@click.option(
+    "--source",
+    type=click.Choice(["index", "chain"]),
+    default="index",
+    show_default=True,
+    help="Read the event index, or the chain's logs directly (slower, needs no index).",
+)
+@click.option(
+    "--database",
+    metavar="URL|PATH",
+    help="The index: a database URL (sqlite:///FILE, postgresql://...) or a SQLite file [default <home>/index.sqlite].",
+)
+@click.option("--csv", "csv_dir", type=click.Path(path_type=Path, file_okay=False), help="Write a CSV per table here.")
+@click.option("--png", "png_dir", type=click.Path(path_type=Path, file_okay=False), help="Write the charts here (PNG).")
+@click.option(
+    "--html", "html_file", type=click.Path(path_type=Path, dir_okay=False), help="Write one self-contained HTML report."
+)
+@click.option(
+    "--verify",
+    "check",
+    is_flag=True,
+    help="Recompute every KPI from the chain (eth_getLogs from the deployment block, no index) at the index's "
+    "block and print index value, chain value and ✓/✗; exit 1 on any mismatch. Always reads the index.",
+)
+@json_option
+@pass_app
+def report_command(
+    app: App,
+    since: int | None,
+    until: int | None,
+    agents: tuple[str, ...],
+    branches: tuple[str, ...],
+    source: str,
+    database: str | None,
+    csv_dir: Path | None,
+    png_dir: Path | None,
+    html_file: Path | None,
+    check: bool,
+    as_json: bool,
+) -> None:
+    chosen = agents_for(agents, branches, load_branches(app.settings.home / BRANCHES_FILE) if branches else {})
+    report_filter = ReportFilter(since=since, until=until, agents=chosen)
+    with working("Reading events"):
+        if source == "chain" and not check:
+            history = history_from_chain(app.crm)
+        else:
+            history = history_from_database(database, app.crm.deployment, home=app.settings.home)
+        report = compute(history, report_filter)
+        checks = verify_against_chain(app.crm, history, report) if check else None
+    written = []
+    if csv_dir is not None:
+        written += write_csv(report, csv_dir)
+    if png_dir is not None:
+        written += write_charts(report, png_dir)
+    if html_file is not None:
+        written.append(write_html(report, html_file, checks))
+
+    data: dict[str, Any] = report_json(report) | {"files": [str(path) for path in written]}
+    if checks is not None:
+        data["verify"] = checks_json(checks)
+
+    def human(out: Any) -> None:
+        if checks is not None:
+            print_checks(checks, out)
+        else:
+            print_report(report, out)
+        for path in written:
+            out.print(f"wrote {path}")
+
+    emit(data, as_json, human)
+    if checks is not None:
+        wrong = [c for c in checks if not c.matches]
+        if wrong:
+            console(err=True).print(
+                f"error: {len(wrong)} of {len(checks)} figures differ between the index and the chain "
+                f"(block {history.end_block})"
+            )
+            sys.exit(1)

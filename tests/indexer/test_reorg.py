@@ -1,0 +1,129 @@
+"""Reorgs (Anvil's `anvil_reorg`): provisional rows are rolled back and read again; a reorg deeper
+than the confirmation depth is refused. On a chain of its own: a reorg rewrites history."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import Engine
+from web3 import HTTPProvider
+
+from chaincrm.chain import Chain
+from chaincrm.client import Crm, connect
+from chaincrm.deployment import deploy
+from chaincrm.devchain import AnvilOptions, free_port, start_anvil, stop_process
+from chaincrm.errors import ChainError
+from chaincrm.models import Role
+from tests.indexer.conftest import MakeIndexer, chain_over, dump, entry, register
+from tests.sdk.conftest import Staff
+
+
+@pytest.fixture(scope="module")
+def own_crm(tmp_path_factory: pytest.TempPathFactory, staff: Staff) -> Iterator[Crm]:
+    log = tmp_path_factory.mktemp("reorg") / "anvil.log"
+    node, process = start_anvil(AnvilOptions(port=free_port(), log_file=log))
+    try:
+        chain = connect(node.url)
+        crm = Crm.attach(chain, deploy(chain, staff.admin, treasury=staff.treasury.address))
+        for agent in (staff.agent, staff.agent2):
+            crm.registry.grant_role(Role.AGENT, agent.address, staff.admin)
+        crm.registry.grant_role(Role.MANAGER, staff.manager.address, staff.admin)
+        yield crm
+    finally:
+        stop_process(process.pid)
+
+
+def _reorg(chain: Chain, depth: int, raw_transactions: list[bytes]) -> None:
+    """Replace the last `depth` blocks; the given transactions go into the first new block."""
+    params = [depth, [["0x" + raw.hex(), 0] for raw in raw_transactions]]
+    response = chain.w3.provider.make_request("anvil_reorg", params)  # type: ignore[arg-type]
+    assert "error" not in response, response
+    chain.nonces.reset_all()
+
+
+def _signed_interaction(crm: Crm, staff: Staff, customer_id: int) -> bytes:
+    e = entry(customer_id)
+    fn = crm.registry.contract.functions.logInteraction(e.customer_id, int(e.kind), int(e.outcome), e.content_hash)
+    tx = crm.chain.build(fn, staff.agent2)
+    return bytes(staff.agent2.sign_transaction(tx).raw_transaction)  # type: ignore[arg-type]
+
+
+def test_a_reorg_inside_the_confirmation_depth_is_rolled_back_and_read_again(
+    own_crm: Crm, staff: Staff, make_indexer: MakeIndexer
+) -> None:
+    chain = own_crm.chain
+    customer_id = register(own_crm, staff)
+    own_crm.registry.log_interaction(entry(customer_id), staff.agent)
+    own_crm.registry.log_interaction(entry(customer_id), staff.agent)
+    indexer = make_indexer(chain, own_crm, confirmations=5)
+    indexer.sync_once()
+    replaced_from = chain.w3.eth.block_number - 1
+    replacement = _signed_interaction(own_crm, staff, customer_id)
+
+    _reorg(chain, 2, [replacement])
+    report = indexer.sync_once()
+
+    assert report.rolled_back_from == replaced_from
+    assert [i.author for i in indexer.timeline(customer_id)] == [staff.agent2.address]
+    assert dump(indexer.engine) == dump(_fresh(own_crm, make_indexer))
+
+
+def test_a_reorg_deeper_than_the_confirmation_depth_is_refused(
+    own_crm: Crm, staff: Staff, make_indexer: MakeIndexer
+) -> None:
+    chain = own_crm.chain
+    customer_id = register(own_crm, staff)
+    for _ in range(3):
+        own_crm.registry.log_interaction(entry(customer_id), staff.agent)
+    indexer = make_indexer(chain, own_crm, confirmations=1)
+    indexer.sync_once()
+    before = dump(indexer.engine)
+
+    _reorg(chain, 3, [])
+    with pytest.raises(ChainError, match="deeper than 1 confirmations"):
+        indexer.sync_once()
+
+    assert dump(indexer.engine) == before
+
+
+def _fresh(crm: Crm, make_indexer: MakeIndexer) -> Engine:
+    indexer = make_indexer(crm.chain, crm, name="fresh", confirmations=5)
+    indexer.sync_once()
+    return indexer.engine
+
+
+class _ReorgingProvider(HTTPProvider):
+    """Reorganises the chain (`depth` blocks) just before the indexer asks for the range ending at
+    `head`: blocks it has already read change under it."""
+
+    def __init__(self, url: str, head: int, depth: int) -> None:
+        super().__init__(url)
+        self.head = head
+        self.depth = depth
+        self.done = False
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        if method == "eth_getLogs" and not self.done and int(params[0]["toBlock"], 16) == self.head:
+            self.done = True
+            assert "error" not in super().make_request("anvil_reorg", [self.depth, []])
+        return super().make_request(method, params)
+
+
+def test_a_reorg_during_a_pass_is_caught_and_the_blocks_read_again(
+    own_crm: Crm, staff: Staff, make_indexer: MakeIndexer
+) -> None:
+    customer_id = register(own_crm, staff)
+    for _ in range(4):
+        own_crm.registry.log_interaction(entry(customer_id), staff.agent)
+    head = own_crm.chain.w3.eth.block_number
+    provider = _ReorgingProvider(own_crm.chain.endpoint, head, depth=3)
+    indexer = make_indexer(chain_over(provider), own_crm, confirmations=5, initial_range=2, max_range=2)
+
+    report = indexer.sync_once()
+    own_crm.chain.nonces.reset_all()
+
+    assert provider.done
+    assert report.rolled_back_from == head - 2
+    assert dump(indexer.engine) == dump(_fresh(own_crm, make_indexer))
