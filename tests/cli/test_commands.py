@@ -11,7 +11,7 @@ from chaincrm.cli.commands import cli as root
 from tests.cli.conftest import cli_for
 
 # Commands that print a report rather than data, and so have no --json.
-NO_JSON = {("demo",), ("bench", "gas"), ("bench", "throughput")}
+NO_JSON = {("demo",), ("bench", "gas"), ("bench", "index"), ("bench", "throughput")}
 
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:

@@ -1,0 +1,636 @@
+"""DealPipeline: opening deals, the stage machine, invoicing on Won, losing, reassigning, documents."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.contracts.helpers import (
+    CONTRACTING,
+    LEAD,
+    LOST,
+    NEGOTIATION,
+    ONE_ETH,
+    OPEN,
+    PAYMENT_TERM_SECONDS,
+    PROPOSAL,
+    QUALIFIED,
+    WON,
+    random_hash,
+    reverts_with,
+)
+
+NONE = 0
+ALL_STAGES = range(NONE, LOST + 1)
+OPEN_STAGES = range(LEAD, CONTRACTING + 1)
+MAX_DEAL_VALUE_WEI = 2**96 - 1
+DEAL_VALUE_WEI = 5 * ONE_ETH // 10
+UNKNOWN_DEAL_ID = 999
+DOCUMENT_PROPOSAL = 1
+REASON_PRICE = 3
+ZERO_HASH = b"\x00" * 32
+
+# The stage machine, written out pair by pair rather than derived: one step forward or back
+# between open stages, and Won only from Contracting. Lost is reached through markLost only.
+ALLOWED_MOVES = frozenset(
+    {
+        (LEAD, QUALIFIED),
+        (QUALIFIED, PROPOSAL),
+        (PROPOSAL, NEGOTIATION),
+        (NEGOTIATION, CONTRACTING),
+        (CONTRACTING, WON),
+        (QUALIFIED, LEAD),
+        (PROPOSAL, QUALIFIED),
+        (NEGOTIATION, PROPOSAL),
+        (CONTRACTING, NEGOTIATION),
+    }
+)
+INVALID_MOVES_FROM_OPEN_STAGES = [
+    (frm, to) for frm in OPEN_STAGES for to in ALL_STAGES if (frm, to) not in ALLOWED_MOVES
+]
+
+# Fields of the Deal struct, in the order dealOf returns them.
+OWNER, CUSTOMER_ID, STAGE, VALUE_WEI, INVOICE_ID, OPENED_AT = range(6)
+INVOICE_PAYER = 5  # position of `payer` in the escrow's Invoice struct
+
+
+@pytest.fixture(scope="module")
+def deal_at(pipeline, agent, customer_id):
+    """One deal of `agent` for `customer_id` at each open stage, built once per module."""
+    deals = {}
+    for stage in OPEN_STAGES:
+        deal_id = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent}).return_value
+        for step in range(QUALIFIED, stage + 1):
+            pipeline.moveStage(deal_id, step, {"from": agent})
+        deals[stage] = deal_id
+    return deals
+
+
+@pytest.fixture(scope="module")
+def won_deal_id(won_invoice, customer_id) -> int:
+    return won_invoice(customer_id)[0]
+
+
+@pytest.fixture(scope="module")
+def lost_deal_id(pipeline, agent, customer_id) -> int:
+    deal_id = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent}).return_value
+    pipeline.markLost(deal_id, REASON_PRICE, {"from": agent})
+    return deal_id
+
+
+@pytest.fixture(scope="module")
+def final_deal_id(won_deal_id, lost_deal_id):
+    return {WON: won_deal_id, LOST: lost_deal_id}
+
+
+# --- openDeal ----------------------------------------------------------------------------------
+
+
+def test_agent_opens_a_deal_at_lead(pipeline, agent, customer_id):
+    tx = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent})
+
+    deal = tuple(pipeline.dealOf(tx.return_value))
+    assert deal == (agent.address, customer_id, LEAD, DEAL_VALUE_WEI, 0, tx.timestamp)
+
+
+def test_opening_a_deal_counts_deals_one_by_one(pipeline, agent, customer_id):
+    count_before = pipeline.dealCount()
+
+    tx = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent})
+
+    assert tx.return_value == count_before + 1
+    assert pipeline.dealCount() == count_before + 1
+
+
+def test_opening_a_deal_emits_deal_opened(pipeline, agent, customer_id):
+    tx = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent})
+
+    assert dict(tx.events["DealOpened"]) == {
+        "dealId": tx.return_value,
+        "customerId": customer_id,
+        "owner": agent.address,
+        "valueWei": DEAL_VALUE_WEI,
+        "actor": agent.address,
+    }
+
+
+def test_opening_a_deal_emits_a_stage_change_from_none_to_lead(pipeline, agent, customer_id):
+    tx = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent})
+
+    assert dict(tx.events["DealStageChanged"]) == {
+        "dealId": tx.return_value,
+        "from": NONE,
+        "to": LEAD,
+        "actor": agent.address,
+        "at": tx.timestamp,
+    }
+
+
+def test_manager_opens_a_deal_owned_by_an_agent(pipeline, agent, manager, customer_id):
+    tx = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": manager})
+
+    assert pipeline.dealOf(tx.return_value)[OWNER] == agent.address
+    assert tx.events["DealOpened"]["actor"] == manager.address
+
+
+def test_agent_opens_a_deal_owned_by_another_agent(pipeline, agent, agent2, customer_id):
+    tx = pipeline.openDeal(customer_id, agent2, DEAL_VALUE_WEI, {"from": agent})
+
+    assert pipeline.dealOf(tx.return_value)[OWNER] == agent2.address
+
+
+def test_a_deal_may_be_worth_the_largest_uint96(pipeline, agent, customer_id):
+    tx = pipeline.openDeal(customer_id, agent, MAX_DEAL_VALUE_WEI, {"from": agent})
+
+    assert pipeline.dealOf(tx.return_value)[VALUE_WEI] == MAX_DEAL_VALUE_WEI
+
+
+@pytest.mark.parametrize("caller", ["stranger", "auditor", "customer", "admin"])
+def test_opening_a_deal_is_refused_to_non_agents(request, pipeline, registry, agent, customer_id, caller):
+    account = request.getfixturevalue(caller)
+
+    with reverts_with("AccessControlUnauthorizedAccount", account, registry.AGENT_ROLE()):
+        pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": account})
+
+
+@pytest.mark.parametrize("owner", ["manager", "stranger", "customer"])
+def test_a_deal_owner_must_be_an_agent(request, pipeline, agent, customer_id, owner):
+    account = request.getfixturevalue(owner)
+
+    with reverts_with("DealOwnerNotAgent", account):
+        pipeline.openDeal(customer_id, account, DEAL_VALUE_WEI, {"from": agent})
+
+
+@pytest.mark.parametrize("value", [0, MAX_DEAL_VALUE_WEI + 1, 2**256 - 1], ids=["zero", "above-uint96", "max-uint256"])
+def test_opening_a_deal_with_an_invalid_value_reverts(pipeline, agent, customer_id, value):
+    with reverts_with("DealValueInvalid", value, MAX_DEAL_VALUE_WEI):
+        pipeline.openDeal(customer_id, agent, value, {"from": agent})
+
+
+@pytest.mark.parametrize("unknown_id", [0, 999])
+def test_opening_a_deal_for_an_unknown_customer_reverts(pipeline, agent, customer_id, unknown_id):
+    with reverts_with("CustomerUnknown", unknown_id):
+        pipeline.openDeal(unknown_id, agent, DEAL_VALUE_WEI, {"from": agent})
+
+
+def test_opening_a_deal_for_an_erased_customer_reverts(pipeline, registry, agent, manager, customer_id):
+    registry.eraseCustomer(customer_id, random_hash(), {"from": manager})
+
+    with reverts_with("CustomerIsErased", customer_id):
+        pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent})
+
+
+# --- canMove: the whole table ------------------------------------------------------------------
+
+
+def test_can_move_matches_the_stage_machine_for_every_pair_of_stages(pipeline):
+    table = [(frm, to) for frm in ALL_STAGES for to in ALL_STAGES]
+
+    answers = {(frm, to): pipeline.canMove(frm, to) for frm, to in table}
+
+    mismatches = [
+        (frm, to, answer) for (frm, to), answer in answers.items() if answer is not ((frm, to) in ALLOWED_MOVES)
+    ]
+    assert mismatches == []
+    assert len(answers) == 64
+
+
+# --- moveStage ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("frm, to", sorted(m for m in ALLOWED_MOVES if m[1] != WON))
+def test_owner_makes_every_allowed_move_between_open_stages(pipeline, agent, deal_at, frm, to):
+    deal_id = deal_at[frm]
+
+    pipeline.moveStage(deal_id, to, {"from": agent})
+
+    assert pipeline.dealOf(deal_id)[STAGE] == to
+
+
+def test_owner_moves_a_deal_one_stage_back(pipeline, agent, deal_at):
+    deal_id = deal_at[PROPOSAL]
+
+    pipeline.moveStage(deal_id, QUALIFIED, {"from": agent})
+
+    assert pipeline.dealOf(deal_id)[STAGE] == QUALIFIED
+
+
+def test_moving_a_stage_emits_deal_stage_changed(pipeline, agent, deal_at):
+    deal_id = deal_at[NEGOTIATION]
+
+    tx = pipeline.moveStage(deal_id, PROPOSAL, {"from": agent})
+
+    assert dict(tx.events["DealStageChanged"]) == {
+        "dealId": deal_id,
+        "from": NEGOTIATION,
+        "to": PROPOSAL,
+        "actor": agent.address,
+        "at": tx.timestamp,
+    }
+
+
+def test_manager_moves_any_agents_deal(pipeline, manager, deal_at):
+    deal_id = deal_at[LEAD]
+
+    tx = pipeline.moveStage(deal_id, QUALIFIED, {"from": manager})
+
+    assert pipeline.dealOf(deal_id)[STAGE] == QUALIFIED
+    assert tx.events["DealStageChanged"]["actor"] == manager.address
+
+
+def test_every_invalid_transition_from_an_open_stage_reverts(pipeline, agent, deal_at):
+    # One table, 31 (from, to) pairs: every stage 0..7 not in ALLOWED_MOVES, from each open stage.
+    assert len(INVALID_MOVES_FROM_OPEN_STAGES) == 31
+
+    for frm, to in INVALID_MOVES_FROM_OPEN_STAGES:
+        deal_id = deal_at[frm]
+        with reverts_with("DealStageTransitionInvalid", deal_id, frm, to):
+            pipeline.moveStage(deal_id, to, {"from": agent})
+
+    assert [pipeline.dealOf(deal_at[stage])[STAGE] for stage in OPEN_STAGES] == list(OPEN_STAGES)
+
+
+def test_a_manager_cannot_skip_a_stage_either(pipeline, manager, deal_at):
+    deal_id = deal_at[LEAD]
+
+    with reverts_with("DealStageTransitionInvalid", deal_id, LEAD, PROPOSAL):
+        pipeline.moveStage(deal_id, PROPOSAL, {"from": manager})
+
+
+@pytest.mark.parametrize("caller", ["agent2", "stranger", "auditor", "customer", "admin"])
+def test_moving_is_refused_to_anyone_but_the_owner_or_a_manager(request, pipeline, deal_at, caller):
+    account = request.getfixturevalue(caller)
+    deal_id = deal_at[LEAD]
+
+    with reverts_with("CallerNotDealOwnerOrManager", deal_id, account):
+        pipeline.moveStage(deal_id, QUALIFIED, {"from": account})
+
+
+def test_an_owner_who_lost_the_agent_role_can_no_longer_move_the_deal(pipeline, registry, admin, agent, deal_at):
+    deal_id = deal_at[LEAD]
+    registry.revokeRole(registry.AGENT_ROLE(), agent, {"from": admin})
+
+    with reverts_with("CallerNotDealOwnerOrManager", deal_id, agent):
+        pipeline.moveStage(deal_id, QUALIFIED, {"from": agent})
+
+
+def test_moving_an_unknown_deal_reverts(pipeline, agent):
+    with reverts_with("DealUnknown", UNKNOWN_DEAL_ID):
+        pipeline.moveStage(UNKNOWN_DEAL_ID, QUALIFIED, {"from": agent})
+
+
+@pytest.mark.parametrize("final", [WON, LOST], ids=["won", "lost"])
+@pytest.mark.parametrize("to", [LEAD, NEGOTIATION, CONTRACTING, WON], ids=["lead", "negotiation", "contracting", "won"])
+def test_moving_a_final_deal_reverts(pipeline, manager, final_deal_id, final, to):
+    deal_id = final_deal_id[final]
+
+    with reverts_with("DealIsFinal", deal_id, final):
+        pipeline.moveStage(deal_id, to, {"from": manager})
+
+
+def test_moving_a_deal_of_an_erased_customer_reverts(pipeline, registry, agent, manager, customer_id, deal_at):
+    registry.eraseCustomer(customer_id, random_hash(), {"from": manager})
+
+    with reverts_with("CustomerIsErased", customer_id):
+        pipeline.moveStage(deal_at[LEAD], QUALIFIED, {"from": agent})
+
+
+# --- reaching Won issues the invoice -----------------------------------------------------------
+
+
+def test_reaching_won_marks_the_deal_won(pipeline, agent, deal_at):
+    deal_id = deal_at[CONTRACTING]
+
+    tx = pipeline.moveStage(deal_id, WON, {"from": agent})
+
+    assert pipeline.dealOf(deal_id)[STAGE] == WON
+    assert dict(tx.events["DealStageChanged"]) == {
+        "dealId": deal_id,
+        "from": CONTRACTING,
+        "to": WON,
+        "actor": agent.address,
+        "at": tx.timestamp,
+    }
+
+
+def test_reaching_won_issues_the_invoice_in_the_same_transaction(
+    pipeline, escrow, agent, customer, customer_id, deal_at
+):
+    deal_id = deal_at[CONTRACTING]
+    invoices_before = escrow.invoiceCount()
+
+    tx = pipeline.moveStage(deal_id, WON, {"from": agent})
+
+    invoice_id = invoices_before + 1
+    assert escrow.invoiceCount() == invoice_id
+    assert dict(tx.events["InvoiceIssued"]) == {
+        "invoiceId": invoice_id,
+        "dealId": deal_id,
+        "customerId": customer_id,
+        "payer": customer.address,
+        "amount": DEAL_VALUE_WEI,
+        "dueAt": tx.timestamp + PAYMENT_TERM_SECONDS,
+        "paymentReference": escrow.paymentReference(invoice_id),
+    }
+
+
+def test_reaching_won_emits_deal_invoiced(pipeline, escrow, agent, deal_at):
+    deal_id = deal_at[CONTRACTING]
+
+    tx = pipeline.moveStage(deal_id, WON, {"from": agent})
+
+    assert dict(tx.events["DealInvoiced"]) == {"dealId": deal_id, "invoiceId": escrow.invoiceCount()}
+
+
+def test_a_won_deal_records_its_invoice_id(pipeline, escrow, agent, deal_at):
+    deal_id = deal_at[CONTRACTING]
+
+    pipeline.moveStage(deal_id, WON, {"from": agent})
+
+    assert pipeline.dealOf(deal_id)[INVOICE_ID] == escrow.invoiceCount()
+
+
+def test_the_invoice_of_a_won_deal_carries_the_deal_the_customer_and_the_value(
+    pipeline, escrow, agent, customer, customer_id, deal_at
+):
+    deal_id = deal_at[CONTRACTING]
+
+    tx = pipeline.moveStage(deal_id, WON, {"from": agent})
+
+    invoice = tuple(escrow.invoiceOf(pipeline.dealOf(deal_id)[INVOICE_ID]))
+    assert invoice == (
+        DEAL_VALUE_WEI,
+        tx.timestamp + PAYMENT_TERM_SECONDS,
+        0,
+        OPEN,
+        deal_id,
+        customer.address,
+        customer_id,
+    )
+
+
+def test_the_invoice_payer_is_the_wallet_at_the_time_of_winning(
+    pipeline, escrow, registry, agent, manager, customer2, customer_id, deal_at
+):
+    deal_id = deal_at[CONTRACTING]
+    registry.setCustomerWallet(customer_id, customer2, {"from": manager})
+
+    pipeline.moveStage(deal_id, WON, {"from": agent})
+
+    assert escrow.invoiceOf(pipeline.dealOf(deal_id)[INVOICE_ID])[INVOICE_PAYER] == customer2.address
+
+
+def test_reaching_won_for_a_customer_without_a_wallet_reverts(pipeline, agent, register):
+    walletless_id = register()
+    deal_id = pipeline.openDeal(walletless_id, agent, DEAL_VALUE_WEI, {"from": agent}).return_value
+    for stage in (QUALIFIED, PROPOSAL, NEGOTIATION, CONTRACTING):
+        pipeline.moveStage(deal_id, stage, {"from": agent})
+
+    with reverts_with("CustomerWalletMissing", walletless_id):
+        pipeline.moveStage(deal_id, WON, {"from": agent})
+
+    assert pipeline.dealOf(deal_id)[STAGE] == CONTRACTING
+
+
+def test_a_pipeline_without_the_issuer_role_cannot_reach_won(DealPipeline, registry, escrow, admin, agent, customer_id):
+    unauthorised = DealPipeline.deploy(registry, escrow, {"from": admin})
+    invoices_before = escrow.invoiceCount()
+    deal_id = unauthorised.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent}).return_value
+    for stage in (QUALIFIED, PROPOSAL, NEGOTIATION, CONTRACTING):
+        unauthorised.moveStage(deal_id, stage, {"from": agent})
+
+    with reverts_with("AccessControlUnauthorizedAccount", unauthorised, registry.INVOICE_ISSUER_ROLE()):
+        unauthorised.moveStage(deal_id, WON, {"from": agent})
+
+    assert unauthorised.dealOf(deal_id)[STAGE] == CONTRACTING
+    assert escrow.invoiceCount() == invoices_before
+
+
+# --- markLost ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stage", OPEN_STAGES)
+def test_owner_marks_a_deal_lost_from_every_open_stage(pipeline, agent, deal_at, stage):
+    deal_id = deal_at[stage]
+
+    pipeline.markLost(deal_id, REASON_PRICE, {"from": agent})
+
+    assert pipeline.dealOf(deal_id)[STAGE] == LOST
+
+
+def test_marking_lost_emits_the_stage_change(pipeline, agent, deal_at):
+    deal_id = deal_at[PROPOSAL]
+
+    tx = pipeline.markLost(deal_id, REASON_PRICE, {"from": agent})
+
+    assert dict(tx.events["DealStageChanged"]) == {
+        "dealId": deal_id,
+        "from": PROPOSAL,
+        "to": LOST,
+        "actor": agent.address,
+        "at": tx.timestamp,
+    }
+
+
+def test_marking_lost_emits_deal_lost_with_the_reason(pipeline, agent, deal_at):
+    deal_id = deal_at[PROPOSAL]
+
+    tx = pipeline.markLost(deal_id, REASON_PRICE, {"from": agent})
+
+    assert dict(tx.events["DealLost"]) == {"dealId": deal_id, "reason": REASON_PRICE, "actor": agent.address}
+
+
+def test_marking_lost_issues_no_invoice(pipeline, escrow, agent, deal_at):
+    deal_id = deal_at[CONTRACTING]
+    invoices_before = escrow.invoiceCount()
+
+    pipeline.markLost(deal_id, REASON_PRICE, {"from": agent})
+
+    assert escrow.invoiceCount() == invoices_before
+    assert pipeline.dealOf(deal_id)[INVOICE_ID] == 0
+
+
+def test_manager_marks_any_agents_deal_lost(pipeline, manager, deal_at):
+    deal_id = deal_at[LEAD]
+
+    tx = pipeline.markLost(deal_id, REASON_PRICE, {"from": manager})
+
+    assert pipeline.dealOf(deal_id)[STAGE] == LOST
+    assert tx.events["DealLost"]["actor"] == manager.address
+
+
+def test_a_deal_of_an_erased_customer_can_still_be_marked_lost(
+    pipeline, registry, agent, manager, customer_id, deal_at
+):
+    registry.eraseCustomer(customer_id, random_hash(), {"from": manager})
+
+    pipeline.markLost(deal_at[LEAD], REASON_PRICE, {"from": agent})
+
+    assert pipeline.dealOf(deal_at[LEAD])[STAGE] == LOST
+
+
+@pytest.mark.parametrize("caller", ["agent2", "stranger", "customer"])
+def test_marking_lost_is_refused_to_anyone_but_the_owner_or_a_manager(request, pipeline, deal_at, caller):
+    account = request.getfixturevalue(caller)
+    deal_id = deal_at[LEAD]
+
+    with reverts_with("CallerNotDealOwnerOrManager", deal_id, account):
+        pipeline.markLost(deal_id, REASON_PRICE, {"from": account})
+
+
+def test_marking_an_unknown_deal_lost_reverts(pipeline, agent):
+    with reverts_with("DealUnknown", UNKNOWN_DEAL_ID):
+        pipeline.markLost(UNKNOWN_DEAL_ID, REASON_PRICE, {"from": agent})
+
+
+@pytest.mark.parametrize("final", [WON, LOST], ids=["won", "lost"])
+def test_marking_a_final_deal_lost_reverts(pipeline, manager, final_deal_id, final):
+    deal_id = final_deal_id[final]
+
+    with reverts_with("DealIsFinal", deal_id, final):
+        pipeline.markLost(deal_id, REASON_PRICE, {"from": manager})
+
+
+# --- reassign ----------------------------------------------------------------------------------
+
+
+def test_manager_reassigns_a_deal_to_another_agent(pipeline, manager, agent2, deal_at):
+    deal_id = deal_at[PROPOSAL]
+
+    pipeline.reassign(deal_id, agent2, {"from": manager})
+
+    assert pipeline.dealOf(deal_id)[OWNER] == agent2.address
+
+
+def test_reassigning_emits_deal_reassigned(pipeline, manager, agent, agent2, deal_at):
+    deal_id = deal_at[PROPOSAL]
+
+    tx = pipeline.reassign(deal_id, agent2, {"from": manager})
+
+    assert dict(tx.events["DealReassigned"]) == {
+        "dealId": deal_id,
+        "previousOwner": agent.address,
+        "newOwner": agent2.address,
+        "actor": manager.address,
+    }
+
+
+def test_reassigning_keeps_the_stage(pipeline, manager, agent2, deal_at):
+    deal_id = deal_at[PROPOSAL]
+
+    pipeline.reassign(deal_id, agent2, {"from": manager})
+
+    assert pipeline.dealOf(deal_id)[STAGE] == PROPOSAL
+
+
+def test_after_reassigning_the_new_owner_may_move_the_deal(pipeline, manager, agent2, deal_at):
+    deal_id = deal_at[PROPOSAL]
+    pipeline.reassign(deal_id, agent2, {"from": manager})
+
+    pipeline.moveStage(deal_id, NEGOTIATION, {"from": agent2})
+
+    assert pipeline.dealOf(deal_id)[STAGE] == NEGOTIATION
+
+
+def test_after_reassigning_the_previous_owner_may_not_move_the_deal(pipeline, manager, agent, agent2, deal_at):
+    deal_id = deal_at[PROPOSAL]
+    pipeline.reassign(deal_id, agent2, {"from": manager})
+
+    with reverts_with("CallerNotDealOwnerOrManager", deal_id, agent):
+        pipeline.moveStage(deal_id, NEGOTIATION, {"from": agent})
+
+
+@pytest.mark.parametrize("caller", ["agent", "agent2", "admin", "stranger"])
+def test_reassigning_is_refused_to_non_managers(request, pipeline, registry, agent2, deal_at, caller):
+    account = request.getfixturevalue(caller)
+
+    with reverts_with("AccessControlUnauthorizedAccount", account, registry.MANAGER_ROLE()):
+        pipeline.reassign(deal_at[LEAD], agent2, {"from": account})
+
+
+@pytest.mark.parametrize("new_owner", ["manager", "stranger"])
+def test_reassigning_to_a_non_agent_reverts(request, pipeline, manager, deal_at, new_owner):
+    account = request.getfixturevalue(new_owner)
+
+    with reverts_with("DealOwnerNotAgent", account):
+        pipeline.reassign(deal_at[LEAD], account, {"from": manager})
+
+
+def test_reassigning_an_unknown_deal_reverts(pipeline, manager, agent2):
+    with reverts_with("DealUnknown", UNKNOWN_DEAL_ID):
+        pipeline.reassign(UNKNOWN_DEAL_ID, agent2, {"from": manager})
+
+
+@pytest.mark.parametrize("final", [WON, LOST], ids=["won", "lost"])
+def test_reassigning_a_final_deal_reverts(pipeline, manager, agent2, final_deal_id, final):
+    deal_id = final_deal_id[final]
+
+    with reverts_with("DealIsFinal", deal_id, final):
+        pipeline.reassign(deal_id, agent2, {"from": manager})
+
+
+# --- attachDocument ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("caller", ["agent", "manager"])
+def test_owner_or_manager_attaches_a_document(request, pipeline, deal_at, caller):
+    account = request.getfixturevalue(caller)
+    deal_id = deal_at[PROPOSAL]
+    content_hash, cid_digest = random_hash(), random_hash()
+
+    tx = pipeline.attachDocument(deal_id, DOCUMENT_PROPOSAL, content_hash, cid_digest, {"from": account})
+
+    event = tx.events["DealDocumentAttached"]
+    assert (event["dealId"], event["documentKind"], event["actor"]) == (deal_id, DOCUMENT_PROPOSAL, account.address)
+    assert (bytes(event["contentHash"]), bytes(event["cidDigest"])) == (content_hash, cid_digest)
+
+
+def test_a_document_may_be_attached_to_a_won_deal(pipeline, agent, won_deal_id):
+    tx = pipeline.attachDocument(won_deal_id, DOCUMENT_PROPOSAL, random_hash(), random_hash(), {"from": agent})
+
+    assert tx.events["DealDocumentAttached"]["dealId"] == won_deal_id
+
+
+@pytest.mark.parametrize("caller", ["agent2", "stranger", "customer", "auditor"])
+def test_attaching_is_refused_to_anyone_but_the_owner_or_a_manager(request, pipeline, deal_at, caller):
+    account = request.getfixturevalue(caller)
+    deal_id = deal_at[LEAD]
+
+    with reverts_with("CallerNotDealOwnerOrManager", deal_id, account):
+        pipeline.attachDocument(deal_id, DOCUMENT_PROPOSAL, random_hash(), random_hash(), {"from": account})
+
+
+def test_attaching_a_document_of_kind_zero_reverts(pipeline, agent, deal_at):
+    with reverts_with("DocumentKindInvalid", 0):
+        pipeline.attachDocument(deal_at[LEAD], 0, random_hash(), random_hash(), {"from": agent})
+
+
+@pytest.mark.parametrize(
+    "content_hash, cid_digest",
+    [(ZERO_HASH, b"\x01" * 32), (b"\x01" * 32, ZERO_HASH), (ZERO_HASH, ZERO_HASH)],
+    ids=["no-content-hash", "no-cid-digest", "neither"],
+)
+def test_attaching_without_both_hashes_reverts(pipeline, agent, deal_at, content_hash, cid_digest):
+    with reverts_with("DocumentHashMissing"):
+        pipeline.attachDocument(deal_at[LEAD], DOCUMENT_PROPOSAL, content_hash, cid_digest, {"from": agent})
+
+
+def test_attaching_to_an_unknown_deal_reverts(pipeline, agent):
+    with reverts_with("DealUnknown", UNKNOWN_DEAL_ID):
+        pipeline.attachDocument(UNKNOWN_DEAL_ID, DOCUMENT_PROPOSAL, random_hash(), random_hash(), {"from": agent})
+
+
+# --- views -------------------------------------------------------------------------------------
+
+
+def test_deal_of_an_unknown_deal_reverts(pipeline):
+    with reverts_with("DealUnknown", UNKNOWN_DEAL_ID):
+        pipeline.dealOf(UNKNOWN_DEAL_ID)
+
+
+def test_deal_of_deal_zero_reverts(pipeline):
+    with reverts_with("DealUnknown", 0):
+        pipeline.dealOf(0)
+
+
+def test_the_pipeline_exposes_its_registry_and_escrow(pipeline, registry, escrow):
+    assert (pipeline.registry(), pipeline.escrow()) == (registry.address, escrow.address)
