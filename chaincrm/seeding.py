@@ -1,7 +1,8 @@
 """Realistic demo data: staff, customers with encrypted profiles, interactions, deals, invoices.
 
 Names and contact details are invented from small word lists; every profile is encrypted before it
-reaches IPFS, and only hashes reach the chain.
+reaches IPFS, and only hashes reach the chain. Seeding is for development chains only: it lets
+days pass (evm_increaseTime) between stage moves so that time in stage and aging look real.
 """
 
 from __future__ import annotations
@@ -137,6 +138,18 @@ def _seed_interactions(
     summary.interactions = count
 
 
+SECONDS_PER_DAY = 24 * 3600
+MAX_DAYS_BETWEEN_MOVES = 6
+
+
+def _days_pass(crm: Crm, rng: random.Random) -> None:
+    """Let one to six days pass on the development chain, so stages take realistic time."""
+    seconds = rng.randint(1, MAX_DAYS_BETWEEN_MOVES) * SECONDS_PER_DAY + rng.randrange(SECONDS_PER_DAY)
+    provider = crm.chain.w3.provider
+    provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    provider.make_request("evm_mine", [])  # type: ignore[arg-type]
+
+
 def _seed_deals(
     crm: Crm, staff: DemoStaff, count: int, rng: random.Random, summary: SeedSummary, progress: Progress
 ) -> None:
@@ -149,10 +162,13 @@ def _seed_deals(
         target = FINAL_STAGE_PLAN[index % len(FINAL_STAGE_PLAN)]
         if target is Stage.LOST:
             for stage in _path_to(Stage(rng.randrange(int(Stage.LEAD), int(Stage.CONTRACTING) + 1))):
+                _days_pass(crm, rng)
                 pipeline.move(deal_id, stage, agent)
+            _days_pass(crm, rng)
             pipeline.mark_lost(deal_id, rng.choice(list(LossReason)), agent)
         else:
             for stage in _path_to(target):
+                _days_pass(crm, rng)
                 pipeline.move(deal_id, stage, agent)
         summary.deals.append(deal_id)
         if target is Stage.WON:

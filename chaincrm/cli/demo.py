@@ -28,11 +28,14 @@ from chaincrm.deployment import deploy, save_record
 from chaincrm.devchain import dev_private_keys
 from chaincrm.documents import KuboStore, cid_to_digest, content_hash
 from chaincrm.errors import PrivacyError
+from chaincrm.indexer import Indexer
 from chaincrm.keys import create_keystore, keystore_path, load_signer
 from chaincrm.models import DocumentKind, InteractionKind, InvoiceStatus, Outcome, Stage
 from chaincrm.payments import payment_uri
 from chaincrm.queries import customer_timeline, pipeline_by_stage
 from chaincrm.registry import InteractionEntry
+from chaincrm.report_render import print_report
+from chaincrm.reports import compute, history_from_database, verify_against_chain
 from chaincrm.seeding import DemoStaff, seed
 
 WEI_PER_ETH = 10**18
@@ -128,15 +131,17 @@ def _story(
         f"the contract issued {len(summary.invoices_paid) + len(summary.invoices_unpaid)} invoices"
     )
 
-    agent = staff.agents[0]
+    data = CustomerData(crm, store)
     customer_id = summary.customers[0]
-    notes = b"Meeting notes: renewal terms discussed, pricing follow-up next week."
+    agent = next(a for a in staff.agents if a.address in data.readers(customer_id))
+    notes = data.seal_attachment(customer_id, b"Meeting notes: renewal terms agreed, pricing follow-up.", agent)
     cid = store.put(notes)
     crm.registry.log_interaction(
         InteractionEntry(customer_id, InteractionKind.MEETING, Outcome.FOLLOW_UP, content_hash(notes)), agent
     )
     console.print(
-        f"[bold]Interaction[/] with a document on IPFS: customer {customer_id}, notes {cid} (only the hash is on-chain)"
+        f"[bold]Interaction[/] with encrypted meeting notes on IPFS: customer {customer_id}, notes {cid} "
+        "(only the hash is on-chain)"
     )
 
     invoice_id = summary.invoices_unpaid[0]
@@ -173,7 +178,6 @@ def _story(
         f"{crm.escrow.invoice(invoice_id).status.name.lower()} to the treasury"
     )
 
-    data = CustomerData(crm, store)
     data.read(invoice.customer_id, payer)
     readers = set(data.readers(invoice.customer_id))
     outsider = next(a for a in (*staff.agents, staff.manager, staff.auditor) if a.address not in readers)
@@ -187,6 +191,22 @@ def _story(
         )
 
     _print_report(console, crm, invoice.customer_id)
+
+    # Each run deploys new contracts, so the previous run's index belongs to another deployment.
+    for stale in settings.home.glob("index.sqlite*"):
+        stale.unlink()
+    with Indexer.from_settings(settings, confirmations=0) as indexer:
+        synced = indexer.sync_once()
+    history = history_from_database(None, deployment, home=settings.home)
+    report = compute(history)
+    console.print(
+        f"[bold]Indexed[/] {synced.rows:,} rows from {synced.logs:,} events into {settings.home / 'index.sqlite'}; "
+        "the report below comes from the index"
+    )
+    print_report(report, console)
+    checks = verify_against_chain(crm, history, report)
+    matching = sum(1 for check in checks if check.matches)
+    console.print(f"[bold]Recomputed from the chain alone[/]: {matching} of {len(checks)} figures match the index")
 
 
 def _keystore(settings: Settings, account: LocalAccount, password: str) -> Path:
