@@ -11,7 +11,7 @@ interface IStaffDirectory is IAccessControl {
     /// @notice `account` published the secp256k1 public key (x, y) that data keys are wrapped to.
     event EncryptionKeyRegistered(address indexed account, bytes32 x, bytes32 y);
 
-    /// @notice The key is not 64 bytes, or the point (x, y) is not on the secp256k1 curve.
+    /// @notice The point (x, y) is not on the secp256k1 curve, or x or y is not a field element.
     error EncryptionKeyInvalid(bytes32 x, bytes32 y);
     /// @notice The key is not 64 bytes long.
     error EncryptionKeyLengthInvalid(uint256 length);
