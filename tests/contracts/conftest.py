@@ -80,9 +80,7 @@ def registry(CrmRegistry, admin, agent, agent2, manager, auditor):
 
 @pytest.fixture(scope="module")
 def escrow(InvoiceEscrow, registry, admin, treasury):
-    return InvoiceEscrow.deploy(
-        registry, treasury, DISPUTE_WINDOW_SECONDS, PAYMENT_TERM_SECONDS, {"from": admin}
-    )
+    return InvoiceEscrow.deploy(registry, treasury, DISPUTE_WINDOW_SECONDS, PAYMENT_TERM_SECONDS, {"from": admin})
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 
+import coincurve
+
 DISPUTE_WINDOW_SECONDS = 7 * 24 * 3600
 PAYMENT_TERM_SECONDS = 30 * 24 * 3600
 PURPOSE_SALES = 1
@@ -17,8 +19,17 @@ LEAD, QUALIFIED, PROPOSAL, NEGOTIATION, CONTRACTING, WON, LOST = range(1, 8)
 OPEN, PAID, DISPUTED, RELEASED, REFUNDED, CANCELLED = range(1, 7)
 
 
+ZERO_ADDRESS = "0x" + "00" * 20
+ZERO_HASH = b"\x00" * 32
+
+
 def random_hash() -> bytes:
     return os.urandom(32)
+
+
+def new_public_key() -> bytes:
+    """The 64-byte uncompressed secp256k1 public key (no 0x04 prefix) of a fresh private key."""
+    return coincurve.PrivateKey().public_key.format(compressed=False)[1:]
 
 
 def _render(value: object) -> str:

@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import coincurve
 import pytest
 from brownie import chain, web3
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.contracts.helpers import PURPOSE_SALES, PURPOSE_SUPPORT, random_hash, reverts_with
+from tests.contracts.helpers import (
+    PURPOSE_SALES,
+    PURPOSE_SUPPORT,
+    ZERO_ADDRESS,
+    ZERO_HASH,
+    new_public_key,
+    random_hash,
+    reverts_with,
+)
 
-ZERO_ADDRESS = "0x" + "00" * 20
-ZERO_HASH = b"\x00" * 32
 # CustomerStatus, as the contract's enum numbers it.
 NONE, ACTIVE, ERASED = range(3)
 HIGHEST_PURPOSE = 255
 SECONDS_BETWEEN_GRANT_AND_REVOCATION = 3600
 # The erased bitmap packs 256 customers per word: ids 255 and 256 sit in different words.
 CUSTOMERS_PER_WORD = 256
-
-
-def new_public_key() -> bytes:
-    """The 64-byte uncompressed secp256k1 public key (no 0x04 prefix) of a fresh private key."""
-    return coincurve.PrivateKey().public_key.format(compressed=False)[1:]
 
 
 @pytest.fixture(scope="module")

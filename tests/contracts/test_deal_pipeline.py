@@ -15,6 +15,7 @@ from tests.contracts.helpers import (
     PROPOSAL,
     QUALIFIED,
     WON,
+    ZERO_HASH,
     random_hash,
     reverts_with,
 )
@@ -27,7 +28,6 @@ DEAL_VALUE_WEI = 5 * ONE_ETH // 10
 UNKNOWN_DEAL_ID = 999
 DOCUMENT_PROPOSAL = 1
 REASON_PRICE = 3
-ZERO_HASH = b"\x00" * 32
 
 # The stage machine, written out pair by pair rather than derived: one step forward or back
 # between open stages, and Won only from Contracting. Lost is reached through markLost only.

@@ -5,10 +5,16 @@ from __future__ import annotations
 import pytest
 from brownie import chain, web3
 
-from tests.contracts.helpers import KIND_CALL, OUTCOME_POSITIVE, PURPOSE_SALES, random_hash, reverts_with
+from tests.contracts.helpers import (
+    KIND_CALL,
+    OUTCOME_POSITIVE,
+    PURPOSE_SALES,
+    ZERO_ADDRESS,
+    ZERO_HASH,
+    random_hash,
+    reverts_with,
+)
 
-ZERO_ADDRESS = "0x" + "00" * 20
-ZERO_HASH = b"\x00" * 32
 RECORD_BYTES = 42
 MAX_BATCH_RECORDS = 1000
 KIND_EMAIL = 2

@@ -17,10 +17,10 @@ from tests.contracts.helpers import (
     PAYMENT_TERM_SECONDS,
     REFUNDED,
     RELEASED,
+    ZERO_ADDRESS,
     reverts_with,
 )
 
-ZERO_ADDRESS = "0x" + "00" * 20
 MAX_SETTING_SECONDS = 365 * 24 * 3600
 MAX_AMOUNT_WEI = 2**96 - 1
 UNKNOWN_INVOICE_ID = 999

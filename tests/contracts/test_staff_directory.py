@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import coincurve
 import pytest
 from eth_utils.crypto import keccak
 
-from tests.contracts.helpers import PURPOSE_SALES, random_hash, reverts_with
+from tests.contracts.helpers import PURPOSE_SALES, new_public_key, random_hash, reverts_with
 
 # secp256k1's field prime; a public key's coordinates must lie below it.
 SECP256K1_P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F
@@ -17,11 +16,6 @@ ROLE_NAMES = ("AGENT_ROLE", "MANAGER_ROLE", "AUDITOR_ROLE", "INVOICE_ISSUER_ROLE
 IACCESS_CONTROL_ID = "0x7965db0b"
 IERC165_ID = "0x01ffc9a7"
 INVALID_INTERFACE_ID = "0xffffffff"
-
-
-def new_public_key() -> bytes:
-    """The 64-byte uncompressed secp256k1 public key (no 0x04 prefix) of a fresh private key."""
-    return coincurve.PrivateKey().public_key.format(compressed=False)[1:]
 
 
 def point(x: int, y: int) -> bytes:
