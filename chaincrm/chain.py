@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 import requests
@@ -25,7 +26,7 @@ from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.exceptions import ContractCustomError, ContractLogicError, ContractPanicError, TimeExhausted, Web3RPCError
-from web3.types import TxParams, TxReceipt
+from web3.types import Nonce, TxParams, TxReceipt, Wei
 
 from chaincrm.errors import ChainError, ContractRevert, TransactionError
 from chaincrm.reverts import RevertDecoder
@@ -204,7 +205,8 @@ class Chain:
     def gas_limit(self, fn: Transactable, sender: Sender, *, value: int = 0) -> int:
         """The gas estimate with a margin; a call that would revert raises its named error here."""
         try:
-            estimate = self.rpc(lambda: fn.estimate_gas({"from": sender.address, "value": value}))
+            probe: TxParams = {"from": sender.address, "value": Wei(value)}
+            estimate = self.rpc(lambda: fn.estimate_gas(probe))
         except (ContractCustomError, ContractLogicError, ContractPanicError) as exc:
             raise self._decoded(exc) from None
         except Web3RPCError as exc:
@@ -213,17 +215,17 @@ class Chain:
 
     def build(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> TxParams:
         """Build a complete, unsigned EIP-1559 transaction; estimating gas surfaces reverts here."""
-        base: TxParams = {"from": sender.address, "value": value}
+        base: TxParams = {"from": sender.address, "value": Wei(value)}
         if gas is None:
             gas = self.gas_limit(fn, sender, value=value)
         max_fee, tip = self.fees()
         params: TxParams = {
             **base,
             "gas": gas,
-            "maxFeePerGas": max_fee,
-            "maxPriorityFeePerGas": tip,
+            "maxFeePerGas": Wei(max_fee),
+            "maxPriorityFeePerGas": Wei(tip),
             "chainId": self.chain_id,
-            "nonce": self.nonces.take(sender.address),
+            "nonce": Nonce(self.nonces.take(sender.address)),
         }
         address = getattr(fn, "address", None)
         if address is None:  # a constructor: web3 assembles bytecode and arguments
@@ -242,12 +244,12 @@ class Chain:
         tx: TxParams = {
             "from": sender.address,
             "to": to_checksum_address(to),
-            "value": value_wei,
+            "value": Wei(value_wei),
             "gas": PLAIN_TRANSFER_GAS,
-            "maxFeePerGas": max_fee,
-            "maxPriorityFeePerGas": tip,
+            "maxFeePerGas": Wei(max_fee),
+            "maxPriorityFeePerGas": Wei(tip),
             "chainId": self.chain_id,
-            "nonce": self.nonces.take(sender.address),
+            "nonce": Nonce(self.nonces.take(sender.address)),
         }
         return self.wait(self._send_params(tx, sender))
 
@@ -329,9 +331,9 @@ class Chain:
         payload = [("eth_sendRawTransaction", ["0x" + bytes(raw).hex()]) for raw in raws]
         provider = self.w3.provider
         try:
-            responses = self.rpc(lambda: provider.make_batch_request(payload))  # type: ignore[attr-defined]
+            responses: Any = self.rpc(partial(provider.make_batch_request, payload))  # type: ignore[attr-defined]
         except AttributeError:  # a provider without batch support: one by one
-            return [self.rpc(lambda raw=raw: self.w3.eth.send_raw_transaction(raw)) for raw in raws]
+            return [self.rpc(partial(self.w3.eth.send_raw_transaction, raw)) for raw in raws]
         if isinstance(responses, dict):  # the whole batch was refused
             self.nonces.reset(address)
             raise TransactionError(f"the node refused a batch of transactions: {responses.get('error')}")
@@ -377,7 +379,7 @@ class Chain:
             for start in range(0, len(missing), RPC_BATCH_SIZE):
                 chunk = missing[start : start + RPC_BATCH_SIZE]
                 requests_ = [("eth_getTransactionReceipt", [hashes[i]]) for i in chunk]
-                responses = self.rpc(lambda requests_=requests_: provider.make_batch_request(requests_))  # type: ignore[attr-defined]
+                responses: Any = self.rpc(partial(provider.make_batch_request, requests_))  # type: ignore[attr-defined]
                 if isinstance(responses, dict):
                     raise TransactionError(f"the node refused a batch of receipt queries: {responses.get('error')}")
                 for i, response in zip(chunk, responses, strict=False):

@@ -13,6 +13,7 @@ import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
+from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
 from chaincrm.artifacts import load_artifact
@@ -65,11 +66,14 @@ def deploy(
     )
 
 
-def _deploy(chain: Chain, deployer: Sender, name: str, *args: object) -> str:
+def _deploy(chain: Chain, deployer: Sender, name: str, *args: object) -> ChecksumAddress:
     artifact = load_artifact(name)
     factory = chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
     receipt = chain.transact(factory.constructor(*args), deployer)
-    return to_checksum_address(receipt["contractAddress"])
+    address = receipt["contractAddress"]
+    if address is None:
+        raise ChainError(f"deploying {name} produced no contract address")
+    return to_checksum_address(address)
 
 
 def save_record(deployment: Deployment, path: Path, *, force: bool = False) -> None:

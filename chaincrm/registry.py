@@ -256,13 +256,11 @@ def interactions_of_log(event: str, args: Any, log: Any) -> list[Interaction]:
     `log` supplies blockNumber, transactionHash and logIndex; a batch yields one Interaction per
     packed record, with its position in the batch.
     """
-    where = {
-        "author": to_checksum_address(args["author"]),
-        "at": int(args["at"]),
-        "block_number": int(log["blockNumber"]),
-        "tx_hash": HexBytes(log["transactionHash"]).to_0x_hex(),
-        "log_index": int(log["logIndex"]),
-    }
+    author = to_checksum_address(args["author"])
+    at = int(args["at"])
+    block_number = int(log["blockNumber"])
+    tx_hash = HexBytes(log["transactionHash"]).to_0x_hex()
+    log_index = int(log["logIndex"])
     if event == "InteractionLogged":
         return [
             Interaction(
@@ -270,7 +268,11 @@ def interactions_of_log(event: str, args: Any, log: Any) -> list[Interaction]:
                 kind=InteractionKind(args["kind"]),
                 outcome=Outcome(args["outcome"]),
                 content_hash=bytes(args["contentHash"]),
-                **where,
+                at=at,
+                author=author,
+                block_number=block_number,
+                tx_hash=tx_hash,
+                log_index=log_index,
             )
         ]
     return [
@@ -280,7 +282,11 @@ def interactions_of_log(event: str, args: Any, log: Any) -> list[Interaction]:
             outcome=entry.outcome,
             content_hash=entry.content_hash,
             position=position,
-            **where,
+            at=at,
+            author=author,
+            block_number=block_number,
+            tx_hash=tx_hash,
+            log_index=log_index,
         )
         for position, entry in enumerate(unpack_records(bytes(args["records"])))
     ]

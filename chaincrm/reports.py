@@ -46,6 +46,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -215,7 +216,7 @@ def agents_for(
         if name not in branches:
             known = ", ".join(sorted(branches)) or f"none: create {BRANCHES_FILE} in the home folder"
             raise ConfigError(f"unknown branch {name!r} (branches: {known})")
-        chosen.update(branches[name])
+        chosen.update(to_checksum_address(agent) for agent in branches[name])
     if not chosen and not names:
         return None
     return frozenset(chosen)
@@ -747,7 +748,7 @@ def history_from_chain(crm: Crm, *, to_block: int | None = None) -> History:
             "toBlock": high,
             "topics": [["0x" + t.hex() for t in topics]],
         }
-        logs.extend(chain.rpc(lambda params=params: w3.eth.get_logs(params)))  # type: ignore[arg-type]
+        logs.extend(chain.rpc(partial(w3.eth.get_logs, params)))  # type: ignore[arg-type]
     decoded = []
     for log in logs:
         decoder = decoders.get((str(log["address"]).lower(), bytes(log["topics"][0])))
@@ -853,10 +854,10 @@ def block_timestamps(crm: Crm, blocks: Iterable[int]) -> dict[int, int]:
         chunk = wanted[low : low + BLOCK_BATCH_SIZE]
         batch = [("eth_getBlockByNumber", [hex(number), False]) for number in chunk]
         try:
-            responses = crm.chain.rpc(lambda batch=batch: provider.make_batch_request(batch))  # type: ignore[attr-defined]
+            responses: Any = crm.chain.rpc(partial(provider.make_batch_request, batch))  # type: ignore[attr-defined]
         except AttributeError:  # a provider without batches: one by one
             for number in chunk:
-                block = crm.chain.rpc(lambda number=number: crm.chain.w3.eth.get_block(number))
+                block = crm.chain.rpc(partial(crm.chain.w3.eth.get_block, number))
                 times[number] = int(block["timestamp"])
             continue
         if isinstance(responses, dict):
