@@ -686,13 +686,15 @@ def test_setting_a_zero_treasury_reverts(escrow, admin):
 
 
 def test_an_open_invoice_is_not_overdue_at_its_due_date(escrow, invoice_id):
-    chain.mine(timestamp=escrow.invoiceOf(invoice_id)[DUE_AT])
+    set_next_block_timestamp(escrow.invoiceOf(invoice_id)[DUE_AT])
+    chain.mine()
 
     assert escrow.isOverdue(invoice_id) is False
 
 
 def test_an_open_invoice_is_overdue_one_second_after_its_due_date(escrow, invoice_id):
-    chain.mine(timestamp=escrow.invoiceOf(invoice_id)[DUE_AT] + 1)
+    set_next_block_timestamp(escrow.invoiceOf(invoice_id)[DUE_AT] + 1)
+    chain.mine()
 
     assert escrow.isOverdue(invoice_id) is True
 

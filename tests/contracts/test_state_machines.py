@@ -421,6 +421,14 @@ class DealMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.deals)
     @rule(index=INDICES)
+    def owner_steps_back(self, index: int) -> None:
+        """One step back (Lead to None is refused): random stages alone would rarely try it."""
+        deal = self._pick(index)
+
+        self._move(deal, deal.stage - 1, "owner")
+
+    @precondition(lambda self: self.deals)
+    @rule(index=INDICES)
     def owner_drives_to_won(self, index: int) -> None:
         deal = self._pick(index)
         if deal.stage in FINAL_STAGES:
