@@ -42,6 +42,7 @@ from eth_keys.datatypes import PrivateKey
 from eth_utils.address import to_checksum_address
 from eth_utils.exceptions import ValidationError as EthKeysValidationError
 
+from chaincrm.addresses import AddressProblem, parse_address
 from chaincrm.errors import KeystoreError
 
 DEFAULT_KEYSTORE_DIR = Path("~/.chaincrm/keystores")
@@ -239,10 +240,9 @@ def _password_for(label: str, password: str | None, password_env: str | None, pr
 
 def _checksum(address: str) -> str:
     """The checksummed form; a mixed-case address must already carry a valid checksum."""
-    if not isinstance(address, str) or _ADDRESS.fullmatch(address) is None:
-        raise KeystoreError("address is not a 20-byte hex address")
-    digits = address[2:] if address.startswith(("0x", "0X")) else address
-    checksummed = to_checksum_address("0x" + digits)
-    if digits != digits.lower() and digits != digits.upper() and "0x" + digits != checksummed:
-        raise KeystoreError(f"address 0x{digits} has an invalid checksum")
-    return checksummed
+    try:
+        return parse_address(address, prefix_optional=True)
+    except AddressProblem as problem:
+        if problem.kind == "checksum":
+            raise KeystoreError(f"address 0x{address[-40:]} has an invalid checksum") from None
+        raise KeystoreError("address is not a 20-byte hex address") from None

@@ -48,9 +48,9 @@ from pathlib import Path
 import qrcode
 import qrcode.constants
 from eth_typing import ChecksumAddress
-from eth_utils import is_checksum_address, to_checksum_address
 from qrcode.image.pil import PilImage
 
+from chaincrm.addresses import AddressProblem, parse_address
 from chaincrm.errors import ConfigError
 from chaincrm.models import Invoice, InvoiceStatus
 
@@ -201,12 +201,10 @@ def _checksummed(address: str) -> ChecksumAddress | None:
     An address in one case carries no checksum and is taken as it is; a mixed-case one must
     carry a valid EIP-55 checksum, which catches a mistyped character.
     """
-    if not isinstance(address, str) or re.fullmatch(r"0x[0-9a-fA-F]{40}", address) is None:
+    try:
+        return parse_address(address)
+    except AddressProblem:
         return None
-    digits = address[2:]
-    if digits not in (digits.lower(), digits.upper()) and not is_checksum_address(address):
-        return None
-    return to_checksum_address(address)
 
 
 def _positive_integer(uri: str, key: str, text: str) -> int:

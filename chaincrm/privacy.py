@@ -68,6 +68,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
+from chaincrm.addresses import AddressProblem, parse_address
 from chaincrm.errors import ConfigError, PrivacyError
 
 DOCUMENT_FORMAT = "chaincrm.profile.v1"
@@ -89,7 +90,6 @@ _UNCOMPRESSED_POINT_PREFIX = b"\x04"
 _QUOTED_VALUE_MAX_CHARS = 40
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-_ADDRESS = re.compile(r"0x[0-9a-fA-F]{40}")
 _CID = re.compile(r"[A-Za-z0-9]{8,128}")
 _FINGERPRINT = re.compile(rf"[0-9a-f]{{{2 * FINGERPRINT_BYTES}}}")
 _PROFILE_FIELDS = ("name", "email", "phone", "address", "notes")
@@ -609,13 +609,12 @@ def _unb64(value: Any, what: str, *, length: int | None = None) -> bytes:
 
 def _checksum(what: str, address: str) -> str:
     """The checksummed form; a mixed-case address must already carry a valid checksum."""
-    if not isinstance(address, str) or _ADDRESS.fullmatch(address) is None:
-        raise ConfigError(f"{what} is not a 0x-prefixed 20-byte hex address")
-    checksummed = to_checksum_address(address)
-    digits = address[2:]
-    if digits != digits.lower() and digits != digits.upper() and address != checksummed:
-        raise ConfigError(f"{what} {address} has an invalid checksum")
-    return checksummed
+    try:
+        return parse_address(address)
+    except AddressProblem as problem:
+        if problem.kind == "checksum":
+            raise ConfigError(f"{what} {address} has an invalid checksum") from None
+        raise ConfigError(f"{what} is not a 0x-prefixed 20-byte hex address") from None
 
 
 def _is_uint256(value: Any) -> bool:

@@ -11,8 +11,8 @@ from functools import cached_property
 from typing import Any, TypeVar
 
 import click
-from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
 
+from chaincrm.addresses import AddressProblem, parse_address
 from chaincrm.client import Crm
 from chaincrm.config import Settings
 from chaincrm.customers import CustomerData
@@ -82,12 +82,12 @@ class AddressType(click.ParamType):
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
         text = str(value).strip()
-        if not text.startswith("0x") or not is_hex_address(text):
+        try:
+            return str(parse_address(text))
+        except AddressProblem as problem:
+            if problem.kind == "checksum":
+                self.fail(f"{text!r} has an invalid checksum (mistyped?)", param, ctx)
             self.fail(f"{text!r} is not an address (0x and 40 hex digits)", param, ctx)
-        digits = text[2:]
-        if digits not in (digits.lower(), digits.upper()) and not is_checksum_address(text):
-            self.fail(f"{text!r} has an invalid checksum (mistyped?)", param, ctx)
-        return str(to_checksum_address(text))
 
 
 class EthAmountType(click.ParamType):
