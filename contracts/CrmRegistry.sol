@@ -2,6 +2,11 @@
 pragma solidity 0.8.37;
 
 import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {ICrmRegistry} from "../interfaces/ICrmRegistry.sol";
 import {IStaffDirectory} from "../interfaces/IStaffDirectory.sol";
 import {ICustomerRegistry} from "../interfaces/ICustomerRegistry.sol";
@@ -9,32 +14,57 @@ import {IInteractionLog} from "../interfaces/IInteractionLog.sol";
 import {CrmRoles} from "./libraries/CrmRoles.sol";
 
 /// @title CrmRegistry
-/// @notice Staff roles and encryption keys, customers, and the interaction log of the CRM.
-contract CrmRegistry is ICrmRegistry, AccessControl {
+/// @notice Staff roles and encryption keys, customers, access, consent and the interaction log.
+contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
+    using EnumerableSet for EnumerableSet.AddressSet;
+
     bytes32 public constant override AGENT_ROLE = CrmRoles.AGENT;
     bytes32 public constant override MANAGER_ROLE = CrmRoles.MANAGER;
     bytes32 public constant override AUDITOR_ROLE = CrmRoles.AUDITOR;
-    bytes32 public constant override INVOICE_ISSUER_ROLE = CrmRoles.INVOICE_ISSUER;
+
+    bytes32 private constant ACCEPT_WALLET_TYPEHASH =
+        keccak256("AcceptWallet(uint256 customerId,address wallet,bytes publicKey,uint256 nonce,uint256 deadline)");
+    bytes32 private constant SET_CONSENT_TYPEHASH =
+        keccak256("SetConsent(uint256 customerId,uint8 purpose,bool granted,uint256 nonce,uint256 deadline)");
 
     /// @dev One interaction record in a batch: uint64 id + uint8 kind + uint8 outcome + bytes32 hash.
     uint256 private constant RECORD_BYTES = 42;
+    uint256 private constant RECORD_HASH_OFFSET_BYTES = 10;
+    uint256 private constant RECORD_ID_SHIFT_BITS = 192;
+    uint256 private constant RECORD_KIND_SHIFT_BITS = 184;
+    uint256 private constant RECORD_OUTCOME_SHIFT_BITS = 176;
     uint256 private constant MAX_BATCH_RECORDS = 1000;
     uint256 private constant PUBLIC_KEY_BYTES = 64;
     /// @dev secp256k1 field prime and curve constant b of y^2 = x^3 + 7.
     uint256 private constant SECP256K1_P = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEFFFFFC2F;
     uint256 private constant SECP256K1_B = 7;
 
-    /// @dev A customer exists when 0 < id <= _customerCount and is erased when its bit is set in
-    /// a bitmap of 256 customers per word. Logging checks both with two storage reads, and a
-    /// batch pays one cold read per 256-customer word it touches, not one per customer: that
-    /// keeps a batch's cost per record flat as the customer base grows.
+    uint8 private constant MAX_INTERACTION_KIND = 7; // reminder
+    uint8 private constant MAX_OUTCOME = 5; // no answer
+    uint8 private constant MAX_PURPOSE = 7; // third-party sharing
+    /// @dev Purposes 4 (marketing), 6 (profiling) and 7 (third-party sharing) need consent.
+    uint256 private constant CONSENT_PURPOSES_MASK = (1 << 4) | (1 << 6) | (1 << 7);
+    /// @dev Purposes 3 (billing) and 5 (audit) rest on a legal obligation; 1 and 2 on the contract.
+    uint256 private constant LEGAL_PURPOSES_MASK = (1 << 3) | (1 << 5);
+
+    /// @dev Bounds that keep every loop over readers short: managers are standing readers of every
+    /// customer, grantees are per customer.
+    uint256 private constant MAX_MANAGERS = 8;
+    uint256 private constant MAX_GRANTEES_PER_CUSTOMER = 16;
+
+    /// @dev Active grants are mirrored in a bitmap per staff member, 256 customers per word, so
+    /// that logging (single or batched) pays one storage read per 256-customer range to check the
+    /// author's access. An active grant implies an active customer: erasure clears every grant.
     uint256 private constant CUSTOMERS_PER_WORD_LOG2 = 8;
     uint256 private constant CUSTOMERS_PER_WORD_MASK = 255;
 
+    /// @dev One slot: everything a signature or a consent check reads and writes.
     struct CustomerRecord {
         address wallet;
         uint32 profileVersion;
         uint40 registeredAt;
+        uint8 consentBits;
+        uint16 nonce;
     }
 
     struct PublicKey {
@@ -43,16 +73,21 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
     }
 
     uint256 private _customerCount;
+    EnumerableSet.AddressSet private _managers;
     mapping(uint256 word => uint256 bits) private _erasedWords;
     mapping(uint256 customerId => CustomerRecord) private _customers;
+    mapping(uint256 customerId => address wallet) private _pendingWallets;
     mapping(uint256 customerId => mapping(uint32 version => ProfileVersion)) private _profiles;
     mapping(uint256 customerId => mapping(address staff => AccessGrant)) private _grants;
-    mapping(uint256 customerId => uint256 purposeBits) private _consents;
+    mapping(uint256 customerId => EnumerableSet.AddressSet) private _grantees;
+    mapping(address staff => mapping(uint256 word => uint256 bits)) private _grantWords;
     mapping(address account => PublicKey) private _encryptionKeys;
 
-    constructor(address admin) {
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-    }
+    /// @param adminTransferDelaySeconds The delay before a new default admin can accept the role.
+    constructor(address admin, uint48 adminTransferDelaySeconds)
+        AccessControlDefaultAdminRules(adminTransferDelaySeconds, admin)
+        EIP712("chaincrm CrmRegistry", "2")
+    {}
 
     // ---------------------------------------------------------------- staff directory
 
@@ -79,97 +114,158 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
         return hasRole(AGENT_ROLE, account) || hasRole(MANAGER_ROLE, account) || hasRole(AUDITOR_ROLE, account);
     }
 
+    /// @inheritdoc IStaffDirectory
+    function managers() external view override returns (address[] memory) {
+        return _managers.values();
+    }
+
+    /// @inheritdoc IStaffDirectory
+    function maxManagers() external pure override returns (uint256) {
+        return MAX_MANAGERS;
+    }
+
     // ---------------------------------------------------------------- customers
 
     /// @inheritdoc ICustomerRegistry
-    function registerCustomer(bytes32 contentHash, bytes32 cidDigest, address wallet, uint8 purpose)
-        external
-        override
-        onlyRole(AGENT_ROLE)
-        returns (uint256 customerId)
-    {
-        if (contentHash == bytes32(0) || cidDigest == bytes32(0)) revert ProfileHashMissing();
-        if (purpose == 0) revert PurposeInvalid(purpose);
-
+    function registerCustomer(
+        bytes32 contentHash,
+        bytes32 cidDigest,
+        bytes32 readersHash,
+        address proposedWallet,
+        uint8 purpose
+    ) external override onlyRole(AGENT_ROLE) returns (uint256 customerId) {
+        _requirePurpose(purpose);
         customerId = ++_customerCount;
-        _customers[customerId] = CustomerRecord({wallet: wallet, profileVersion: 1, registeredAt: uint40(block.timestamp)});
-        _profiles[customerId][1] = ProfileVersion(contentHash, cidDigest);
-        _grants[customerId][msg.sender] = AccessGrant({purpose: purpose, active: true, since: uint40(block.timestamp)});
+        if (lawfulBasisOf(purpose) == LawfulBasis.Consent) revert PurposeNeedsConsent(customerId, purpose);
+        if (_hasNoKey(msg.sender)) revert GranteeWithoutEncryptionKey(msg.sender);
 
-        emit CustomerRegistered(customerId, msg.sender, wallet, uint64(block.timestamp));
-        emit ProfileUpdated(customerId, 1, msg.sender, contentHash, cidDigest);
-        emit AccessGranted(customerId, msg.sender, purpose, msg.sender);
+        _customers[customerId] = CustomerRecord({
+            wallet: address(0),
+            profileVersion: 0,
+            registeredAt: uint40(block.timestamp),
+            consentBits: 0,
+            nonce: 0
+        });
+        emit CustomerRegistered(customerId, msg.sender, uint64(block.timestamp));
+        _grant(customerId, msg.sender, purpose);
+        if (proposedWallet != address(0)) {
+            _pendingWallets[customerId] = proposedWallet;
+            emit WalletProposed(customerId, proposedWallet, msg.sender);
+        }
+        _recordVersion(customerId, contentHash, cidDigest, readersHash);
     }
 
     /// @inheritdoc ICustomerRegistry
-    function updateProfile(uint256 customerId, bytes32 contentHash, bytes32 cidDigest)
+    function updateProfile(uint256 customerId, bytes32 contentHash, bytes32 cidDigest, bytes32 readersHash)
         external
         override
         returns (uint32 version)
     {
         _requireActive(customerId);
-        CustomerRecord storage customer = _customers[customerId];
-        // Staff need an active grant and a role that writes still: a grant outlives a revoked role,
-        // and an auditor's grant is for reading only.
-        if (msg.sender != customer.wallet && !(_grants[customerId][msg.sender].active && _writesProfiles(msg.sender))) {
-            revert CallerWithoutAccess(customerId, msg.sender);
-        }
-        if (contentHash == bytes32(0) || cidDigest == bytes32(0)) revert ProfileHashMissing();
-
-        version = customer.profileVersion + 1;
-        customer.profileVersion = version;
-        _profiles[customerId][version] = ProfileVersion(contentHash, cidDigest);
-        emit ProfileUpdated(customerId, version, msg.sender, contentHash, cidDigest);
+        if (!_writesProfile(customerId, msg.sender)) revert CallerWithoutAccess(customerId, msg.sender);
+        return _recordVersion(customerId, contentHash, cidDigest, readersHash);
     }
 
     /// @inheritdoc ICustomerRegistry
-    function setCustomerWallet(uint256 customerId, address wallet) external override {
+    function proposeWallet(uint256 customerId, address wallet) external override {
         _requireActive(customerId);
         CustomerRecord storage customer = _customers[customerId];
-        address previous = customer.wallet;
-        if (msg.sender != previous && !hasRole(MANAGER_ROLE, msg.sender)) {
-            revert CallerNotManagerOrCustomer(customerId, msg.sender);
+        bool staff = hasRole(MANAGER_ROLE, msg.sender)
+            || (hasRole(AGENT_ROLE, msg.sender) && hasActiveGrant(customerId, msg.sender));
+        if (!staff && msg.sender != customer.wallet) revert CallerWithoutAccess(customerId, msg.sender);
+        // A wallet that is staff would carry a customer's powers beside its role's.
+        if (wallet == customer.wallet || (wallet != address(0) && isStaff(wallet))) {
+            revert WalletInvalid(customerId, wallet);
         }
 
-        customer.wallet = wallet;
-        emit CustomerWalletChanged(customerId, previous, wallet, msg.sender);
+        _pendingWallets[customerId] = wallet;
+        emit WalletProposed(customerId, wallet, msg.sender);
     }
 
     /// @inheritdoc ICustomerRegistry
-    function grantAccess(uint256 customerId, address staff, uint8 purpose) external override {
+    function acceptWallet(uint256 customerId, bytes calldata publicKey) external override {
+        _acceptWallet(customerId, msg.sender, publicKey);
+    }
+
+    /// @inheritdoc ICustomerRegistry
+    function acceptWalletBySig(
+        uint256 customerId,
+        address wallet,
+        bytes calldata publicKey,
+        uint256 deadline,
+        bytes calldata signature
+    ) external override {
+        _requireActive(customerId);
+        bytes32 structHash = keccak256(
+            abi.encode(
+                ACCEPT_WALLET_TYPEHASH, customerId, wallet, keccak256(publicKey), _customers[customerId].nonce, deadline
+            )
+        );
+        _checkSignature(customerId, wallet, structHash, deadline, signature);
+        _acceptWallet(customerId, wallet, publicKey);
+    }
+
+    /// @inheritdoc ICustomerRegistry
+    function grantAccess(
+        uint256 customerId,
+        address staff,
+        uint8 purpose,
+        bytes32 contentHash,
+        bytes32 cidDigest,
+        bytes32 readersHash
+    ) external override {
         _requireManagerOrCustomer(customerId);
-        if (purpose == 0) revert PurposeInvalid(purpose);
+        _requirePurpose(purpose);
+        if (lawfulBasisOf(purpose) == LawfulBasis.Consent && !hasConsent(customerId, purpose)) {
+            revert PurposeNeedsConsent(customerId, purpose);
+        }
         if (!isStaff(staff)) revert GranteeNotStaff(staff);
-        if (_encryptionKeys[staff].x == bytes32(0)) revert GranteeWithoutEncryptionKey(staff);
-        AccessGrant storage grant = _grants[customerId][staff];
-        if (grant.active) revert AccessAlreadyGranted(customerId, staff);
+        if (_hasNoKey(staff)) revert GranteeWithoutEncryptionKey(staff);
+        if (_grants[customerId][staff].active) revert AccessAlreadyGranted(customerId, staff);
 
-        _grants[customerId][staff] = AccessGrant({purpose: purpose, active: true, since: uint40(block.timestamp)});
-        emit AccessGranted(customerId, staff, purpose, msg.sender);
+        _grant(customerId, staff, purpose);
+        _recordVersion(customerId, contentHash, cidDigest, readersHash);
     }
 
     /// @inheritdoc ICustomerRegistry
-    function revokeAccess(uint256 customerId, address staff) external override {
+    function revokeAccess(
+        uint256 customerId,
+        address staff,
+        bytes32 contentHash,
+        bytes32 cidDigest,
+        bytes32 readersHash
+    ) external override {
         _requireManagerOrCustomer(customerId);
-        AccessGrant storage grant = _grants[customerId][staff];
-        if (!grant.active) revert AccessNotGranted(customerId, staff);
+        if (!_grants[customerId][staff].active) revert AccessNotGranted(customerId, staff);
 
-        grant.active = false;
-        grant.since = uint40(block.timestamp);
-        emit AccessRevoked(customerId, staff, grant.purpose, msg.sender);
+        _revoke(customerId, staff);
+        _recordVersion(customerId, contentHash, cidDigest, readersHash);
     }
 
     /// @inheritdoc ICustomerRegistry
     function setConsent(uint256 customerId, uint8 purpose, bool granted) external override {
         _requireActive(customerId);
-        if (msg.sender != _customers[customerId].wallet) revert CallerNotCustomer(customerId, msg.sender);
-        if (purpose == 0) revert PurposeInvalid(purpose);
-        uint256 bits = _consents[customerId];
-        uint256 flag = 1 << purpose;
-        if (((bits & flag) != 0) == granted) revert ConsentUnchanged(customerId, purpose, granted);
+        address wallet = _customers[customerId].wallet;
+        if (wallet == address(0) || msg.sender != wallet) revert CallerNotCustomer(customerId, msg.sender);
+        _setConsent(customerId, wallet, purpose, granted);
+    }
 
-        _consents[customerId] = granted ? bits | flag : bits & ~flag;
-        emit ConsentChanged(customerId, purpose, granted);
+    /// @inheritdoc ICustomerRegistry
+    function setConsentBySig(
+        uint256 customerId,
+        uint8 purpose,
+        bool granted,
+        uint256 deadline,
+        bytes calldata signature
+    ) external override {
+        _requireActive(customerId);
+        CustomerRecord storage customer = _customers[customerId];
+        address wallet = customer.wallet;
+        if (wallet == address(0)) revert CallerNotCustomer(customerId, address(0));
+        bytes32 structHash =
+            keccak256(abi.encode(SET_CONSENT_TYPEHASH, customerId, purpose, granted, customer.nonce, deadline));
+        _checkSignature(customerId, wallet, structHash, deadline, signature);
+        _setConsent(customerId, wallet, purpose, granted);
     }
 
     /// @inheritdoc ICustomerRegistry
@@ -178,7 +274,18 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
         if (receiptHash == bytes32(0)) revert ErasureReceiptMissing(customerId);
 
         _erasedWords[customerId >> CUSTOMERS_PER_WORD_LOG2] |= 1 << (customerId & CUSTOMERS_PER_WORD_MASK);
-        delete _consents[customerId];
+        EnumerableSet.AddressSet storage grantees = _grantees[customerId];
+        // Bounded by MAX_GRANTEES_PER_CUSTOMER. Removing from the end keeps the indices valid.
+        for (uint256 i = grantees.length(); i > 0; --i) {
+            address staff = grantees.at(i - 1);
+            uint8 purpose = _grants[customerId][staff].purpose;
+            _clearGrant(customerId, staff);
+            emit AccessRevoked(customerId, staff, purpose, msg.sender);
+        }
+        CustomerRecord storage customer = _customers[customerId];
+        customer.wallet = address(0);
+        customer.consentBits = 0;
+        delete _pendingWallets[customerId];
         emit CustomerErased(customerId, msg.sender, receiptHash, uint64(block.timestamp));
     }
 
@@ -194,8 +301,10 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
         CustomerRecord storage record = _customers[customerId];
         return Customer({
             wallet: record.wallet,
+            pendingWallet: _pendingWallets[customerId],
             profileVersion: record.profileVersion,
             registeredAt: record.registeredAt,
+            consentBits: record.consentBits,
             status: status
         });
     }
@@ -213,6 +322,11 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
     }
 
     /// @inheritdoc ICustomerRegistry
+    function pendingWalletOf(uint256 customerId) external view override returns (address) {
+        return _pendingWallets[customerId];
+    }
+
+    /// @inheritdoc ICustomerRegistry
     function profileOf(uint256 customerId, uint32 version) external view override returns (ProfileVersion memory) {
         return _profiles[customerId][version];
     }
@@ -223,8 +337,72 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
     }
 
     /// @inheritdoc ICustomerRegistry
-    function hasConsent(uint256 customerId, uint8 purpose) external view override returns (bool) {
-        return (_consents[customerId] >> purpose) & 1 == 1;
+    function hasActiveGrant(uint256 customerId, address account) public view override returns (bool) {
+        uint256 word = _grantWords[account][customerId >> CUSTOMERS_PER_WORD_LOG2];
+        return (word >> (customerId & CUSTOMERS_PER_WORD_MASK)) & 1 == 1;
+    }
+
+    /// @inheritdoc ICustomerRegistry
+    function granteesOf(uint256 customerId) external view override returns (address[] memory) {
+        return _grantees[customerId].values();
+    }
+
+    /// @inheritdoc ICustomerRegistry
+    function hasConsent(uint256 customerId, uint8 purpose) public view override returns (bool) {
+        if (purpose > MAX_PURPOSE) return false;
+        return (uint256(_customers[customerId].consentBits) >> purpose) & 1 == 1;
+    }
+
+    /// @inheritdoc ICustomerRegistry
+    function readersOf(uint256 customerId) public view override returns (address[] memory readers) {
+        EnumerableSet.AddressSet storage grantees = _grantees[customerId];
+        uint256 managerCount = _managers.length();
+        uint256 granteeCount = grantees.length();
+        readers = new address[](1 + managerCount + granteeCount);
+        uint256 count;
+        address wallet = _customers[customerId].wallet;
+        if (wallet != address(0)) readers[count++] = wallet;
+        // Both loops are bounded: MAX_MANAGERS and MAX_GRANTEES_PER_CUSTOMER.
+        for (uint256 i; i < managerCount; ++i) {
+            address manager = _managers.at(i);
+            if (!_hasNoKey(manager) && manager != wallet) readers[count++] = manager;
+        }
+        for (uint256 i; i < granteeCount; ++i) {
+            address staff = grantees.at(i);
+            if (hasRole(MANAGER_ROLE, staff) || staff == wallet) continue; // already counted
+            if (isStaff(staff) && !_hasNoKey(staff)) readers[count++] = staff;
+        }
+        // Shrink to the readers found, then sort ascending so the hash is canonical.
+        // slither-disable-next-line assembly
+        assembly ("memory-safe") {
+            mstore(readers, count)
+        }
+        _sort(readers);
+    }
+
+    /// @inheritdoc ICustomerRegistry
+    function readersHashOf(uint256 customerId) public view override returns (bytes32) {
+        return keccak256(abi.encodePacked(readersOf(customerId)));
+    }
+
+    /// @inheritdoc ICustomerRegistry
+    function lawfulBasisOf(uint8 purpose) public pure override returns (LawfulBasis) {
+        if (purpose == 0 || purpose > MAX_PURPOSE) return LawfulBasis.None;
+        uint256 flag = 1 << purpose;
+        if (CONSENT_PURPOSES_MASK & flag != 0) return LawfulBasis.Consent;
+        if (LEGAL_PURPOSES_MASK & flag != 0) return LawfulBasis.LegalObligation;
+        return LawfulBasis.Contract;
+    }
+
+    /// @inheritdoc ICustomerRegistry
+    function nonces(uint256 customerId) external view override returns (uint256) {
+        return _customers[customerId].nonce;
+    }
+
+    /// @notice The EIP-712 domain separator (chain id and this contract).
+    // slither-disable-next-line naming-convention
+    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+        return _domainSeparatorV4();
     }
 
     // ---------------------------------------------------------------- interaction log
@@ -235,9 +413,10 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
         override
         onlyRole(AGENT_ROLE)
     {
-        _requireActive(customerId);
-        if (kind == 0) revert InteractionKindInvalid(kind);
+        if (kind == 0 || kind > MAX_INTERACTION_KIND) revert InteractionKindInvalid(kind);
+        if (outcome > MAX_OUTCOME) revert InteractionOutcomeInvalid(outcome);
         if (contentHash == bytes32(0)) revert ContentHashMissing();
+        if (!hasActiveGrant(customerId, msg.sender)) _revertWithoutAccess(customerId);
 
         emit InteractionLogged(customerId, msg.sender, contentHash, kind, outcome, uint64(block.timestamp));
     }
@@ -249,7 +428,7 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
         uint256 count = length / RECORD_BYTES;
         if (count > MAX_BATCH_RECORDS) revert InteractionBatchTooLarge(count, MAX_BATCH_RECORDS);
 
-        uint256 customerCount = _customerCount;
+        mapping(uint256 word => uint256 bits) storage grantWords = _grantWords[msg.sender];
         uint256 cachedWordIndex = type(uint256).max;
         uint256 cachedWord;
         for (uint256 offset; offset < length; offset += RECORD_BYTES) {
@@ -260,27 +439,147 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
             // slither-disable-next-line assembly
             assembly ("memory-safe") {
                 head := calldataload(add(records.offset, offset))
-                contentHash := calldataload(add(records.offset, add(offset, 10)))
+                contentHash := calldataload(add(records.offset, add(offset, RECORD_HASH_OFFSET_BYTES)))
             }
             // The first 10 bytes of the record: customerId (8 bytes), kind, outcome.
-            uint256 customerId = head >> 192;
-            uint8 kind = uint8(head >> 184);
-            if (kind == 0) revert InteractionKindInvalid(kind);
+            uint256 customerId = head >> RECORD_ID_SHIFT_BITS;
+            uint8 kind = uint8(head >> RECORD_KIND_SHIFT_BITS);
+            uint8 outcome = uint8(head >> RECORD_OUTCOME_SHIFT_BITS);
+            if (kind == 0 || kind > MAX_INTERACTION_KIND) revert InteractionKindInvalid(kind);
+            if (outcome > MAX_OUTCOME) revert InteractionOutcomeInvalid(outcome);
             if (contentHash == bytes32(0)) revert ContentHashMissing();
 
-            if (customerId == 0 || customerId > customerCount) revert CustomerUnknown(customerId);
             uint256 wordIndex = customerId >> CUSTOMERS_PER_WORD_LOG2;
             if (wordIndex != cachedWordIndex) {
                 cachedWordIndex = wordIndex;
-                cachedWord = _erasedWords[wordIndex];
+                cachedWord = grantWords[wordIndex];
             }
-            if ((cachedWord >> (customerId & CUSTOMERS_PER_WORD_MASK)) & 1 == 1) revert CustomerIsErased(customerId);
+            if ((cachedWord >> (customerId & CUSTOMERS_PER_WORD_MASK)) & 1 == 0) _revertWithoutAccess(customerId);
         }
 
         emit InteractionsLogged(msg.sender, uint64(block.timestamp), records);
     }
 
+    // ---------------------------------------------------------------- roles
+
+    /// @dev Keeps the bounded set of managers, the standing readers, in step with the role.
+    function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
+        granted = super._grantRole(role, account);
+        if (granted && role == MANAGER_ROLE) {
+            _managers.add(account);
+            if (_managers.length() > MAX_MANAGERS) revert ManagerLimitReached(MAX_MANAGERS);
+        }
+    }
+
+    function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
+        revoked = super._revokeRole(role, account);
+        if (revoked && role == MANAGER_ROLE) _managers.remove(account);
+    }
+
     // ---------------------------------------------------------------- internals
+
+    function _recordVersion(uint256 customerId, bytes32 contentHash, bytes32 cidDigest, bytes32 readersHash)
+        private
+        returns (uint32 version)
+    {
+        if (contentHash == bytes32(0) || cidDigest == bytes32(0)) revert ProfileHashMissing();
+        bytes32 expected = readersHashOf(customerId);
+        if (readersHash != expected) revert ProfileReadersMismatch(customerId, expected, readersHash);
+
+        CustomerRecord storage customer = _customers[customerId];
+        version = customer.profileVersion + 1;
+        customer.profileVersion = version;
+        _profiles[customerId][version] = ProfileVersion(contentHash, cidDigest, readersHash);
+        emit ProfileUpdated(customerId, version, msg.sender, contentHash, cidDigest, readersHash);
+    }
+
+    function _acceptWallet(uint256 customerId, address wallet, bytes calldata publicKey) private {
+        _requireActive(customerId);
+        if (wallet == address(0) || _pendingWallets[customerId] != wallet) revert WalletNotProposed(customerId, wallet);
+        if (publicKey.length == 0) {
+            if (_hasNoKey(wallet)) revert WalletWithoutEncryptionKey(wallet);
+        } else {
+            if (publicKey.length != PUBLIC_KEY_BYTES) revert EncryptionKeyLengthInvalid(publicKey.length);
+            if (address(uint160(uint256(keccak256(publicKey)))) != wallet) revert WalletKeyMismatch(wallet);
+        }
+
+        CustomerRecord storage customer = _customers[customerId];
+        address previous = customer.wallet;
+        customer.wallet = wallet;
+        delete _pendingWallets[customerId];
+        emit WalletAccepted(customerId, previous, wallet, publicKey, msg.sender);
+    }
+
+    function _setConsent(uint256 customerId, address wallet, uint8 purpose, bool granted) private {
+        if (lawfulBasisOf(purpose) != LawfulBasis.Consent) revert PurposeInvalid(purpose);
+        CustomerRecord storage customer = _customers[customerId];
+        uint8 bits = customer.consentBits;
+        uint8 flag = uint8(1 << purpose);
+        if (((bits & flag) != 0) == granted) revert ConsentUnchanged(customerId, purpose, granted);
+
+        customer.consentBits = granted ? bits | flag : bits & ~flag;
+        emit ConsentChanged(customerId, purpose, granted, msg.sender);
+        if (granted) return;
+        EnumerableSet.AddressSet storage grantees = _grantees[customerId];
+        // Bounded by MAX_GRANTEES_PER_CUSTOMER; walking backwards keeps indices valid on removal.
+        for (uint256 i = grantees.length(); i > 0; --i) {
+            address staff = grantees.at(i - 1);
+            if (_grants[customerId][staff].purpose == purpose) {
+                _clearGrant(customerId, staff);
+                emit AccessRevoked(customerId, staff, purpose, wallet);
+            }
+        }
+    }
+
+    function _checkSignature(
+        uint256 customerId,
+        address signer,
+        bytes32 structHash,
+        uint256 deadline,
+        bytes calldata signature
+    ) private {
+        // Signatures live for minutes to days: a few seconds of timestamp drift do not matter.
+        // slither-disable-next-line timestamp
+        if (block.timestamp > deadline) revert SignatureExpired(deadline);
+        if (!SignatureChecker.isValidSignatureNow(signer, _hashTypedDataV4(structHash), signature)) {
+            revert SignatureInvalid(signer);
+        }
+        CustomerRecord storage customer = _customers[customerId];
+        if (customer.nonce == type(uint16).max) revert SignatureNoncesExhausted(customerId);
+        // Cannot overflow: checked against type(uint16).max just above.
+        unchecked {
+            customer.nonce += 1;
+        }
+    }
+
+    function _grant(uint256 customerId, address staff, uint8 purpose) private {
+        EnumerableSet.AddressSet storage grantees = _grantees[customerId];
+        if (grantees.length() >= MAX_GRANTEES_PER_CUSTOMER) {
+            revert GranteeLimitReached(customerId, MAX_GRANTEES_PER_CUSTOMER);
+        }
+        grantees.add(staff);
+        _grants[customerId][staff] = AccessGrant({purpose: purpose, active: true, since: uint40(block.timestamp)});
+        _grantWords[staff][customerId >> CUSTOMERS_PER_WORD_LOG2] |= 1 << (customerId & CUSTOMERS_PER_WORD_MASK);
+        emit AccessGranted(customerId, staff, purpose, msg.sender);
+    }
+
+    function _revoke(uint256 customerId, address staff) private {
+        uint8 purpose = _grants[customerId][staff].purpose;
+        _clearGrant(customerId, staff);
+        emit AccessRevoked(customerId, staff, purpose, msg.sender);
+    }
+
+    function _clearGrant(uint256 customerId, address staff) private {
+        _grantees[customerId].remove(staff);
+        AccessGrant storage grant = _grants[customerId][staff];
+        grant.active = false;
+        grant.since = uint40(block.timestamp);
+        _grantWords[staff][customerId >> CUSTOMERS_PER_WORD_LOG2] &= ~(1 << (customerId & CUSTOMERS_PER_WORD_MASK));
+    }
+
+    function _requirePurpose(uint8 purpose) private pure {
+        if (purpose == 0 || purpose > MAX_PURPOSE) revert PurposeInvalid(purpose);
+    }
 
     function _requireActive(uint256 customerId) private view {
         CustomerStatus status = statusOf(customerId);
@@ -290,14 +589,42 @@ contract CrmRegistry is ICrmRegistry, AccessControl {
 
     function _requireManagerOrCustomer(uint256 customerId) private view {
         _requireActive(customerId);
-        if (msg.sender != _customers[customerId].wallet && !hasRole(MANAGER_ROLE, msg.sender)) {
+        address wallet = _customers[customerId].wallet;
+        if ((wallet == address(0) || msg.sender != wallet) && !hasRole(MANAGER_ROLE, msg.sender)) {
             revert CallerNotManagerOrCustomer(customerId, msg.sender);
         }
     }
 
-    /// @dev Agents and managers write customer data; auditors, who are staff too, only read it.
-    function _writesProfiles(address account) private view returns (bool) {
-        return hasRole(AGENT_ROLE, account) || hasRole(MANAGER_ROLE, account);
+    /// @dev The customer's wallet, a manager, or an agent with an active grant: auditors, who are
+    /// staff too, only read.
+    function _writesProfile(uint256 customerId, address account) private view returns (bool) {
+        address wallet = _customers[customerId].wallet;
+        if (wallet != address(0) && account == wallet) return true;
+        if (hasRole(MANAGER_ROLE, account)) return true;
+        return hasRole(AGENT_ROLE, account) && hasActiveGrant(customerId, account);
+    }
+
+    /// @dev The precise reason a write was refused, computed only on the failure path.
+    function _revertWithoutAccess(uint256 customerId) private view {
+        _requireActive(customerId);
+        revert CallerWithoutAccess(customerId, msg.sender);
+    }
+
+    function _hasNoKey(address account) private view returns (bool) {
+        return _encryptionKeys[account].x == bytes32(0);
+    }
+
+    /// @dev Insertion sort: at most 1 + MAX_MANAGERS + MAX_GRANTEES_PER_CUSTOMER entries.
+    function _sort(address[] memory list) private pure {
+        for (uint256 i = 1; i < list.length; ++i) {
+            address item = list[i];
+            uint256 j = i;
+            while (j > 0 && list[j - 1] > item) {
+                list[j] = list[j - 1];
+                --j;
+            }
+            list[j] = item;
+        }
     }
 
     function _onCurve(uint256 x, uint256 y) private pure returns (bool) {

@@ -9,20 +9,29 @@ import {IInvoiceEscrow} from "../interfaces/IInvoiceEscrow.sol";
 import {CrmRoles} from "./libraries/CrmRoles.sol";
 
 /// @title DealPipeline
-/// @notice Deals and their stages. Roles and customers are read from the CRM registry.
+/// @notice Deals and their stages. Roles, grants and customers are read from the CRM registry.
 contract DealPipeline is IDealPipeline {
     /// @dev The escrow stores amounts as uint96; a larger deal could not be invoiced.
     uint256 private constant MAX_DEAL_VALUE_WEI = type(uint96).max;
+    uint8 private constant MAX_DOCUMENT_KIND = 4; // other
+    uint8 private constant MAX_LOSS_REASON = 5; // other
 
     ICrmRegistry public immutable registry;
     IInvoiceEscrow public immutable escrow;
 
     uint256 private _dealCount;
+    uint256 private _approvalThresholdWei;
     mapping(uint256 dealId => Deal) private _deals;
+    mapping(uint256 dealId => uint256[] invoiceIds) private _invoices;
 
-    constructor(ICrmRegistry registry_, IInvoiceEscrow escrow_) {
+    /// @param escrow_ An escrow whose issuer is this contract (deploy it first, naming this
+    /// contract's address, which the deployer knows from its nonce).
+    constructor(ICrmRegistry registry_, IInvoiceEscrow escrow_, uint256 approvalThresholdWei_) {
+        if (escrow_.issuer() != address(this)) revert EscrowIssuerMismatch(address(escrow_), escrow_.issuer());
         registry = registry_;
         escrow = escrow_;
+        _approvalThresholdWei = approvalThresholdWei_;
+        emit ApprovalThresholdChanged(0, approvalThresholdWei_, msg.sender);
     }
 
     /// @inheritdoc IDealPipeline
@@ -31,17 +40,21 @@ contract DealPipeline is IDealPipeline {
         override
         returns (uint256 dealId)
     {
-        if (!registry.hasRole(CrmRoles.AGENT, msg.sender) && !registry.hasRole(CrmRoles.MANAGER, msg.sender)) {
+        bool manager = registry.hasRole(CrmRoles.MANAGER, msg.sender);
+        if (!manager && !registry.hasRole(CrmRoles.AGENT, msg.sender)) {
             revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, CrmRoles.AGENT);
         }
         _requireActiveCustomer(customerId);
-        if (!registry.hasRole(CrmRoles.AGENT, owner)) revert DealOwnerNotAgent(owner);
+        if (!manager && !registry.hasActiveGrant(customerId, msg.sender)) {
+            revert CallerWithoutAccess(customerId, msg.sender);
+        }
+        _requireOwner(customerId, owner);
         if (valueWei == 0 || valueWei > MAX_DEAL_VALUE_WEI) revert DealValueInvalid(valueWei, MAX_DEAL_VALUE_WEI);
 
         dealId = ++_dealCount;
         _deals[dealId] = Deal({
             owner: owner,
-            // customerId is below 2**64: the registry counts customers one by one.
+            // Fits: an active customer's id is at most the registry's count, and checked in _requireOwner.
             customerId: uint64(customerId),
             stage: Stage.Lead,
             valueWei: uint128(valueWei),
@@ -54,21 +67,28 @@ contract DealPipeline is IDealPipeline {
     }
 
     /// @inheritdoc IDealPipeline
-    function moveStage(uint256 dealId, Stage to) external override {
+    function moveStage(uint256 dealId, uint8 to) external override {
+        if (to > uint8(Stage.Lost)) revert DealStageInvalid(to);
         Deal storage deal = _requireOpenDeal(dealId);
-        _requireOwnerOrManager(dealId, deal.owner);
+        bool manager = _requireOwnerOrManager(dealId, deal.owner);
         Stage from = deal.stage;
-        if (!canMove(from, to)) revert DealStageTransitionInvalid(dealId, from, to);
+        Stage target = Stage(to);
+        if (!canMove(from, target)) revert DealStageTransitionInvalid(dealId, from, target);
         _requireActiveCustomer(deal.customerId);
+        uint256 threshold = _approvalThresholdWei;
+        if (target == Stage.Won && !manager && deal.valueWei > threshold) {
+            revert DealNeedsApproval(dealId, deal.valueWei, threshold);
+        }
 
-        deal.stage = to;
-        emit DealStageChanged(dealId, from, to, msg.sender, uint64(block.timestamp));
+        deal.stage = target;
+        emit DealStageChanged(dealId, from, target, msg.sender, uint64(block.timestamp));
 
-        if (to == Stage.Won) _issueInvoice(dealId, deal);
+        if (target == Stage.Won) _issueInvoice(dealId, deal);
     }
 
     /// @inheritdoc IDealPipeline
     function markLost(uint256 dealId, uint8 reason) external override {
+        if (reason == 0 || reason > MAX_LOSS_REASON) revert LossReasonInvalid(reason);
         Deal storage deal = _requireOpenDeal(dealId);
         _requireOwnerOrManager(dealId, deal.owner);
 
@@ -80,11 +100,9 @@ contract DealPipeline is IDealPipeline {
 
     /// @inheritdoc IDealPipeline
     function reassign(uint256 dealId, address newOwner) external override {
-        if (!registry.hasRole(CrmRoles.MANAGER, msg.sender)) {
-            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, CrmRoles.MANAGER);
-        }
+        _requireManager();
         Deal storage deal = _requireOpenDeal(dealId);
-        if (!registry.hasRole(CrmRoles.AGENT, newOwner)) revert DealOwnerNotAgent(newOwner);
+        _requireOwner(deal.customerId, newOwner);
 
         address previous = deal.owner;
         deal.owner = newOwner;
@@ -99,10 +117,46 @@ contract DealPipeline is IDealPipeline {
         Deal storage deal = _deals[dealId];
         if (deal.stage == Stage.None) revert DealUnknown(dealId);
         _requireOwnerOrManager(dealId, deal.owner);
-        if (documentKind == 0) revert DocumentKindInvalid(documentKind);
+        if (documentKind == 0 || documentKind > MAX_DOCUMENT_KIND) revert DocumentKindInvalid(documentKind);
         if (contentHash == bytes32(0) || cidDigest == bytes32(0)) revert DocumentHashMissing();
+        _requireActiveCustomer(deal.customerId);
 
         emit DealDocumentAttached(dealId, documentKind, msg.sender, contentHash, cidDigest);
+    }
+
+    /// @inheritdoc IDealPipeline
+    function reissueInvoice(uint256 dealId) external override returns (uint256 invoiceId) {
+        _requireManager();
+        Deal storage deal = _deals[dealId];
+        Stage stage = deal.stage;
+        if (stage == Stage.None) revert DealUnknown(dealId);
+        if (stage != Stage.Won) revert DealNotWon(dealId, stage);
+        _requireActiveCustomer(deal.customerId);
+        uint256 current = deal.invoiceId;
+        IInvoiceEscrow.InvoiceStatus status = escrow.invoiceOf(current).status;
+        if (status != IInvoiceEscrow.InvoiceStatus.Open && status != IInvoiceEscrow.InvoiceStatus.Cancelled) {
+            revert DealInvoiceSettled(dealId, current);
+        }
+
+        // The escrow is immutable and trusted (its issuer is this contract).
+        // slither-disable-next-line reentrancy-no-eth
+        if (status == IInvoiceEscrow.InvoiceStatus.Open) escrow.cancel(current);
+        invoiceId = _issueInvoice(dealId, deal);
+    }
+
+    /// @inheritdoc IDealPipeline
+    function setApprovalThreshold(uint256 thresholdWei) external override {
+        if (!registry.hasRole(CrmRoles.ADMIN, msg.sender)) {
+            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, CrmRoles.ADMIN);
+        }
+        uint256 previous = _approvalThresholdWei;
+        _approvalThresholdWei = thresholdWei;
+        emit ApprovalThresholdChanged(previous, thresholdWei, msg.sender);
+    }
+
+    /// @inheritdoc IDealPipeline
+    function approvalThresholdWei() external view override returns (uint256) {
+        return _approvalThresholdWei;
     }
 
     /// @inheritdoc IDealPipeline
@@ -118,6 +172,12 @@ contract DealPipeline is IDealPipeline {
     }
 
     /// @inheritdoc IDealPipeline
+    function invoicesOf(uint256 dealId) external view override returns (uint256[] memory) {
+        if (_deals[dealId].stage == Stage.None) revert DealUnknown(dealId);
+        return _invoices[dealId];
+    }
+
+    /// @inheritdoc IDealPipeline
     function canMove(Stage from, Stage to) public pure override returns (bool) {
         if (from == Stage.None || from >= Stage.Won) return false;
         if (to == Stage.Won) return from == Stage.Contracting;
@@ -126,14 +186,15 @@ contract DealPipeline is IDealPipeline {
         return uint8(to) == uint8(from) + 1 || uint8(to) + 1 == uint8(from);
     }
 
-    function _issueInvoice(uint256 dealId, Deal storage deal) private {
+    function _issueInvoice(uint256 dealId, Deal storage deal) private returns (uint256 invoiceId) {
         uint256 customerId = deal.customerId;
         address payer = registry.walletOf(customerId);
         if (payer == address(0)) revert CustomerWalletMissing(customerId);
 
-        uint256 invoiceId = escrow.issueInvoice(dealId, customerId, payer, deal.valueWei);
-        // invoiceId is below 2**64: the escrow counts invoices one by one.
+        invoiceId = escrow.issueInvoice(dealId, customerId, payer, deal.valueWei);
+        // Fits: the escrow refuses to count invoices past 2**64.
         deal.invoiceId = uint64(invoiceId);
+        _invoices[dealId].push(invoiceId);
         // The escrow is immutable and trusted, and the id exists only after the call.
         // slither-disable-next-line reentrancy-events
         emit DealInvoiced(dealId, invoiceId);
@@ -146,10 +207,23 @@ contract DealPipeline is IDealPipeline {
         if (stage == Stage.Won || stage == Stage.Lost) revert DealIsFinal(dealId, stage);
     }
 
-    function _requireOwnerOrManager(uint256 dealId, address owner) private view {
-        if (msg.sender == owner && registry.hasRole(CrmRoles.AGENT, msg.sender)) return;
-        if (registry.hasRole(CrmRoles.MANAGER, msg.sender)) return;
+    /// @return manager Whether the caller passed as a manager.
+    function _requireOwnerOrManager(uint256 dealId, address owner) private view returns (bool manager) {
+        if (registry.hasRole(CrmRoles.MANAGER, msg.sender)) return true;
+        if (msg.sender == owner && registry.hasRole(CrmRoles.AGENT, msg.sender)) return false;
         revert CallerNotDealOwnerOrManager(dealId, msg.sender);
+    }
+
+    function _requireManager() private view {
+        if (!registry.hasRole(CrmRoles.MANAGER, msg.sender)) {
+            revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, CrmRoles.MANAGER);
+        }
+    }
+
+    function _requireOwner(uint256 customerId, address owner) private view {
+        if (customerId > type(uint64).max) revert IdOutOfRange(customerId);
+        if (!registry.hasRole(CrmRoles.AGENT, owner)) revert DealOwnerNotAgent(owner);
+        if (!registry.hasActiveGrant(customerId, owner)) revert DealOwnerWithoutAccess(customerId, owner);
     }
 
     function _requireActiveCustomer(uint256 customerId) private view {

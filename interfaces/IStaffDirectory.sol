@@ -5,8 +5,9 @@ import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol"
 
 /// @title Staff directory: the roles of the CRM and the keys data is wrapped to
 /// @notice Roles are OpenZeppelin AccessControl roles held by the registry contract, so every
-/// contract of the CRM asks one place who may do what. Any account (staff or customer wallet) can
-/// publish one secp256k1 public key; the privacy layer wraps customers' data keys to it.
+/// contract of the CRM asks one place who may do what. The default admin role changes hands in
+/// two steps with a delay (AccessControlDefaultAdminRules). Any account can publish one secp256k1
+/// public key; the privacy layer wraps customers' keys to it.
 interface IStaffDirectory is IAccessControl {
     /// @notice `account` published the secp256k1 public key (x, y) that data keys are wrapped to.
     event EncryptionKeyRegistered(address indexed account, bytes32 x, bytes32 y);
@@ -15,19 +16,19 @@ interface IStaffDirectory is IAccessControl {
     error EncryptionKeyInvalid(bytes32 x, bytes32 y);
     /// @notice The key is not 64 bytes long.
     error EncryptionKeyLengthInvalid(uint256 length);
+    /// @notice Managers are standing readers of every customer; their number is bounded.
+    error ManagerLimitReached(uint256 max);
 
     /// @notice Staff who run deals, log interactions and onboard customers.
     // slither-disable-next-line naming-convention
     function AGENT_ROLE() external view returns (bytes32);
-    /// @notice Staff who grant access, refund, cancel and reassign.
+    /// @notice Staff who grant access, approve large deals, refund, cancel and reassign. Managers
+    /// are standing readers of every customer's data (see the README's trust model).
     // slither-disable-next-line naming-convention
     function MANAGER_ROLE() external view returns (bytes32);
     /// @notice Staff who may be granted read access to customer data for audits; no writes.
     // slither-disable-next-line naming-convention
     function AUDITOR_ROLE() external view returns (bytes32);
-    /// @notice Held by the deal pipeline contract: the only issuer of invoices.
-    // slither-disable-next-line naming-convention
-    function INVOICE_ISSUER_ROLE() external view returns (bytes32);
 
     /// @notice Publish the caller's 64-byte uncompressed secp256k1 public key (no 0x04 prefix).
     /// @dev Replaces an earlier key; the point is checked to lie on the curve.
@@ -38,4 +39,10 @@ interface IStaffDirectory is IAccessControl {
 
     /// @notice True when `account` holds the agent, manager or auditor role.
     function isStaff(address account) external view returns (bool);
+
+    /// @notice Every current manager, in no particular order (at most `maxManagers()`).
+    function managers() external view returns (address[] memory);
+
+    /// @notice The bound on the number of managers.
+    function maxManagers() external pure returns (uint256);
 }

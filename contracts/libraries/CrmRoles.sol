@@ -8,5 +8,4 @@ library CrmRoles {
     bytes32 internal constant AGENT = keccak256("AGENT_ROLE");
     bytes32 internal constant MANAGER = keccak256("MANAGER_ROLE");
     bytes32 internal constant AUDITOR = keccak256("AUDITOR_ROLE");
-    bytes32 internal constant INVOICE_ISSUER = keccak256("INVOICE_ISSUER_ROLE");
 }

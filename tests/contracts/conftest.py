@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.contracts.helpers import (
+    ADMIN_TRANSFER_DELAY_SECONDS,
+    APPROVAL_THRESHOLD_WEI,
     CONTRACTING,
+    DISPUTE_RESOLUTION_SECONDS,
     DISPUTE_WINDOW_SECONDS,
     NEGOTIATION,
     ONE_ETH,
@@ -13,7 +16,10 @@ from tests.contracts.helpers import (
     PROPOSAL,
     PURPOSE_SALES,
     QUALIFIED,
+    TREASURY_DELAY_SECONDS,
     WON,
+    create_address,
+    public_key_of,
     random_hash,
 )
 
@@ -70,43 +76,92 @@ def treasury(accounts):
 
 @pytest.fixture(scope="module")
 def registry(CrmRegistry, admin, agent, agent2, manager, auditor):
-    registry = CrmRegistry.deploy(admin, {"from": admin})
+    """The registry with one staff member per role, each with a published encryption key."""
+    registry = CrmRegistry.deploy(admin, ADMIN_TRANSFER_DELAY_SECONDS, {"from": admin})
     registry.grantRole(registry.AGENT_ROLE(), agent, {"from": admin})
     registry.grantRole(registry.AGENT_ROLE(), agent2, {"from": admin})
     registry.grantRole(registry.MANAGER_ROLE(), manager, {"from": admin})
     registry.grantRole(registry.AUDITOR_ROLE(), auditor, {"from": admin})
+    for staff in (agent, agent2, manager, auditor):
+        registry.registerEncryptionKey(public_key_of(staff), {"from": staff})
     return registry
 
 
 @pytest.fixture(scope="module")
-def escrow(InvoiceEscrow, registry, admin, treasury):
-    return InvoiceEscrow.deploy(registry, treasury, DISPUTE_WINDOW_SECONDS, PAYMENT_TERM_SECONDS, {"from": admin})
+def deployed(InvoiceEscrow, DealPipeline, registry, admin, treasury):
+    """Escrow and pipeline: the escrow names the pipeline's future address as its only issuer."""
+    issuer = create_address(admin, admin.nonce + 1)
+    escrow = InvoiceEscrow.deploy(
+        registry,
+        issuer,
+        treasury,
+        DISPUTE_WINDOW_SECONDS,
+        PAYMENT_TERM_SECONDS,
+        DISPUTE_RESOLUTION_SECONDS,
+        TREASURY_DELAY_SECONDS,
+        {"from": admin},
+    )
+    pipeline = DealPipeline.deploy(registry, escrow, APPROVAL_THRESHOLD_WEI, {"from": admin})
+    assert pipeline.address == issuer
+    return escrow, pipeline
 
 
 @pytest.fixture(scope="module")
-def pipeline(DealPipeline, registry, escrow, admin):
-    pipeline = DealPipeline.deploy(registry, escrow, {"from": admin})
-    registry.grantRole(registry.INVOICE_ISSUER_ROLE(), pipeline, {"from": admin})
-    return pipeline
+def escrow(deployed):
+    return deployed[0]
 
 
 @pytest.fixture(scope="module")
-def register(registry, agent):
-    """Register a customer through `agent`; returns its id."""
+def pipeline(deployed):
+    return deployed[1]
+
+
+@pytest.fixture(scope="module")
+def current_readers_hash(registry):
+    """The readers hash a new version of `customer_id` must be sealed for right now."""
+
+    def _hash(customer_id: int) -> bytes:
+        return registry.readersHashOf(customer_id)
+
+    return _hash
+
+
+@pytest.fixture(scope="module")
+def bind_wallet(registry, agent):
+    """Propose `wallet` for a customer (by `agent`) and let the wallet accept by its own transaction."""
+
+    def _bind(customer_id: int, wallet, by=None) -> None:
+        registry.proposeWallet(customer_id, wallet, {"from": by or agent})
+        registry.acceptWallet(customer_id, public_key_of(wallet), {"from": wallet})
+
+    return _bind
+
+
+@pytest.fixture(scope="module")
+def register(registry, agent, manager, bind_wallet):
+    """Register a customer through `agent` (readers: the agent and the manager); returns its id.
+
+    With `wallet`, the wallet is proposed and then accepts, so it holds the customer's powers.
+    """
+    from tests.contracts.helpers import ZERO_ADDRESS, readers_hash
 
     def _register(wallet=None, by=None) -> int:
-        wallet_address = wallet.address if wallet is not None else "0x" + "00" * 20
+        registrar = by or agent
         tx = registry.registerCustomer(
-            random_hash(), random_hash(), wallet_address, PURPOSE_SALES, {"from": by or agent}
+            random_hash(), random_hash(), readers_hash(registrar, manager), ZERO_ADDRESS, PURPOSE_SALES,
+            {"from": registrar},
         )
-        return tx.return_value
+        customer_id = tx.return_value
+        if wallet is not None:
+            bind_wallet(customer_id, wallet, by=registrar)
+        return customer_id
 
     return _register
 
 
 @pytest.fixture(scope="module")
 def customer_id(register, customer) -> int:
-    """A customer whose wallet is `customer`, registered once per module."""
+    """A customer whose accepted wallet is `customer`, registered once per module."""
     return register(wallet=customer)
 
 

@@ -3,16 +3,35 @@
 from __future__ import annotations
 
 import os
+from functools import cache
 
 import coincurve
+import rlp
+from eth_account import Account
+from eth_utils import keccak, to_checksum_address
 
 DISPUTE_WINDOW_SECONDS = 7 * 24 * 3600
 PAYMENT_TERM_SECONDS = 30 * 24 * 3600
+DISPUTE_RESOLUTION_SECONDS = 14 * 24 * 3600
+TREASURY_DELAY_SECONDS = 8 * 24 * 3600  # longer than the dispute window, as the escrow requires
+ADMIN_TRANSFER_DELAY_SECONDS = 3 * 24 * 3600
+APPROVAL_THRESHOLD_WEI = 10 * 10**18
 PURPOSE_SALES = 1
 PURPOSE_SUPPORT = 2
+PURPOSE_BILLING = 3
+PURPOSE_MARKETING = 4
+PURPOSE_AUDIT = 5
+PURPOSE_PROFILING = 6
+PURPOSE_THIRD_PARTY = 7
+MAX_PURPOSE = 7
 KIND_CALL = 1
+MAX_KIND = 7
 OUTCOME_POSITIVE = 1
+MAX_OUTCOME = 5
 ONE_ETH = 10**18
+# The mnemonic Anvil derives its development accounts from: tests need the accounts' keys to sign
+# EIP-712 messages and to give the public key a wallet binding carries.
+ANVIL_MNEMONIC = "test test test test test test test test test test test junk"
 
 # Stage and status codes, as the contracts' enums number them.
 LEAD, QUALIFIED, PROPOSAL, NEGOTIATION, CONTRACTING, WON, LOST = range(1, 8)
@@ -55,3 +74,35 @@ def reverts_with(error: str, *args: object):
 
     message = f"{error}: " + ", ".join(_render(arg) for arg in args)
     return brownie.reverts(message)
+
+
+@cache
+def _anvil_keys() -> dict[str, bytes]:
+    Account.enable_unaudited_hdwallet_features()
+    keys = {}
+    for index in range(20):
+        account = Account.from_mnemonic(ANVIL_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+        keys[account.address.lower()] = bytes(account.key)
+    return keys
+
+
+def private_key_of(account) -> bytes:
+    """The private key of one of Anvil's development accounts."""
+    return _anvil_keys()[str(getattr(account, "address", account)).lower()]
+
+
+def public_key_of(account) -> bytes:
+    """The 64-byte public key (no 0x04 prefix) of one of Anvil's development accounts."""
+    return coincurve.PrivateKey(private_key_of(account)).public_key.format(compressed=False)[1:]
+
+
+def readers_hash(*accounts) -> bytes:
+    """keccak256(abi.encodePacked(sorted readers)): what the registry records per profile version."""
+    addresses = sorted({str(getattr(a, "address", a)).lower() for a in accounts}, key=lambda a: int(a, 16))
+    return keccak(b"".join(bytes.fromhex(a[2:]).rjust(32, b"\x00") for a in addresses))
+
+
+def create_address(deployer, nonce: int) -> str:
+    """The address a CREATE from `deployer` at `nonce` makes (how the escrow learns its issuer)."""
+    sender = bytes.fromhex(str(getattr(deployer, "address", deployer))[2:])
+    return to_checksum_address(keccak(rlp.encode([sender, nonce]))[12:])
