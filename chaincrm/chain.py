@@ -116,6 +116,13 @@ class NonceManager:
             self._next[address] = nonce + 1
             return nonce
 
+    def peek(self, address: ChecksumAddress) -> int:
+        """The nonce the next `take` will hand out, without taking it."""
+        with self._lock:
+            if address not in self._next:
+                self._next[address] = self._w3.eth.get_transaction_count(address, "pending")
+            return self._next[address]
+
     def reset_all(self) -> None:
         """Forget every local count (after the chain was rewound, e.g. evm_revert)."""
         with self._lock:

@@ -44,16 +44,53 @@ class Escrow:
         return self.chain.transact(self.contract.functions.release(invoice_id), sender)
 
     def refund(self, invoice_id: int, sender: Sender) -> TxReceipt:
+        """Credit the invoice's funds to its payer (a manager); the payer withdraws them."""
         return self.chain.transact(self.contract.functions.refund(invoice_id), sender)
+
+    def reclaim(self, invoice_id: int, sender: Sender) -> TxReceipt:
+        """The payer takes back a disputed invoice's funds after its resolution deadline."""
+        return self.chain.transact(self.contract.functions.reclaim(invoice_id), sender)
+
+    def withdraw_refund(self, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.withdrawRefund(), sender)
+
+    def refund_of(self, payer: str) -> int:
+        return int(self.chain.call(self.contract.functions.refundOf(to_checksum_address(payer))))
 
     def cancel(self, invoice_id: int, sender: Sender) -> TxReceipt:
         return self.chain.transact(self.contract.functions.cancel(invoice_id), sender)
 
-    def set_treasury(self, treasury: str, sender: Sender) -> TxReceipt:
-        return self.chain.transact(self.contract.functions.setTreasury(to_checksum_address(treasury)), sender)
+    def propose_treasury(self, treasury: str, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.proposeTreasury(to_checksum_address(treasury)), sender)
+
+    def cancel_treasury_change(self, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.cancelTreasuryChange(), sender)
+
+    def accept_treasury(self, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.acceptTreasury(), sender)
+
+    def pending_treasury(self) -> tuple[str | None, int]:
+        account, effective_at = self.chain.call(self.contract.functions.pendingTreasury())
+        return (None if int(account, 16) == 0 else to_checksum_address(account)), int(effective_at)
+
+    def sweep(self, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.sweep(), sender)
 
     def treasury(self) -> str:
+        """Where invoices paid now will be released to."""
         return to_checksum_address(self.chain.call(self.contract.functions.treasury()))
+
+    def treasury_of(self, invoice: Invoice) -> str | None:
+        """The treasury fixed when the invoice was paid (None while unpaid)."""
+        if not invoice.treasury_epoch:
+            return None
+        return to_checksum_address(self.chain.call(self.contract.functions.treasuryOf(invoice.treasury_epoch)))
+
+    def dispute_deadline(self, invoice_id: int) -> int | None:
+        return int(self.chain.call(self.contract.functions.disputeDeadlineOf(invoice_id))) or None
+
+    def liabilities_wei(self) -> int:
+        return int(self.chain.call(self.contract.functions.liabilitiesWei()))
 
     def payment_reference(self, invoice_id: int) -> bytes:
         return bytes(self.chain.call(self.contract.functions.paymentReference(invoice_id)))

@@ -12,6 +12,30 @@ from eth_utils import to_checksum_address
 ZERO_ADDRESS = "0x0000000000000000000000000000000000000000"
 
 
+class ChainCode(IntEnum):
+    """A code the chain emits or stores. A value this version does not know decodes as
+    ``unknown(N)`` instead of failing: events are permanent, so a view must survive any value the
+    contracts ever accepted (or a later contract version adds)."""
+
+    @classmethod
+    def _missing_(cls, value: object) -> ChainCode | None:
+        if not isinstance(value, int) or isinstance(value, bool):
+            return None
+        member = int.__new__(cls, value)
+        member._name_ = f"unknown({value})"
+        member._value_ = value
+        return member
+
+    @property
+    def known(self) -> bool:
+        return self._name_ in type(self).__members__
+
+    @property
+    def label(self) -> str:
+        """Lower-case name for display: ``follow_up``, ``unknown(9)``."""
+        return self._name_.lower()
+
+
 class Role(IntEnum):
     """Staff roles; the value is only an order for display. The on-chain id is `role_id`."""
 
@@ -19,7 +43,6 @@ class Role(IntEnum):
     MANAGER = 1
     AGENT = 2
     AUDITOR = 3
-    INVOICE_ISSUER = 4
 
     @property
     def role_id(self) -> bytes:
@@ -30,13 +53,13 @@ class Role(IntEnum):
         return keccak(text=f"{self.name}_ROLE")
 
 
-class CustomerStatus(IntEnum):
+class CustomerStatus(ChainCode):
     NONE = 0
     ACTIVE = 1
     ERASED = 2
 
 
-class Stage(IntEnum):
+class Stage(ChainCode):
     NONE = 0
     LEAD = 1
     QUALIFIED = 2
@@ -54,7 +77,7 @@ class Stage(IntEnum):
 OPEN_STAGES = (Stage.LEAD, Stage.QUALIFIED, Stage.PROPOSAL, Stage.NEGOTIATION, Stage.CONTRACTING)
 
 
-class InvoiceStatus(IntEnum):
+class InvoiceStatus(ChainCode):
     NONE = 0
     OPEN = 1
     PAID = 2
@@ -64,7 +87,7 @@ class InvoiceStatus(IntEnum):
     CANCELLED = 6
 
 
-class Purpose(IntEnum):
+class Purpose(ChainCode):
     """Why staff may read a customer's data, or what the customer consents to."""
 
     SALES = 1
@@ -72,18 +95,51 @@ class Purpose(IntEnum):
     BILLING = 3
     MARKETING = 4
     AUDIT = 5
+    PROFILING = 6
+    THIRD_PARTY_SHARING = 7
+
+    @property
+    def basis(self) -> LawfulBasis:
+        """The lawful basis the registry assigns this purpose (consent purposes need consent)."""
+        return _PURPOSE_BASIS.get(int(self), LawfulBasis.NONE)
+
+    @property
+    def needs_consent(self) -> bool:
+        return self.basis is LawfulBasis.CONSENT
 
 
-class InteractionKind(IntEnum):
+class LawfulBasis(ChainCode):
+    """Why data may be processed for a purpose (the registry's `lawfulBasisOf`)."""
+
+    NONE = 0
+    CONTRACT = 1
+    LEGAL_OBLIGATION = 2
+    CONSENT = 3
+
+
+_PURPOSE_BASIS = {
+    1: LawfulBasis.CONTRACT,
+    2: LawfulBasis.CONTRACT,
+    3: LawfulBasis.LEGAL_OBLIGATION,
+    4: LawfulBasis.CONSENT,
+    5: LawfulBasis.LEGAL_OBLIGATION,
+    6: LawfulBasis.CONSENT,
+    7: LawfulBasis.CONSENT,
+}
+CONSENT_PURPOSES = (Purpose.MARKETING, Purpose.PROFILING, Purpose.THIRD_PARTY_SHARING)
+
+
+class InteractionKind(ChainCode):
     CALL = 1
     EMAIL = 2
     MEETING = 3
     CHAT = 4
     VISIT = 5
     NOTE = 6
+    REMINDER = 7
 
 
-class Outcome(IntEnum):
+class Outcome(ChainCode):
     NONE = 0
     POSITIVE = 1
     NEUTRAL = 2
@@ -92,14 +148,14 @@ class Outcome(IntEnum):
     NO_ANSWER = 5
 
 
-class DocumentKind(IntEnum):
+class DocumentKind(ChainCode):
     PROPOSAL = 1
     CONTRACT = 2
     MEETING_NOTES = 3
     OTHER = 4
 
 
-class LossReason(IntEnum):
+class LossReason(ChainCode):
     PRICE = 1
     COMPETITOR = 2
     NO_BUDGET = 3
@@ -112,26 +168,42 @@ class ProfileVersion:
     version: int
     content_hash: bytes
     cid_digest: bytes
+    readers_hash: bytes
 
 
 @dataclass(frozen=True)
 class Customer:
     id: int
     wallet: ChecksumAddress | None
+    pending_wallet: ChecksumAddress | None
     profile_version: int
     registered_at: int
+    consent_bits: int
     status: CustomerStatus
 
     @classmethod
     def from_chain(cls, customer_id: int, raw: Any) -> Customer:
-        wallet, version, registered_at, status = raw
+        wallet, pending, version, registered_at, consent_bits, status = raw
         return cls(
             id=customer_id,
-            wallet=None if wallet == ZERO_ADDRESS else to_checksum_address(wallet),
+            wallet=_optional_address(wallet),
+            pending_wallet=_optional_address(pending),
             profile_version=int(version),
             registered_at=int(registered_at),
+            consent_bits=int(consent_bits),
             status=CustomerStatus(status),
         )
+
+    def consents_to(self, purpose: Purpose) -> bool:
+        return bool((self.consent_bits >> int(purpose)) & 1)
+
+    @property
+    def consents(self) -> tuple[Purpose, ...]:
+        return tuple(purpose for purpose in CONSENT_PURPOSES if self.consents_to(purpose))
+
+
+def _optional_address(value: str) -> ChecksumAddress | None:
+    return None if value == ZERO_ADDRESS else to_checksum_address(value)
 
 
 @dataclass(frozen=True)
@@ -209,10 +281,11 @@ class Invoice:
     due_at: int
     paid_at: int | None
     status: InvoiceStatus
+    treasury_epoch: int = 0  # the treasury fixed at payment; 0 while unpaid
 
     @classmethod
     def from_chain(cls, invoice_id: int, raw: Any) -> Invoice:
-        amount, due_at, paid_at, status, deal_id, payer, customer_id = raw
+        amount, due_at, paid_at, status, deal_id, treasury_epoch, payer, customer_id = raw
         return cls(
             id=invoice_id,
             deal_id=int(deal_id),
@@ -222,6 +295,7 @@ class Invoice:
             due_at=int(due_at),
             paid_at=int(paid_at) or None,
             status=InvoiceStatus(status),
+            treasury_epoch=int(treasury_epoch),
         )
 
     def is_overdue(self, now: int) -> bool:
@@ -242,3 +316,6 @@ class Deployment:
     treasury: ChecksumAddress
     dispute_window_seconds: int
     payment_term_seconds: int
+    dispute_resolution_seconds: int
+    treasury_delay_seconds: int
+    approval_threshold_wei: int

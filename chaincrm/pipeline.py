@@ -45,6 +45,21 @@ class Pipeline:
         fn = self.contract.functions.attachDocument(deal_id, int(kind), content_hash, cid_digest)
         return self.chain.transact(fn, sender)
 
+    def reissue_invoice(self, deal_id: int, sender: Sender) -> int:
+        """Cancel a won deal's unpaid invoice and issue a new one to the current wallet (a manager)."""
+        receipt = self.chain.transact(self.contract.functions.reissueInvoice(deal_id), sender)
+        events = self.contract.events.DealInvoiced().process_receipt(receipt, errors=DISCARD)
+        return int(events[-1]["args"]["invoiceId"])
+
+    def invoices_of(self, deal_id: int) -> list[int]:
+        return [int(i) for i in self.chain.call(self.contract.functions.invoicesOf(deal_id))]
+
+    def approval_threshold_wei(self) -> int:
+        return int(self.chain.call(self.contract.functions.approvalThresholdWei()))
+
+    def set_approval_threshold(self, threshold_wei: int, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.setApprovalThreshold(threshold_wei), sender)
+
     def deal(self, deal_id: int) -> Deal:
         return Deal.from_chain(deal_id, self.chain.call(self.contract.functions.dealOf(deal_id)))
 

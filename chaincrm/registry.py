@@ -16,6 +16,7 @@ from web3.types import TxReceipt
 from chaincrm.artifacts import load_artifact
 from chaincrm.chain import Chain, MinedTx, Sender, event_topic
 from chaincrm.errors import ConfigError
+from chaincrm.signatures import ConsentChange, WalletAcceptance
 from chaincrm.models import (
     ZERO_ADDRESS,
     AccessGrant,
@@ -70,6 +71,19 @@ def unpack_records(records: bytes) -> list[InteractionEntry]:
     ]
 
 
+@dataclass(frozen=True)
+class SealedVersion:
+    """A profile version ready for the chain: its hashes and the readers hash it was sealed for."""
+
+    content_hash: bytes
+    cid_digest: bytes
+    readers_hash: bytes
+
+    @property
+    def hashes(self) -> tuple[bytes, bytes, bytes]:
+        return self.content_hash, self.cid_digest, self.readers_hash
+
+
 class Registry:
     """Typed access to one deployed CrmRegistry."""
 
@@ -106,32 +120,34 @@ class Registry:
     # ------------------------------------------------------------------ customers
 
     def register_customer(
-        self, content_hash: bytes, cid_digest: bytes, wallet: str | None, purpose: Purpose, sender: Sender
+        self,
+        content_hash: bytes,
+        cid_digest: bytes,
+        readers_hash: bytes,
+        proposed_wallet: str | None,
+        purpose: Purpose,
+        sender: Sender,
     ) -> int:
-        fn = self.contract.functions.registerCustomer(
-            content_hash, cid_digest, to_checksum_address(wallet) if wallet else ZERO_ADDRESS, int(purpose)
+        receipt = self.chain.transact(
+            self._register_fn(content_hash, cid_digest, readers_hash, proposed_wallet, purpose), sender
         )
-        receipt = self.chain.transact(fn, sender)
         (event,) = self.contract.events.CustomerRegistered().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["customerId"])
 
     def register_customers(
         self,
-        profiles: Sequence[tuple[bytes, bytes, str | None]],
+        profiles: Sequence[tuple[bytes, bytes, bytes, str | None]],
         purpose: Purpose,
         sender: LocalAccount,
         on_progress: Callable[[int], None] | None = None,
         after_batch: Callable[[], None] | None = None,
     ) -> list[int]:
-        """Register many customers from one signer without waiting for each receipt."""
+        """Register many customers from one signer without waiting for each receipt.
+
+        Each entry is (content hash, CID digest, readers hash, proposed wallet or None).
+        """
         calls = [
-            (
-                self.contract.functions.registerCustomer(
-                    content, cid, to_checksum_address(wallet) if wallet else ZERO_ADDRESS, int(purpose)
-                ),
-                0,
-            )
-            for content, cid, wallet in profiles
+            (self._register_fn(content, cid, readers, wallet, purpose), 0) for content, cid, readers, wallet in profiles
         ]
         if not calls:
             return []
@@ -141,28 +157,54 @@ class Registry:
         # customerId is the first indexed argument of CustomerRegistered.
         return [int.from_bytes(log.topics[1], "big") for tx in mined for log in tx.logs if log.topics[0] == topic]
 
-    def update_profile(self, customer_id: int, content_hash: bytes, cid_digest: bytes, sender: Sender) -> int:
-        receipt = self.chain.transact(
-            self.contract.functions.updateProfile(customer_id, content_hash, cid_digest), sender
+    def _register_fn(
+        self, content_hash: bytes, cid_digest: bytes, readers_hash: bytes, wallet: str | None, purpose: Purpose
+    ) -> Any:
+        return self.contract.functions.registerCustomer(
+            content_hash, cid_digest, readers_hash, to_checksum_address(wallet) if wallet else ZERO_ADDRESS, int(purpose)
         )
+
+    def update_profile(
+        self, customer_id: int, content_hash: bytes, cid_digest: bytes, readers_hash: bytes, sender: Sender
+    ) -> int:
+        fn = self.contract.functions.updateProfile(customer_id, content_hash, cid_digest, readers_hash)
+        receipt = self.chain.transact(fn, sender)
         (event,) = self.contract.events.ProfileUpdated().process_receipt(receipt, errors=DISCARD)
         return int(event["args"]["version"])
 
-    def set_customer_wallet(self, customer_id: int, wallet: str | None, sender: Sender) -> TxReceipt:
+    def propose_wallet(self, customer_id: int, wallet: str | None, sender: Sender) -> TxReceipt:
         address = to_checksum_address(wallet) if wallet else ZERO_ADDRESS
-        return self.chain.transact(self.contract.functions.setCustomerWallet(customer_id, address), sender)
+        return self.chain.transact(self.contract.functions.proposeWallet(customer_id, address), sender)
 
-    def grant_access(self, customer_id: int, staff: str, purpose: Purpose, sender: Sender) -> TxReceipt:
-        fn = self.contract.functions.grantAccess(customer_id, to_checksum_address(staff), int(purpose))
+    def accept_wallet(self, customer_id: int, public_key64: bytes, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.acceptWallet(customer_id, public_key64), sender)
+
+    def accept_wallet_by_sig(self, acceptance: WalletAcceptance, sender: Sender) -> TxReceipt:
+        fn = self.contract.functions.acceptWalletBySig(
+            acceptance.customer_id, acceptance.wallet, acceptance.public_key, acceptance.deadline, acceptance.signature
+        )
         return self.chain.transact(fn, sender)
 
-    def revoke_access(self, customer_id: int, staff: str, sender: Sender) -> TxReceipt:
-        return self.chain.transact(
-            self.contract.functions.revokeAccess(customer_id, to_checksum_address(staff)), sender
+    def grant_access(
+        self, customer_id: int, staff: str, purpose: Purpose, version: SealedVersion, sender: Sender
+    ) -> TxReceipt:
+        fn = self.contract.functions.grantAccess(
+            customer_id, to_checksum_address(staff), int(purpose), *version.hashes
         )
+        return self.chain.transact(fn, sender)
+
+    def revoke_access(self, customer_id: int, staff: str, version: SealedVersion, sender: Sender) -> TxReceipt:
+        fn = self.contract.functions.revokeAccess(customer_id, to_checksum_address(staff), *version.hashes)
+        return self.chain.transact(fn, sender)
 
     def set_consent(self, customer_id: int, purpose: Purpose, granted: bool, sender: Sender) -> TxReceipt:
         return self.chain.transact(self.contract.functions.setConsent(customer_id, int(purpose), granted), sender)
+
+    def set_consent_by_sig(self, consent: ConsentChange, sender: Sender) -> TxReceipt:
+        fn = self.contract.functions.setConsentBySig(
+            consent.customer_id, int(consent.purpose), consent.granted, consent.deadline, consent.signature
+        )
+        return self.chain.transact(fn, sender)
 
     def erase_customer(self, customer_id: int, receipt_hash: bytes, sender: Sender) -> TxReceipt:
         return self.chain.transact(self.contract.functions.eraseCustomer(customer_id, receipt_hash), sender)
@@ -177,12 +219,33 @@ class Registry:
         return CustomerStatus(self.chain.call(self.contract.functions.statusOf(customer_id)))
 
     def profile(self, customer_id: int, version: int) -> ProfileVersion:
-        content_hash, cid_digest = self.chain.call(self.contract.functions.profileOf(customer_id, version))
-        return ProfileVersion(version, bytes(content_hash), bytes(cid_digest))
+        content_hash, cid_digest, readers_hash = self.chain.call(self.contract.functions.profileOf(customer_id, version))
+        return ProfileVersion(version, bytes(content_hash), bytes(cid_digest), bytes(readers_hash))
 
     def access_of(self, customer_id: int, staff: str) -> AccessGrant:
         raw = self.chain.call(self.contract.functions.accessOf(customer_id, to_checksum_address(staff)))
         return AccessGrant.from_chain(customer_id, staff, raw)
+
+    def has_active_grant(self, customer_id: int, account: str) -> bool:
+        fn = self.contract.functions.hasActiveGrant(customer_id, to_checksum_address(account))
+        return bool(self.chain.call(fn))
+
+    def grantees_of(self, customer_id: int) -> list[str]:
+        """Staff with an active grant on the customer now."""
+        return [to_checksum_address(a) for a in self.chain.call(self.contract.functions.granteesOf(customer_id))]
+
+    def readers_of(self, customer_id: int) -> tuple[str, ...]:
+        """Who the next version must be sealed for, as the chain computes it (sorted)."""
+        return tuple(to_checksum_address(a) for a in self.chain.call(self.contract.functions.readersOf(customer_id)))
+
+    def readers_hash_of(self, customer_id: int) -> bytes:
+        return bytes(self.chain.call(self.contract.functions.readersHashOf(customer_id)))
+
+    def managers(self) -> tuple[str, ...]:
+        return tuple(to_checksum_address(a) for a in self.chain.call(self.contract.functions.managers()))
+
+    def nonce_of(self, customer_id: int) -> int:
+        return int(self.chain.call(self.contract.functions.nonces(customer_id)))
 
     def has_consent(self, customer_id: int, purpose: Purpose) -> bool:
         return bool(self.chain.call(self.contract.functions.hasConsent(customer_id, int(purpose))))
@@ -195,6 +258,19 @@ class Registry:
         ):
             staff[log["args"]["staff"]] = None
         return [self.access_of(customer_id, account) for account in staff]
+
+    def wallet_public_key(self, customer_id: int, wallet: str, from_block: int = 0) -> bytes | None:
+        """The key data is wrapped to for the customer's wallet: the one its acceptance carried,
+        or the one it published in the directory."""
+        wallet = to_checksum_address(wallet)
+        logs = self.contract.events.WalletAccepted().get_logs(
+            from_block=from_block, argument_filters={"customerId": customer_id, "newWallet": wallet}
+        )
+        for log in reversed(logs):
+            key = bytes(log["args"]["publicKey"])
+            if key:
+                return key
+        return self.encryption_key_of(wallet)
 
     # ------------------------------------------------------------------ interactions
 

@@ -138,6 +138,8 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         customerId = ++_customerCount;
         if (lawfulBasisOf(purpose) == LawfulBasis.Consent) revert PurposeNeedsConsent(customerId, purpose);
         if (_hasNoKey(msg.sender)) revert GranteeWithoutEncryptionKey(msg.sender);
+        // The same rule as proposeWallet: a staff account never becomes a customer's wallet.
+        if (proposedWallet != address(0) && isStaff(proposedWallet)) revert WalletInvalid(customerId, proposedWallet);
 
         _customers[customerId] = CustomerRecord({
             wallet: address(0),
@@ -169,14 +171,17 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     /// @inheritdoc ICustomerRegistry
     function proposeWallet(uint256 customerId, address wallet) external override {
         _requireActive(customerId);
-        CustomerRecord storage customer = _customers[customerId];
+        address current = _customers[customerId].wallet;
+        // Once a wallet is bound, an agent could re-point it to a wallet of his own and accept from
+        // there: only the wallet itself or a manager (recovering a lost wallet) may propose.
         bool staff = hasRole(MANAGER_ROLE, msg.sender)
-            || (hasRole(AGENT_ROLE, msg.sender) && hasActiveGrant(customerId, msg.sender));
-        if (!staff && msg.sender != customer.wallet) revert CallerWithoutAccess(customerId, msg.sender);
-        // A wallet that is staff would carry a customer's powers beside its role's.
-        if (wallet == customer.wallet || (wallet != address(0) && isStaff(wallet))) {
-            revert WalletInvalid(customerId, wallet);
+            || (current == address(0) && hasRole(AGENT_ROLE, msg.sender) && hasActiveGrant(customerId, msg.sender));
+        if (!staff && (current == address(0) || msg.sender != current)) {
+            revert CallerWithoutAccess(customerId, msg.sender);
         }
+        // A wallet that is staff would carry a customer's powers beside its role's. The zero
+        // address withdraws the proposal, with or without a bound wallet.
+        if (wallet != address(0) && (wallet == current || isStaff(wallet))) revert WalletInvalid(customerId, wallet);
 
         _pendingWallets[customerId] = wallet;
         emit WalletProposed(customerId, wallet, msg.sender);
@@ -496,6 +501,8 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     function _acceptWallet(uint256 customerId, address wallet, bytes calldata publicKey) private {
         _requireActive(customerId);
         if (wallet == address(0) || _pendingWallets[customerId] != wallet) revert WalletNotProposed(customerId, wallet);
+        // The account may have been given a staff role since it was proposed.
+        if (isStaff(wallet)) revert WalletInvalid(customerId, wallet);
         if (publicKey.length == 0) {
             if (_hasNoKey(wallet)) revert WalletWithoutEncryptionKey(wallet);
         } else {

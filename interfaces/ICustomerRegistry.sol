@@ -105,8 +105,8 @@ interface ICustomerRegistry {
     error SignatureNoncesExhausted(uint256 customerId);
 
     /// @notice Register a customer; the caller (an agent with a published key) is granted access
-    /// for `purpose`, which must not need consent. `proposedWallet` (or zero) is only proposed:
-    /// it has no power until it accepts.
+    /// for `purpose`, which must not need consent. `proposedWallet` (or zero; never a staff
+    /// account) is only proposed: it has no power until it accepts.
     function registerCustomer(
         bytes32 contentHash,
         bytes32 cidDigest,
@@ -122,12 +122,14 @@ interface ICustomerRegistry {
         external
         returns (uint32 version);
 
-    /// @notice Propose `wallet` as the customer's; it must accept. A manager, an agent with an
-    /// active grant, or the current wallet. The zero address withdraws the proposal.
+    /// @notice Propose `wallet` (never a staff account) as the customer's; it must accept. A
+    /// manager, the current wallet, or, while the customer has no wallet, an agent with an active
+    /// grant. The zero address withdraws the proposal.
     function proposeWallet(uint256 customerId, address wallet) external;
 
     /// @notice The proposed wallet accepts, by its own transaction. `publicKey` must hash to the
-    /// caller, or be empty when the caller published a key in the directory.
+    /// caller, or be empty when the caller published a key in the directory. A wallet that has
+    /// become staff since it was proposed is refused.
     function acceptWallet(uint256 customerId, bytes calldata publicKey) external;
 
     /// @notice The proposed wallet accepts by an EIP-712 `AcceptWallet` signature (EOA or ERC-1271),

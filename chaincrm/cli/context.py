@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -16,6 +16,9 @@ from chaincrm.addresses import AddressProblem, parse_address
 from chaincrm.client import Crm
 from chaincrm.config import Settings
 from chaincrm.customers import CustomerData
+
+if TYPE_CHECKING:
+    from chaincrm.notes import CustomerNotes
 from chaincrm.documents import KuboStore
 from chaincrm.errors import KeystoreError
 from chaincrm.keys import LocalSigner, load_signer
@@ -44,6 +47,12 @@ class App:
     @cached_property
     def customers(self) -> CustomerData:
         return CustomerData(self.crm, self.store)
+
+    @cached_property
+    def notes(self) -> CustomerNotes:
+        from chaincrm.notes import CustomerNotes
+
+        return CustomerNotes(self.crm, self.store)
 
     def signer(self, keystore: str | None) -> LocalSigner:
         """Unlock the keystore named by --keystore or CHAINCRM_KEYSTORE (password: env or prompt)."""

@@ -1,22 +1,32 @@
-"""DealPipeline: opening deals, the stage machine, invoicing on Won, losing, reassigning, documents."""
+"""DealPipeline: who opens deals, the stage machine, losing, reassigning, documents, construction.
+
+Reaching Won (invoicing, the approval threshold) and re-issuing invoices are in
+test_pipeline_invoicing.py.
+"""
 
 from __future__ import annotations
 
 import pytest
 
 from tests.contracts.helpers import (
+    APPROVAL_THRESHOLD_WEI,
     CONTRACTING,
+    DISPUTE_RESOLUTION_SECONDS,
+    DISPUTE_WINDOW_SECONDS,
     LEAD,
     LOST,
     NEGOTIATION,
     ONE_ETH,
-    OPEN,
     PAYMENT_TERM_SECONDS,
     PROPOSAL,
+    PURPOSE_SALES,
     QUALIFIED,
+    TREASURY_DELAY_SECONDS,
     WON,
+    ZERO_ADDRESS,
     ZERO_HASH,
     random_hash,
+    readers_hash,
     reverts_with,
 )
 
@@ -26,8 +36,8 @@ OPEN_STAGES = range(LEAD, CONTRACTING + 1)
 MAX_DEAL_VALUE_WEI = 2**96 - 1
 DEAL_VALUE_WEI = 5 * ONE_ETH // 10
 UNKNOWN_DEAL_ID = 999
-DOCUMENT_PROPOSAL = 1
-REASON_PRICE = 3
+DOCUMENT_PROPOSAL, DOCUMENT_OTHER = 1, 4
+REASON_PRICE, REASON_OTHER = 1, 5
 
 # The stage machine, written out pair by pair rather than derived: one step forward or back
 # between open stages, and Won only from Contracting. Lost is reached through markLost only.
@@ -50,7 +60,38 @@ INVALID_MOVES_FROM_OPEN_STAGES = [
 
 # Fields of the Deal struct, in the order dealOf returns them.
 OWNER, CUSTOMER_ID, STAGE, VALUE_WEI, INVOICE_ID, OPENED_AT = range(6)
-INVOICE_PAYER = 5  # position of `payer` in the escrow's Invoice struct
+
+
+@pytest.fixture(scope="module")
+def grant_access(registry, manager):
+    """A manager grants `staff` access to a customer, re-sealing for the new reader set."""
+
+    def _grant(customer_id: int, staff) -> None:
+        readers = [*registry.readersOf(customer_id), staff]
+        registry.grantAccess(
+            customer_id, staff, PURPOSE_SALES, random_hash(), random_hash(), readers_hash(*readers), {"from": manager}
+        )
+
+    return _grant
+
+
+@pytest.fixture(scope="module")
+def revoke_access(registry, manager):
+    """A manager revokes `staff`'s access to a customer, re-sealing without them."""
+
+    def _revoke(customer_id: int, staff) -> None:
+        readers = [reader for reader in registry.readersOf(customer_id) if reader != staff.address]
+        registry.revokeAccess(customer_id, staff, random_hash(), random_hash(), readers_hash(*readers), {"from": manager})
+
+    return _revoke
+
+
+@pytest.fixture(scope="module")
+def erase(registry, manager):
+    def _erase(customer_id: int) -> None:
+        registry.eraseCustomer(customer_id, random_hash(), {"from": manager})
+
+    return _erase
 
 
 @pytest.fixture(scope="module")
@@ -82,10 +123,53 @@ def final_deal_id(won_deal_id, lost_deal_id):
     return {WON: won_deal_id, LOST: lost_deal_id}
 
 
+# --- constructor -------------------------------------------------------------------------------
+
+
+def test_the_pipeline_is_the_issuer_of_its_escrow(pipeline, escrow):
+    assert escrow.issuer() == pipeline.address
+
+
+def test_the_pipeline_exposes_its_registry_escrow_and_threshold(pipeline, registry, escrow):
+    assert (pipeline.registry(), pipeline.escrow()) == (registry.address, escrow.address)
+    assert pipeline.approvalThresholdWei() == APPROVAL_THRESHOLD_WEI
+
+
+def test_constructor_emits_the_initial_approval_threshold(pipeline, admin):
+    assert dict(pipeline.tx.events["ApprovalThresholdChanged"]) == {
+        "previousWei": 0,
+        "newWei": APPROVAL_THRESHOLD_WEI,
+        "actor": admin.address,
+    }
+
+
+def test_constructor_refuses_an_escrow_issuing_for_another_pipeline(DealPipeline, registry, escrow, pipeline, admin):
+    with reverts_with("EscrowIssuerMismatch", escrow, pipeline):
+        DealPipeline.deploy(registry, escrow, APPROVAL_THRESHOLD_WEI, {"from": admin})
+
+
+def test_constructor_refuses_an_escrow_whose_issuer_is_a_plain_account(
+    DealPipeline, InvoiceEscrow, registry, admin, stranger, treasury
+):
+    escrow = InvoiceEscrow.deploy(
+        registry,
+        stranger,
+        treasury,
+        DISPUTE_WINDOW_SECONDS,
+        PAYMENT_TERM_SECONDS,
+        DISPUTE_RESOLUTION_SECONDS,
+        TREASURY_DELAY_SECONDS,
+        {"from": admin},
+    )
+
+    with reverts_with("EscrowIssuerMismatch", escrow, stranger):
+        DealPipeline.deploy(registry, escrow, APPROVAL_THRESHOLD_WEI, {"from": admin})
+
+
 # --- openDeal ----------------------------------------------------------------------------------
 
 
-def test_agent_opens_a_deal_at_lead(pipeline, agent, customer_id):
+def test_agent_with_a_grant_opens_a_deal_at_lead(pipeline, agent, customer_id):
     tx = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent})
 
     deal = tuple(pipeline.dealOf(tx.return_value))
@@ -125,17 +209,54 @@ def test_opening_a_deal_emits_a_stage_change_from_none_to_lead(pipeline, agent, 
     }
 
 
-def test_manager_opens_a_deal_owned_by_an_agent(pipeline, agent, manager, customer_id):
+def test_a_new_deal_has_no_invoices(pipeline, agent, customer_id):
+    tx = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent})
+
+    assert list(pipeline.invoicesOf(tx.return_value)) == []
+
+
+def test_manager_without_a_grant_opens_a_deal_owned_by_an_agent_with_one(
+    pipeline, registry, agent, manager, customer_id
+):
+    assert not registry.hasActiveGrant(customer_id, manager)
+
     tx = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": manager})
 
     assert pipeline.dealOf(tx.return_value)[OWNER] == agent.address
     assert tx.events["DealOpened"]["actor"] == manager.address
 
 
-def test_agent_opens_a_deal_owned_by_another_agent(pipeline, agent, agent2, customer_id):
+def test_agent_opens_a_deal_owned_by_another_agent_with_a_grant(pipeline, agent, agent2, customer_id, grant_access):
+    grant_access(customer_id, agent2)
+
     tx = pipeline.openDeal(customer_id, agent2, DEAL_VALUE_WEI, {"from": agent})
 
     assert pipeline.dealOf(tx.return_value)[OWNER] == agent2.address
+
+
+@pytest.mark.parametrize("caller", ["agent", "manager"])
+def test_a_deal_owner_without_a_grant_is_refused(request, pipeline, agent2, customer_id, caller):
+    account = request.getfixturevalue(caller)
+
+    with reverts_with("DealOwnerWithoutAccess", customer_id, agent2):
+        pipeline.openDeal(customer_id, agent2, DEAL_VALUE_WEI, {"from": account})
+
+
+def test_an_agent_without_a_grant_cannot_open_a_deal(pipeline, agent, agent2, customer_id):
+    with reverts_with("CallerWithoutAccess", customer_id, agent2):
+        pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent2})
+
+
+def test_an_agent_without_a_grant_cannot_open_a_deal_for_itself(pipeline, agent2, customer_id):
+    with reverts_with("CallerWithoutAccess", customer_id, agent2):
+        pipeline.openDeal(customer_id, agent2, DEAL_VALUE_WEI, {"from": agent2})
+
+
+def test_an_agent_whose_grant_was_revoked_cannot_open_a_deal(pipeline, agent, customer_id, revoke_access):
+    revoke_access(customer_id, agent)
+
+    with reverts_with("CallerWithoutAccess", customer_id, agent):
+        pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent})
 
 
 def test_a_deal_may_be_worth_the_largest_uint96(pipeline, agent, customer_id):
@@ -145,14 +266,14 @@ def test_a_deal_may_be_worth_the_largest_uint96(pipeline, agent, customer_id):
 
 
 @pytest.mark.parametrize("caller", ["stranger", "auditor", "customer", "admin"])
-def test_opening_a_deal_is_refused_to_non_agents(request, pipeline, registry, agent, customer_id, caller):
+def test_opening_a_deal_is_refused_to_non_staff_and_auditors(request, pipeline, registry, agent, customer_id, caller):
     account = request.getfixturevalue(caller)
 
     with reverts_with("AccessControlUnauthorizedAccount", account, registry.AGENT_ROLE()):
         pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": account})
 
 
-@pytest.mark.parametrize("owner", ["manager", "stranger", "customer"])
+@pytest.mark.parametrize("owner", ["manager", "auditor", "stranger", "customer"])
 def test_a_deal_owner_must_be_an_agent(request, pipeline, agent, customer_id, owner):
     account = request.getfixturevalue(owner)
 
@@ -166,17 +287,18 @@ def test_opening_a_deal_with_an_invalid_value_reverts(pipeline, agent, customer_
         pipeline.openDeal(customer_id, agent, value, {"from": agent})
 
 
-@pytest.mark.parametrize("unknown_id", [0, 999])
-def test_opening_a_deal_for_an_unknown_customer_reverts(pipeline, agent, customer_id, unknown_id):
+@pytest.mark.parametrize("unknown_id", [0, 999, 2**64], ids=["zero", "not-yet", "above-uint64"])
+def test_opening_a_deal_for_an_unknown_customer_reverts(pipeline, agent, unknown_id):
     with reverts_with("CustomerUnknown", unknown_id):
         pipeline.openDeal(unknown_id, agent, DEAL_VALUE_WEI, {"from": agent})
 
 
-def test_opening_a_deal_for_an_erased_customer_reverts(pipeline, registry, agent, manager, customer_id):
-    registry.eraseCustomer(customer_id, random_hash(), {"from": manager})
+@pytest.mark.parametrize("caller", ["agent", "manager"])
+def test_opening_a_deal_for_an_erased_customer_reverts(request, pipeline, agent, customer_id, erase, caller):
+    erase(customer_id)
 
     with reverts_with("CustomerIsErased", customer_id):
-        pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent})
+        pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": request.getfixturevalue(caller)})
 
 
 # --- canMove: the whole table ------------------------------------------------------------------
@@ -206,14 +328,6 @@ def test_owner_makes_every_allowed_move_between_open_stages(pipeline, agent, dea
     assert pipeline.dealOf(deal_id)[STAGE] == to
 
 
-def test_owner_moves_a_deal_one_stage_back(pipeline, agent, deal_at):
-    deal_id = deal_at[PROPOSAL]
-
-    pipeline.moveStage(deal_id, QUALIFIED, {"from": agent})
-
-    assert pipeline.dealOf(deal_id)[STAGE] == QUALIFIED
-
-
 def test_moving_a_stage_emits_deal_stage_changed(pipeline, agent, deal_at):
     deal_id = deal_at[NEGOTIATION]
 
@@ -226,6 +340,15 @@ def test_moving_a_stage_emits_deal_stage_changed(pipeline, agent, deal_at):
         "actor": agent.address,
         "at": tx.timestamp,
     }
+
+
+def test_moving_between_open_stages_issues_no_invoice(pipeline, escrow, agent, deal_at):
+    invoices_before = escrow.invoiceCount()
+
+    tx = pipeline.moveStage(deal_at[NEGOTIATION], CONTRACTING, {"from": agent})
+
+    assert "DealInvoiced" not in tx.events
+    assert escrow.invoiceCount() == invoices_before
 
 
 def test_manager_moves_any_agents_deal(pipeline, manager, deal_at):
@@ -249,6 +372,17 @@ def test_every_invalid_transition_from_an_open_stage_reverts(pipeline, agent, de
     assert [pipeline.dealOf(deal_at[stage])[STAGE] for stage in OPEN_STAGES] == list(OPEN_STAGES)
 
 
+@pytest.mark.parametrize("code", [LOST + 1, 255], ids=["one-past-lost", "max-uint8"])
+def test_moving_to_a_stage_code_outside_the_enum_reverts(pipeline, agent, deal_at, code):
+    with reverts_with("DealStageInvalid", code):
+        pipeline.moveStage(deal_at[LEAD], code, {"from": agent})
+
+
+def test_a_stage_code_outside_the_enum_is_refused_before_the_deal_is_looked_up(pipeline, agent):
+    with reverts_with("DealStageInvalid", 255):
+        pipeline.moveStage(UNKNOWN_DEAL_ID, 255, {"from": agent})
+
+
 def test_a_manager_cannot_skip_a_stage_either(pipeline, manager, deal_at):
     deal_id = deal_at[LEAD]
 
@@ -263,6 +397,14 @@ def test_moving_is_refused_to_anyone_but_the_owner_or_a_manager(request, pipelin
 
     with reverts_with("CallerNotDealOwnerOrManager", deal_id, account):
         pipeline.moveStage(deal_id, QUALIFIED, {"from": account})
+
+
+def test_another_agent_with_a_grant_still_cannot_move_the_deal(pipeline, agent2, customer_id, deal_at, grant_access):
+    grant_access(customer_id, agent2)
+    deal_id = deal_at[LEAD]
+
+    with reverts_with("CallerNotDealOwnerOrManager", deal_id, agent2):
+        pipeline.moveStage(deal_id, QUALIFIED, {"from": agent2})
 
 
 def test_an_owner_who_lost_the_agent_role_can_no_longer_move_the_deal(pipeline, registry, admin, agent, deal_at):
@@ -287,122 +429,12 @@ def test_moving_a_final_deal_reverts(pipeline, manager, final_deal_id, final, to
         pipeline.moveStage(deal_id, to, {"from": manager})
 
 
-def test_moving_a_deal_of_an_erased_customer_reverts(pipeline, registry, agent, manager, customer_id, deal_at):
-    registry.eraseCustomer(customer_id, random_hash(), {"from": manager})
+@pytest.mark.parametrize("caller", ["agent", "manager"])
+def test_moving_a_deal_of_an_erased_customer_reverts(request, pipeline, customer_id, deal_at, erase, caller):
+    erase(customer_id)
 
     with reverts_with("CustomerIsErased", customer_id):
-        pipeline.moveStage(deal_at[LEAD], QUALIFIED, {"from": agent})
-
-
-# --- reaching Won issues the invoice -----------------------------------------------------------
-
-
-def test_reaching_won_marks_the_deal_won(pipeline, agent, deal_at):
-    deal_id = deal_at[CONTRACTING]
-
-    tx = pipeline.moveStage(deal_id, WON, {"from": agent})
-
-    assert pipeline.dealOf(deal_id)[STAGE] == WON
-    assert dict(tx.events["DealStageChanged"]) == {
-        "dealId": deal_id,
-        "from": CONTRACTING,
-        "to": WON,
-        "actor": agent.address,
-        "at": tx.timestamp,
-    }
-
-
-def test_reaching_won_issues_the_invoice_in_the_same_transaction(
-    pipeline, escrow, agent, customer, customer_id, deal_at
-):
-    deal_id = deal_at[CONTRACTING]
-    invoices_before = escrow.invoiceCount()
-
-    tx = pipeline.moveStage(deal_id, WON, {"from": agent})
-
-    invoice_id = invoices_before + 1
-    assert escrow.invoiceCount() == invoice_id
-    assert dict(tx.events["InvoiceIssued"]) == {
-        "invoiceId": invoice_id,
-        "dealId": deal_id,
-        "customerId": customer_id,
-        "payer": customer.address,
-        "amount": DEAL_VALUE_WEI,
-        "dueAt": tx.timestamp + PAYMENT_TERM_SECONDS,
-        "paymentReference": escrow.paymentReference(invoice_id),
-    }
-
-
-def test_reaching_won_emits_deal_invoiced(pipeline, escrow, agent, deal_at):
-    deal_id = deal_at[CONTRACTING]
-
-    tx = pipeline.moveStage(deal_id, WON, {"from": agent})
-
-    assert dict(tx.events["DealInvoiced"]) == {"dealId": deal_id, "invoiceId": escrow.invoiceCount()}
-
-
-def test_a_won_deal_records_its_invoice_id(pipeline, escrow, agent, deal_at):
-    deal_id = deal_at[CONTRACTING]
-
-    pipeline.moveStage(deal_id, WON, {"from": agent})
-
-    assert pipeline.dealOf(deal_id)[INVOICE_ID] == escrow.invoiceCount()
-
-
-def test_the_invoice_of_a_won_deal_carries_the_deal_the_customer_and_the_value(
-    pipeline, escrow, agent, customer, customer_id, deal_at
-):
-    deal_id = deal_at[CONTRACTING]
-
-    tx = pipeline.moveStage(deal_id, WON, {"from": agent})
-
-    invoice = tuple(escrow.invoiceOf(pipeline.dealOf(deal_id)[INVOICE_ID]))
-    assert invoice == (
-        DEAL_VALUE_WEI,
-        tx.timestamp + PAYMENT_TERM_SECONDS,
-        0,
-        OPEN,
-        deal_id,
-        customer.address,
-        customer_id,
-    )
-
-
-def test_the_invoice_payer_is_the_wallet_at_the_time_of_winning(
-    pipeline, escrow, registry, agent, manager, customer2, customer_id, deal_at
-):
-    deal_id = deal_at[CONTRACTING]
-    registry.setCustomerWallet(customer_id, customer2, {"from": manager})
-
-    pipeline.moveStage(deal_id, WON, {"from": agent})
-
-    assert escrow.invoiceOf(pipeline.dealOf(deal_id)[INVOICE_ID])[INVOICE_PAYER] == customer2.address
-
-
-def test_reaching_won_for_a_customer_without_a_wallet_reverts(pipeline, agent, register):
-    walletless_id = register()
-    deal_id = pipeline.openDeal(walletless_id, agent, DEAL_VALUE_WEI, {"from": agent}).return_value
-    for stage in (QUALIFIED, PROPOSAL, NEGOTIATION, CONTRACTING):
-        pipeline.moveStage(deal_id, stage, {"from": agent})
-
-    with reverts_with("CustomerWalletMissing", walletless_id):
-        pipeline.moveStage(deal_id, WON, {"from": agent})
-
-    assert pipeline.dealOf(deal_id)[STAGE] == CONTRACTING
-
-
-def test_a_pipeline_without_the_issuer_role_cannot_reach_won(DealPipeline, registry, escrow, admin, agent, customer_id):
-    unauthorised = DealPipeline.deploy(registry, escrow, {"from": admin})
-    invoices_before = escrow.invoiceCount()
-    deal_id = unauthorised.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent}).return_value
-    for stage in (QUALIFIED, PROPOSAL, NEGOTIATION, CONTRACTING):
-        unauthorised.moveStage(deal_id, stage, {"from": agent})
-
-    with reverts_with("AccessControlUnauthorizedAccount", unauthorised, registry.INVOICE_ISSUER_ROLE()):
-        unauthorised.moveStage(deal_id, WON, {"from": agent})
-
-    assert unauthorised.dealOf(deal_id)[STAGE] == CONTRACTING
-    assert escrow.invoiceCount() == invoices_before
+        pipeline.moveStage(deal_at[LEAD], QUALIFIED, {"from": request.getfixturevalue(caller)})
 
 
 # --- markLost ----------------------------------------------------------------------------------
@@ -431,12 +463,21 @@ def test_marking_lost_emits_the_stage_change(pipeline, agent, deal_at):
     }
 
 
-def test_marking_lost_emits_deal_lost_with_the_reason(pipeline, agent, deal_at):
+@pytest.mark.parametrize("reason", range(REASON_PRICE, REASON_OTHER + 1))
+def test_marking_lost_emits_deal_lost_with_every_valid_reason(pipeline, agent, deal_at, reason):
     deal_id = deal_at[PROPOSAL]
 
-    tx = pipeline.markLost(deal_id, REASON_PRICE, {"from": agent})
+    tx = pipeline.markLost(deal_id, reason, {"from": agent})
 
-    assert dict(tx.events["DealLost"]) == {"dealId": deal_id, "reason": REASON_PRICE, "actor": agent.address}
+    assert dict(tx.events["DealLost"]) == {"dealId": deal_id, "reason": reason, "actor": agent.address}
+
+
+@pytest.mark.parametrize("reason", [0, REASON_OTHER + 1, 255], ids=["zero", "one-past-other", "max-uint8"])
+def test_marking_lost_with_an_invalid_reason_reverts(pipeline, agent, deal_at, reason):
+    with reverts_with("LossReasonInvalid", reason):
+        pipeline.markLost(deal_at[PROPOSAL], reason, {"from": agent})
+
+    assert pipeline.dealOf(deal_at[PROPOSAL])[STAGE] == PROPOSAL
 
 
 def test_marking_lost_issues_no_invoice(pipeline, escrow, agent, deal_at):
@@ -458,17 +499,15 @@ def test_manager_marks_any_agents_deal_lost(pipeline, manager, deal_at):
     assert tx.events["DealLost"]["actor"] == manager.address
 
 
-def test_a_deal_of_an_erased_customer_can_still_be_marked_lost(
-    pipeline, registry, agent, manager, customer_id, deal_at
-):
-    registry.eraseCustomer(customer_id, random_hash(), {"from": manager})
+def test_a_deal_of_an_erased_customer_can_still_be_marked_lost(pipeline, agent, customer_id, deal_at, erase):
+    erase(customer_id)
 
     pipeline.markLost(deal_at[LEAD], REASON_PRICE, {"from": agent})
 
     assert pipeline.dealOf(deal_at[LEAD])[STAGE] == LOST
 
 
-@pytest.mark.parametrize("caller", ["agent2", "stranger", "customer"])
+@pytest.mark.parametrize("caller", ["agent2", "stranger", "customer", "auditor", "admin"])
 def test_marking_lost_is_refused_to_anyone_but_the_owner_or_a_manager(request, pipeline, deal_at, caller):
     account = request.getfixturevalue(caller)
     deal_id = deal_at[LEAD]
@@ -493,63 +532,76 @@ def test_marking_a_final_deal_lost_reverts(pipeline, manager, final_deal_id, fin
 # --- reassign ----------------------------------------------------------------------------------
 
 
-def test_manager_reassigns_a_deal_to_another_agent(pipeline, manager, agent2, deal_at):
+@pytest.fixture
+def agent2_with_grant(agent2, customer_id, grant_access):
+    grant_access(customer_id, agent2)
+    return agent2
+
+
+def test_manager_reassigns_a_deal_to_another_agent_with_a_grant(pipeline, manager, agent2_with_grant, deal_at):
     deal_id = deal_at[PROPOSAL]
 
-    pipeline.reassign(deal_id, agent2, {"from": manager})
+    pipeline.reassign(deal_id, agent2_with_grant, {"from": manager})
 
-    assert pipeline.dealOf(deal_id)[OWNER] == agent2.address
+    assert pipeline.dealOf(deal_id)[OWNER] == agent2_with_grant.address
 
 
-def test_reassigning_emits_deal_reassigned(pipeline, manager, agent, agent2, deal_at):
+def test_reassigning_emits_deal_reassigned(pipeline, manager, agent, agent2_with_grant, deal_at):
     deal_id = deal_at[PROPOSAL]
 
-    tx = pipeline.reassign(deal_id, agent2, {"from": manager})
+    tx = pipeline.reassign(deal_id, agent2_with_grant, {"from": manager})
 
     assert dict(tx.events["DealReassigned"]) == {
         "dealId": deal_id,
         "previousOwner": agent.address,
-        "newOwner": agent2.address,
+        "newOwner": agent2_with_grant.address,
         "actor": manager.address,
     }
 
 
-def test_reassigning_keeps_the_stage(pipeline, manager, agent2, deal_at):
+def test_reassigning_keeps_the_stage(pipeline, manager, agent2_with_grant, deal_at):
     deal_id = deal_at[PROPOSAL]
 
-    pipeline.reassign(deal_id, agent2, {"from": manager})
+    pipeline.reassign(deal_id, agent2_with_grant, {"from": manager})
 
     assert pipeline.dealOf(deal_id)[STAGE] == PROPOSAL
 
 
-def test_after_reassigning_the_new_owner_may_move_the_deal(pipeline, manager, agent2, deal_at):
+def test_after_reassigning_the_new_owner_may_move_the_deal(pipeline, manager, agent2_with_grant, deal_at):
     deal_id = deal_at[PROPOSAL]
-    pipeline.reassign(deal_id, agent2, {"from": manager})
+    pipeline.reassign(deal_id, agent2_with_grant, {"from": manager})
 
-    pipeline.moveStage(deal_id, NEGOTIATION, {"from": agent2})
+    pipeline.moveStage(deal_id, NEGOTIATION, {"from": agent2_with_grant})
 
     assert pipeline.dealOf(deal_id)[STAGE] == NEGOTIATION
 
 
-def test_after_reassigning_the_previous_owner_may_not_move_the_deal(pipeline, manager, agent, agent2, deal_at):
+def test_after_reassigning_the_previous_owner_may_not_move_the_deal(
+    pipeline, manager, agent, agent2_with_grant, deal_at
+):
     deal_id = deal_at[PROPOSAL]
-    pipeline.reassign(deal_id, agent2, {"from": manager})
+    pipeline.reassign(deal_id, agent2_with_grant, {"from": manager})
 
     with reverts_with("CallerNotDealOwnerOrManager", deal_id, agent):
         pipeline.moveStage(deal_id, NEGOTIATION, {"from": agent})
 
 
+def test_reassigning_to_an_agent_without_a_grant_reverts(pipeline, manager, agent2, customer_id, deal_at):
+    with reverts_with("DealOwnerWithoutAccess", customer_id, agent2):
+        pipeline.reassign(deal_at[LEAD], agent2, {"from": manager})
+
+
 @pytest.mark.parametrize("caller", ["agent", "agent2", "admin", "stranger"])
-def test_reassigning_is_refused_to_non_managers(request, pipeline, registry, agent2, deal_at, caller):
+def test_reassigning_is_refused_to_non_managers(request, pipeline, registry, agent2_with_grant, deal_at, caller):
     account = request.getfixturevalue(caller)
 
     with reverts_with("AccessControlUnauthorizedAccount", account, registry.MANAGER_ROLE()):
-        pipeline.reassign(deal_at[LEAD], agent2, {"from": account})
+        pipeline.reassign(deal_at[LEAD], agent2_with_grant, {"from": account})
 
 
-@pytest.mark.parametrize("new_owner", ["manager", "stranger"])
+@pytest.mark.parametrize("new_owner", ["manager", "stranger", ZERO_ADDRESS], ids=["manager", "stranger", "zero"])
 def test_reassigning_to_a_non_agent_reverts(request, pipeline, manager, deal_at, new_owner):
-    account = request.getfixturevalue(new_owner)
+    account = new_owner if new_owner == ZERO_ADDRESS else request.getfixturevalue(new_owner)
 
     with reverts_with("DealOwnerNotAgent", account):
         pipeline.reassign(deal_at[LEAD], account, {"from": manager})
@@ -561,11 +613,20 @@ def test_reassigning_an_unknown_deal_reverts(pipeline, manager, agent2):
 
 
 @pytest.mark.parametrize("final", [WON, LOST], ids=["won", "lost"])
-def test_reassigning_a_final_deal_reverts(pipeline, manager, agent2, final_deal_id, final):
+def test_reassigning_a_final_deal_reverts(pipeline, manager, agent2_with_grant, final_deal_id, final):
     deal_id = final_deal_id[final]
 
     with reverts_with("DealIsFinal", deal_id, final):
-        pipeline.reassign(deal_id, agent2, {"from": manager})
+        pipeline.reassign(deal_id, agent2_with_grant, {"from": manager})
+
+
+def test_a_deal_of_an_erased_customer_cannot_be_reassigned(
+    pipeline, manager, agent2_with_grant, customer_id, deal_at, erase
+):
+    erase(customer_id)  # erasure ends every grant, so no agent qualifies as owner any more
+
+    with reverts_with("DealOwnerWithoutAccess", customer_id, agent2_with_grant):
+        pipeline.reassign(deal_at[LEAD], agent2_with_grant, {"from": manager})
 
 
 # --- attachDocument ----------------------------------------------------------------------------
@@ -584,24 +645,35 @@ def test_owner_or_manager_attaches_a_document(request, pipeline, deal_at, caller
     assert (bytes(event["contentHash"]), bytes(event["cidDigest"])) == (content_hash, cid_digest)
 
 
-def test_a_document_may_be_attached_to_a_won_deal(pipeline, agent, won_deal_id):
-    tx = pipeline.attachDocument(won_deal_id, DOCUMENT_PROPOSAL, random_hash(), random_hash(), {"from": agent})
+@pytest.mark.parametrize("kind", range(DOCUMENT_PROPOSAL, DOCUMENT_OTHER + 1))
+def test_every_valid_document_kind_is_accepted(pipeline, agent, deal_at, kind):
+    tx = pipeline.attachDocument(deal_at[LEAD], kind, random_hash(), random_hash(), {"from": agent})
 
-    assert tx.events["DealDocumentAttached"]["dealId"] == won_deal_id
+    assert tx.events["DealDocumentAttached"]["documentKind"] == kind
 
 
-@pytest.mark.parametrize("caller", ["agent2", "stranger", "customer", "auditor"])
+@pytest.mark.parametrize("kind", [0, DOCUMENT_OTHER + 1, 255], ids=["zero", "one-past-other", "max-uint8"])
+def test_attaching_a_document_of_an_invalid_kind_reverts(pipeline, agent, deal_at, kind):
+    with reverts_with("DocumentKindInvalid", kind):
+        pipeline.attachDocument(deal_at[LEAD], kind, random_hash(), random_hash(), {"from": agent})
+
+
+@pytest.mark.parametrize("final", [WON, LOST], ids=["won", "lost"])
+def test_a_document_may_be_attached_to_a_final_deal(pipeline, agent, final_deal_id, final):
+    deal_id = final_deal_id[final]
+
+    tx = pipeline.attachDocument(deal_id, DOCUMENT_PROPOSAL, random_hash(), random_hash(), {"from": agent})
+
+    assert tx.events["DealDocumentAttached"]["dealId"] == deal_id
+
+
+@pytest.mark.parametrize("caller", ["agent2", "stranger", "customer", "auditor", "admin"])
 def test_attaching_is_refused_to_anyone_but_the_owner_or_a_manager(request, pipeline, deal_at, caller):
     account = request.getfixturevalue(caller)
     deal_id = deal_at[LEAD]
 
     with reverts_with("CallerNotDealOwnerOrManager", deal_id, account):
         pipeline.attachDocument(deal_id, DOCUMENT_PROPOSAL, random_hash(), random_hash(), {"from": account})
-
-
-def test_attaching_a_document_of_kind_zero_reverts(pipeline, agent, deal_at):
-    with reverts_with("DocumentKindInvalid", 0):
-        pipeline.attachDocument(deal_at[LEAD], 0, random_hash(), random_hash(), {"from": agent})
 
 
 @pytest.mark.parametrize(
@@ -619,18 +691,26 @@ def test_attaching_to_an_unknown_deal_reverts(pipeline, agent):
         pipeline.attachDocument(UNKNOWN_DEAL_ID, DOCUMENT_PROPOSAL, random_hash(), random_hash(), {"from": agent})
 
 
+@pytest.mark.parametrize("caller", ["agent", "manager"])
+def test_attaching_to_a_deal_of_an_erased_customer_reverts(request, pipeline, customer_id, deal_at, erase, caller):
+    erase(customer_id)
+
+    with reverts_with("CustomerIsErased", customer_id):
+        pipeline.attachDocument(
+            deal_at[LEAD], DOCUMENT_PROPOSAL, random_hash(), random_hash(), {"from": request.getfixturevalue(caller)}
+        )
+
+
 # --- views -------------------------------------------------------------------------------------
 
 
-def test_deal_of_an_unknown_deal_reverts(pipeline):
-    with reverts_with("DealUnknown", UNKNOWN_DEAL_ID):
-        pipeline.dealOf(UNKNOWN_DEAL_ID)
+@pytest.mark.parametrize("deal_id", [0, UNKNOWN_DEAL_ID])
+def test_deal_of_an_unknown_deal_reverts(pipeline, deal_id):
+    with reverts_with("DealUnknown", deal_id):
+        pipeline.dealOf(deal_id)
 
 
-def test_deal_of_deal_zero_reverts(pipeline):
-    with reverts_with("DealUnknown", 0):
-        pipeline.dealOf(0)
-
-
-def test_the_pipeline_exposes_its_registry_and_escrow(pipeline, registry, escrow):
-    assert (pipeline.registry(), pipeline.escrow()) == (registry.address, escrow.address)
+@pytest.mark.parametrize("deal_id", [0, UNKNOWN_DEAL_ID])
+def test_invoices_of_an_unknown_deal_reverts(pipeline, deal_id):
+    with reverts_with("DealUnknown", deal_id):
+        pipeline.invoicesOf(deal_id)
