@@ -133,7 +133,9 @@ class CustomerData:
         here is only proposed: it is a reader once it accepts (and the profile is re-sealed)."""
         wallet_address = to_checksum_address(wallet) if wallet else None
         if purpose.needs_consent:
-            raise ConfigError(f"purpose {purpose.label} needs the customer's consent, which a new customer has not given")
+            raise ConfigError(
+                f"purpose {purpose.label} needs the customer's consent, which a new customer has not given"
+            )
         registry = self.crm.registry
         readers = tuple(sorted({agent.address, *(m for m in registry.managers() if registry.encryption_key_of(m))}))
         keys = self._reader_keys(0, readers)
@@ -301,7 +303,9 @@ class CustomerData:
             if self.store.has(cid):
                 self.store.unpin(cid)
         self.store.gc()
-        receipt = erasure_receipt(customer_id, destroyed, [(kind, str(cid)) for kind, cid in documents], datetime.now(UTC))
+        receipt = erasure_receipt(
+            customer_id, destroyed, [(kind, str(cid)) for kind, cid in documents], datetime.now(UTC)
+        )
         receipt_cid = self.store.put(receipt.receipt)
         tx = self.crm.registry.erase_customer(customer_id, receipt.receipt_hash, actor)
         unpinned = tuple(cid for _, cid in documents)
@@ -319,7 +323,9 @@ class CustomerData:
                 context=self.context(customer_id, current),
             )
         except PrivacyError:
-            raise PrivacyError(f"{writer.address} cannot read customer {customer_id}'s profile, so cannot {what}") from None
+            raise PrivacyError(
+                f"{writer.address} cannot read customer {customer_id}'s profile, so cannot {what}"
+            ) from None
         return current, vault
 
     def _keyring_for(self, customer_id: int, keyring: KeyRing, readers: tuple[str, ...] | None = None) -> KeyRing:
@@ -348,7 +354,10 @@ class CustomerData:
         return self._version(cid, sealed.document, readers), cid
 
     def _reseal_if_reader(self, customer_id: int, sealer: LocalAccount) -> ProfileRef | None:
-        """Re-seal after a change of readers, when `sealer` can read the current version."""
+        """Re-seal after a change of readers, when `sealer` can read the current version and is
+        still among the chain's readers (a relayer whose grant the change just ended is not)."""
+        if sealer.address not in self.crm.registry.readers_of(customer_id):
+            return None
         try:
             return self.reseal(customer_id, sealer)
         except PrivacyError:

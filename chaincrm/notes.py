@@ -58,7 +58,9 @@ class CustomerNotes:
     def seal_interaction(self, customer_id: int, content: InteractionContent, author: LocalAccount) -> bytes:
         """The encrypted document for an interaction (the author must be a reader)."""
         return seal_content(
-            content.to_bytes(), keyring=self.keyring(customer_id, author), context=self.context(customer_id, INTERACTION)
+            content.to_bytes(),
+            keyring=self.keyring(customer_id, author),
+            context=self.context(customer_id, INTERACTION),
         )
 
     def log_interaction(

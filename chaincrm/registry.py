@@ -16,7 +16,6 @@ from web3.types import TxReceipt
 from chaincrm.artifacts import load_artifact
 from chaincrm.chain import Chain, MinedTx, Sender, event_topic
 from chaincrm.errors import ConfigError
-from chaincrm.signatures import ConsentChange, WalletAcceptance
 from chaincrm.models import (
     ZERO_ADDRESS,
     AccessGrant,
@@ -29,6 +28,7 @@ from chaincrm.models import (
     Purpose,
     Role,
 )
+from chaincrm.signatures import ConsentChange, WalletAcceptance
 
 RECORD_BYTES = 42
 MAX_BATCH_RECORDS = 1000
@@ -161,7 +161,11 @@ class Registry:
         self, content_hash: bytes, cid_digest: bytes, readers_hash: bytes, wallet: str | None, purpose: Purpose
     ) -> Any:
         return self.contract.functions.registerCustomer(
-            content_hash, cid_digest, readers_hash, to_checksum_address(wallet) if wallet else ZERO_ADDRESS, int(purpose)
+            content_hash,
+            cid_digest,
+            readers_hash,
+            to_checksum_address(wallet) if wallet else ZERO_ADDRESS,
+            int(purpose),
         )
 
     def update_profile(
@@ -188,9 +192,7 @@ class Registry:
     def grant_access(
         self, customer_id: int, staff: str, purpose: Purpose, version: SealedVersion, sender: Sender
     ) -> TxReceipt:
-        fn = self.contract.functions.grantAccess(
-            customer_id, to_checksum_address(staff), int(purpose), *version.hashes
-        )
+        fn = self.contract.functions.grantAccess(customer_id, to_checksum_address(staff), int(purpose), *version.hashes)
         return self.chain.transact(fn, sender)
 
     def revoke_access(self, customer_id: int, staff: str, version: SealedVersion, sender: Sender) -> TxReceipt:
@@ -219,7 +221,9 @@ class Registry:
         return CustomerStatus(self.chain.call(self.contract.functions.statusOf(customer_id)))
 
     def profile(self, customer_id: int, version: int) -> ProfileVersion:
-        content_hash, cid_digest, readers_hash = self.chain.call(self.contract.functions.profileOf(customer_id, version))
+        content_hash, cid_digest, readers_hash = self.chain.call(
+            self.contract.functions.profileOf(customer_id, version)
+        )
         return ProfileVersion(version, bytes(content_hash), bytes(cid_digest), bytes(readers_hash))
 
     def access_of(self, customer_id: int, staff: str) -> AccessGrant:

@@ -165,7 +165,13 @@ def sign_consent_change(
     deadline: int,
 ) -> ConsentChange:
     """Sign `SetConsent` with the customer's wallet."""
-    message = {"customerId": customer_id, "purpose": int(purpose), "granted": granted, "nonce": nonce, "deadline": deadline}
+    message = {
+        "customerId": customer_id,
+        "purpose": int(purpose),
+        "granted": granted,
+        "nonce": nonce,
+        "deadline": deadline,
+    }
     signed = Account.sign_typed_data(wallet.key, domain(chain_id, registry), SET_CONSENT_TYPES, message)
     return ConsentChange(
         chain_id=chain_id,

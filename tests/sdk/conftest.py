@@ -11,6 +11,7 @@ from eth_account.signers.local import LocalAccount
 
 from chaincrm.chain import Chain
 from chaincrm.client import Crm, connect
+from chaincrm.customers import public_key64
 from chaincrm.deployment import deploy
 from chaincrm.devchain import AnvilNode, AnvilOptions, dev_private_keys, free_port, start_anvil, stop_process
 from chaincrm.models import Role
@@ -53,13 +54,17 @@ def chain(anvil_node: AnvilNode) -> Chain:
 
 @pytest.fixture(scope="module")
 def crm(chain: Chain, staff: Staff) -> Crm:
-    """A fresh deployment with roles granted and staff encryption keys published."""
+    """A fresh deployment with roles granted and staff encryption keys published.
+
+    The customers publish no key: their wallet's key travels with its acceptance."""
     deployment = deploy(chain, staff.admin, treasury=staff.treasury.address)
     crm = Crm.attach(chain, deployment)
     crm.registry.grant_role(Role.AGENT, staff.agent.address, staff.admin)
     crm.registry.grant_role(Role.AGENT, staff.agent2.address, staff.admin)
     crm.registry.grant_role(Role.MANAGER, staff.manager.address, staff.admin)
     crm.registry.grant_role(Role.AUDITOR, staff.auditor.address, staff.admin)
+    for account in (staff.agent, staff.agent2, staff.manager, staff.auditor):
+        crm.registry.register_encryption_key(public_key64(account), account)
     return crm
 
 

@@ -14,12 +14,13 @@ from pathlib import Path
 import pytest
 
 from chaincrm.client import Crm
-from chaincrm.customers import CustomerData, public_key64
+from chaincrm.customers import CustomerData
 from chaincrm.documents import KuboStore, digest_to_cid
-from chaincrm.errors import ChainCrmError, ConfigError, IntegrityError, PrivacyError, StorageError
+from chaincrm.errors import ChainCrmError, ConfigError, IntegrityError, PrivacyError
 from chaincrm.ipfs_node import NodeHandle
-from chaincrm.models import CustomerStatus, InteractionKind, Outcome, Purpose
-from chaincrm.privacy import CustomerProfile
+from chaincrm.models import CustomerStatus, InteractionKind, Outcome, Purpose, Role
+from chaincrm.notes import CustomerNotes
+from chaincrm.privacy import CustomerProfile, InteractionContent, KeyRing, readers_hash, seal_profile
 from chaincrm.registry import InteractionEntry
 from chaincrm.reverts import revert_type
 from tests.sdk.conftest import Staff
@@ -37,29 +38,97 @@ def _profile() -> CustomerProfile:
     )
 
 
-@pytest.fixture(scope="module")
-def keyed(crm: Crm, staff: Staff) -> Crm:
-    """Staff and the customer have published their encryption keys (their account keys)."""
-    for account in (staff.agent, staff.agent2, staff.manager, staff.auditor, staff.customer):
-        crm.registry.register_encryption_key(public_key64(account), account)
-    return crm
-
-
 @pytest.fixture
-def data(keyed: Crm, ipfs_node: NodeHandle, snapshot: None) -> Iterator[CustomerData]:
+def data(crm: Crm, ipfs_node: NodeHandle, snapshot: None) -> Iterator[CustomerData]:
     with KuboStore(ipfs_node.api_addr) as store:
-        yield CustomerData(keyed, store)
+        yield CustomerData(crm, store)
 
 
 def _add(data: CustomerData, staff: Staff) -> int:
-    return data.add(_profile(), wallet=staff.customer.address, purpose=Purpose.SALES, agent=staff.agent).customer_id
+    """A customer registered by `agent` whose wallet `customer` accepted, re-sealed for it."""
+    customer_id = data.add(
+        _profile(), wallet=staff.customer.address, purpose=Purpose.SALES, agent=staff.agent
+    ).customer_id
+    data.accept_wallet(customer_id, staff.customer)
+    data.reseal(customer_id, staff.agent)
+    return customer_id
 
 
-def test_the_registering_agent_and_the_customer_can_read_the_profile(data: CustomerData, staff: Staff) -> None:
+def _add_unbound(data: CustomerData, staff: Staff, wallet: str | None = None) -> int:
+    return data.add(_profile(), wallet=wallet, purpose=Purpose.SALES, agent=staff.agent).customer_id
+
+
+def test_the_registering_agent_the_managers_and_the_accepted_wallet_can_read_the_profile(
+    data: CustomerData, staff: Staff
+) -> None:
     customer_id = _add(data, staff)
 
-    assert data.read(customer_id, staff.agent) == _profile()
-    assert data.read(customer_id, staff.customer) == _profile()
+    for reader in (staff.agent, staff.manager, staff.customer):
+        assert data.read(customer_id, reader) == _profile()
+
+
+def test_a_proposed_wallet_reads_nothing_until_it_accepts(data: CustomerData, staff: Staff) -> None:
+    customer_id = _add_unbound(data, staff, wallet=staff.customer.address)
+
+    with pytest.raises(PrivacyError):
+        data.read(customer_id, staff.customer)
+    assert staff.customer.address not in data.readers(customer_id)
+    assert data.crm.registry.customer(customer_id).pending_wallet == staff.customer.address
+
+
+def test_a_proposed_wallet_has_none_of_the_customers_powers(data: CustomerData, staff: Staff) -> None:
+    customer_id = _add_unbound(data, staff, wallet=staff.customer.address)
+
+    with pytest.raises(revert_type("CallerNotCustomer")):
+        data.crm.registry.set_consent(customer_id, Purpose.MARKETING, True, staff.customer)
+    with pytest.raises(revert_type("CallerNotManagerOrCustomer")):
+        data.erase(customer_id, staff.customer)
+    assert data.crm.registry.customer(customer_id).wallet is None
+
+
+def test_the_forged_consent_attack_fails(data: CustomerData, staff: Staff) -> None:
+    """An agent registers a customer with a second wallet of his own and tries to act as them."""
+    own_second_wallet = staff.stranger
+    customer_id = _add_unbound(data, staff, wallet=own_second_wallet.address)
+
+    with pytest.raises(revert_type("CallerNotCustomer")):
+        data.crm.registry.set_consent(customer_id, Purpose.MARKETING, True, own_second_wallet)
+    with pytest.raises(ChainCrmError):
+        data.grant(customer_id, staff.agent2.address, Purpose.SUPPORT, own_second_wallet)
+    with pytest.raises(revert_type("CallerNotManagerOrCustomer")):
+        data.erase(customer_id, own_second_wallet)
+
+    assert not data.crm.registry.has_consent(customer_id, Purpose.MARKETING)
+    assert data.crm.registry.status_of(customer_id) is CustomerStatus.ACTIVE
+
+
+def test_a_wallet_with_no_ether_binds_itself_by_a_signature_staff_relay(data: CustomerData, staff: Staff) -> None:
+    from eth_account import Account
+
+    penniless = Account.create()
+    customer_id = _add_unbound(data, staff, wallet=penniless.address)
+    acceptance = data.sign_wallet_acceptance(customer_id, penniless)
+
+    ref = data.relay_wallet_acceptance(acceptance, staff.agent)
+
+    assert data.crm.chain.w3.eth.get_balance(penniless.address) == 0
+    assert data.crm.registry.customer(customer_id).wallet == penniless.address
+    assert ref is not None and penniless.address in ref.readers
+    assert data.read(customer_id, penniless) == _profile()
+
+
+def test_a_relayed_acceptance_cannot_be_replayed(data: CustomerData, staff: Staff) -> None:
+    customer_id = _add_unbound(data, staff, wallet=staff.customer.address)
+    acceptance = data.sign_wallet_acceptance(customer_id, staff.customer)
+    data.relay_wallet_acceptance(acceptance, staff.agent)
+    data.propose_wallet(customer_id, staff.customer2.address, staff.manager)
+    data.accept_wallet(customer_id, staff.customer2)
+    data.propose_wallet(customer_id, staff.customer.address, staff.manager)
+
+    with pytest.raises(revert_type("SignatureInvalid")):
+        data.crm.registry.accept_wallet_by_sig(acceptance, staff.agent)
+
+    assert data.crm.registry.customer(customer_id).wallet == staff.customer2.address
 
 
 def test_staff_without_a_grant_cannot_read_the_profile(data: CustomerData, staff: Staff) -> None:
@@ -69,25 +138,37 @@ def test_staff_without_a_grant_cannot_read_the_profile(data: CustomerData, staff
         data.read(customer_id, staff.agent2)
 
 
-def test_a_grant_lets_staff_read_and_is_recorded_on_chain_with_its_purpose(data: CustomerData, staff: Staff) -> None:
+def test_a_grant_and_its_reseal_are_one_transaction(data: CustomerData, staff: Staff) -> None:
     customer_id = _add(data, staff)
 
     ref = data.grant(customer_id, staff.agent2.address, Purpose.SUPPORT, staff.customer)
 
     assert data.read(customer_id, staff.agent2) == _profile()
-    assert ref.version == 2
     grant = data.crm.registry.access_of(customer_id, staff.agent2.address)
     assert grant.active and grant.purpose is Purpose.SUPPORT
+    recorded = data.crm.registry.profile(customer_id, ref.version)
+    assert recorded.readers_hash == readers_hash(ref.readers) == data.crm.registry.readers_hash_of(customer_id)
+
+
+def test_a_manager_shares_a_customer_who_has_no_wallet(data: CustomerData, staff: Staff) -> None:
+    customer_id = _add_unbound(data, staff)
+
+    data.grant(customer_id, staff.agent2.address, Purpose.SUPPORT, staff.manager)
+    data.revoke(customer_id, staff.agent.address, staff.manager)
+
+    assert data.read(customer_id, staff.agent2) == _profile()
+    with pytest.raises(PrivacyError):
+        data.read(customer_id, staff.agent)
 
 
 def test_a_granter_who_cannot_read_the_profile_changes_nothing(data: CustomerData, staff: Staff) -> None:
     customer_id = _add(data, staff)
 
     with pytest.raises(PrivacyError):
-        data.grant(customer_id, staff.agent2.address, Purpose.SUPPORT, staff.manager)
+        data.grant(customer_id, staff.auditor.address, Purpose.AUDIT, staff.agent2)
 
-    assert not data.crm.registry.access_of(customer_id, staff.agent2.address).active
-    assert data.crm.registry.customer(customer_id).profile_version == 1
+    assert not data.crm.registry.has_active_grant(customer_id, staff.auditor.address)
+    assert data.crm.registry.customer(customer_id).profile_version == 2
 
 
 def test_a_revocation_rotates_the_key_so_later_versions_are_unreadable_to_the_revoked(
@@ -95,13 +176,94 @@ def test_a_revocation_rotates_the_key_so_later_versions_are_unreadable_to_the_re
 ) -> None:
     customer_id = _add(data, staff)
     data.grant(customer_id, staff.agent2.address, Purpose.SUPPORT, staff.customer)
+    before = data.vault(customer_id, staff.agent2).keyring
 
     data.revoke(customer_id, staff.agent2.address, staff.customer)
 
     with pytest.raises(PrivacyError):
         data.read(customer_id, staff.agent2)
-    assert data.read(customer_id, staff.agent) == _profile()
+    after = data.vault(customer_id, staff.agent).keyring
+    assert after.current_epoch == before.current_epoch + 1
     assert not data.crm.registry.access_of(customer_id, staff.agent2.address).active
+
+
+def test_readers_are_computed_from_the_chain_not_copied_from_the_last_version(data: CustomerData, staff: Staff) -> None:
+    customer_id = _add(data, staff)
+    data.grant(customer_id, staff.agent2.address, Purpose.SUPPORT, staff.manager)
+    data.crm.registry.revoke_role(Role.AGENT, staff.agent2.address, staff.admin)
+    assert data.is_stale(customer_id)
+
+    ref = data.reseal(customer_id, staff.manager)
+
+    assert ref is not None and staff.agent2.address not in ref.readers
+    assert not data.is_stale(customer_id)
+    data.update(customer_id, _profile(), staff.customer)
+    assert staff.agent2.address not in data.readers(customer_id)
+
+
+def test_a_version_sealed_for_other_readers_than_the_chain_recorded_is_not_trusted(
+    data: CustomerData, staff: Staff
+) -> None:
+    """A granted agent with his own client seals a version for himself alone."""
+    from chaincrm.documents import cid_to_digest, content_hash
+
+    customer_id = _add(data, staff)
+    version = data.crm.registry.customer(customer_id).profile_version + 1
+    sealed = seal_profile(
+        _profile(),
+        readers={staff.agent.address: data.crm.registry.encryption_key_of(staff.agent.address) or b""},
+        context=data.context(customer_id, version),
+        keyring=KeyRing.fresh(),
+    )
+    cid = data.store.put(sealed.document)
+    data.crm.registry.update_profile(
+        customer_id,
+        content_hash(sealed.document),
+        cid_to_digest(cid),
+        data.crm.registry.readers_hash_of(customer_id),
+        staff.agent,
+    )
+
+    with pytest.raises(PrivacyError, match="readers other than"):
+        data.read(customer_id, staff.agent)
+
+
+def test_a_marketing_grant_needs_the_customers_consent(data: CustomerData, staff: Staff) -> None:
+    customer_id = _add(data, staff)
+
+    with pytest.raises(ConfigError, match="consent"):
+        data.grant(customer_id, staff.agent2.address, Purpose.MARKETING, staff.manager)
+    data.set_consent(customer_id, Purpose.MARKETING, True, staff.customer)
+    data.grant(customer_id, staff.agent2.address, Purpose.MARKETING, staff.manager)
+
+    assert data.read(customer_id, staff.agent2) == _profile()
+
+
+def test_withdrawing_consent_deactivates_its_grants_and_reseals_without_them(data: CustomerData, staff: Staff) -> None:
+    customer_id = _add(data, staff)
+    data.set_consent(customer_id, Purpose.MARKETING, True, staff.customer)
+    data.grant(customer_id, staff.agent2.address, Purpose.MARKETING, staff.manager)
+    data.grant(customer_id, staff.auditor.address, Purpose.AUDIT, staff.manager)
+
+    ref = data.set_consent(customer_id, Purpose.MARKETING, False, staff.customer)
+
+    assert not data.crm.registry.has_active_grant(customer_id, staff.agent2.address)
+    assert data.crm.registry.has_active_grant(customer_id, staff.auditor.address)
+    assert ref is not None and staff.agent2.address not in ref.readers
+    with pytest.raises(PrivacyError):
+        data.read(customer_id, staff.agent2)
+    assert data.read(customer_id, staff.auditor) == _profile()
+
+
+def test_a_relayed_consent_change_needs_no_ether_from_the_customer(data: CustomerData, staff: Staff) -> None:
+    customer_id = _add(data, staff)
+    change = data.sign_consent_change(customer_id, Purpose.PROFILING, True, staff.customer)
+    balance = data.crm.chain.w3.eth.get_balance(staff.customer.address)
+
+    data.relay_consent_change(change, staff.agent)
+
+    assert data.crm.registry.has_consent(customer_id, Purpose.PROFILING)
+    assert data.crm.chain.w3.eth.get_balance(staff.customer.address) == balance
 
 
 def test_an_update_is_a_new_version_for_the_same_readers(data: CustomerData, staff: Staff) -> None:
@@ -111,37 +273,70 @@ def test_an_update_is_a_new_version_for_the_same_readers(data: CustomerData, sta
     data.update(customer_id, changed, staff.customer)
 
     assert data.read(customer_id, staff.agent) == changed
-    assert data.read(customer_id, staff.agent, version=1) == _profile()
+    assert data.read(customer_id, staff.agent, version=2) == _profile()
 
 
 def test_a_document_that_does_not_match_its_on_chain_hash_is_refused(data: CustomerData, staff: Staff) -> None:
-    customer_id = _add(data, staff)
-    other_cid = data.store.put(b"not the profile")
-    recorded = data.crm.registry.profile(customer_id, 1)
     from chaincrm.documents import cid_to_digest
 
-    data.crm.registry.update_profile(customer_id, recorded.content_hash, cid_to_digest(other_cid), staff.agent)
+    customer_id = _add(data, staff)
+    other_cid = data.store.put(b"not the profile")
+    recorded = data.crm.registry.profile(customer_id, 2)
+    data.crm.registry.update_profile(
+        customer_id, recorded.content_hash, cid_to_digest(other_cid), recorded.readers_hash, staff.agent
+    )
 
     with pytest.raises(IntegrityError):
         data.read(customer_id, staff.agent)
 
 
-def test_after_erasure_nobody_can_decrypt_staff_included(data: CustomerData, staff: Staff) -> None:
+def test_erasure_destroys_every_document_tied_to_the_customer(
+    data: CustomerData, staff: Staff, ipfs_node: NodeHandle
+) -> None:
+    from chaincrm.models import DocumentKind, Stage
+
     customer_id = _add(data, staff)
-    data.grant(customer_id, staff.agent2.address, Purpose.SUPPORT, staff.customer)
-    cids = [digest_to_cid(data.crm.registry.profile(customer_id, v).cid_digest) for v in (1, 2)]
+    notes = CustomerNotes(data.crm, data.store)
+    note = notes.log_interaction(
+        customer_id, InteractionKind.MEETING, Outcome.POSITIVE, InteractionContent(SECRET_NOTES), staff.agent
+    )
+    deal_id = data.crm.pipeline.open_deal(customer_id, staff.agent.address, 10**17, staff.agent)
+    proposal = notes.attach_deal_document(
+        deal_id, DocumentKind.PROPOSAL, b"proposal for " + SECRET_NAME.encode(), staff.agent
+    )
+    data.crm.pipeline.move(deal_id, Stage.QUALIFIED, staff.agent)
+    documents = {note.cid, proposal.cid} | {
+        digest_to_cid(data.crm.registry.profile(customer_id, v).cid_digest) for v in (1, 2)
+    }
+    stored = [data.store.get(cid) for cid in documents]
 
     erasure = data.erase(customer_id, staff.manager)
 
-    assert data.crm.registry.status_of(customer_id) is CustomerStatus.ERASED
-    for cid in cids:
+    assert set(erasure.unpinned) == documents
+    receipt = data.store.get(erasure.receipt_cid).decode()
+    for cid in documents:
         assert not data.store.has(cid)
-        with pytest.raises(StorageError):
-            data.store.get(cid)
-    for reader in (staff.agent, staff.agent2, staff.customer):
+        assert cid in receipt
+    for path in Path(ipfs_node.repo_dir).rglob("*"):
+        if path.is_file():
+            blob = path.read_bytes()
+            assert not any(document[:64] in blob for document in stored), path
+    for reader in (staff.agent, staff.manager, staff.customer):
         with pytest.raises(PrivacyError):
             data.read(customer_id, reader)
-    assert set(erasure.unpinned) == set(cids)
+
+
+def test_erasure_clears_the_wallet_the_grants_and_the_consents_from_storage(data: CustomerData, staff: Staff) -> None:
+    customer_id = _add(data, staff)
+    data.set_consent(customer_id, Purpose.MARKETING, True, staff.customer)
+    data.grant(customer_id, staff.agent2.address, Purpose.MARKETING, staff.manager)
+
+    data.erase(customer_id, staff.customer)
+
+    record = data.crm.registry.customer(customer_id)
+    assert record.wallet is None and record.pending_wallet is None and record.consent_bits == 0
+    assert data.crm.registry.grantees_of(customer_id) == []
+    assert not data.crm.registry.has_active_grant(customer_id, staff.agent.address)
 
 
 def test_the_erasure_receipt_on_chain_matches_the_receipt_document(data: CustomerData, staff: Staff) -> None:
@@ -176,18 +371,27 @@ def test_an_erased_customer_refuses_further_writes(data: CustomerData, staff: St
         data.crm.registry.log_interaction(
             InteractionEntry(customer_id, InteractionKind.CALL, Outcome.NONE, b"\x01" * 32), staff.agent
         )
+    with pytest.raises(revert_type("CustomerIsErased")):
+        data.crm.pipeline.open_deal(customer_id, staff.agent.address, 10**17, staff.manager)
     with pytest.raises(ChainCrmError):
         data.update(customer_id, _profile(), staff.customer)
 
 
 def test_an_agent_without_a_published_key_stores_nothing(data: CustomerData, staff: Staff, crm: Crm) -> None:
-    from chaincrm.models import Role
-
     crm.registry.grant_role(Role.AGENT, staff.stranger.address, staff.admin)
     pins_before = data.store.pins()
 
     with pytest.raises(ConfigError):
         data.add(_profile(), wallet=None, purpose=Purpose.SALES, agent=staff.stranger)
+
+    assert data.store.pins() == pins_before
+
+
+def test_a_purpose_that_needs_consent_cannot_be_the_registration_purpose(data: CustomerData, staff: Staff) -> None:
+    pins_before = data.store.pins()
+
+    with pytest.raises(ConfigError, match="consent"):
+        data.add(_profile(), wallet=None, purpose=Purpose.MARKETING, agent=staff.agent)
 
     assert data.store.pins() == pins_before
 
@@ -217,8 +421,12 @@ def test_no_plaintext_appears_anywhere_the_system_wrote(
     start = w3.eth.block_number
     customer_id = _add(data, staff)
     data.grant(customer_id, staff.agent2.address, Purpose.SUPPORT, staff.customer)
-    data.crm.registry.log_interaction(
-        InteractionEntry(customer_id, InteractionKind.MEETING, Outcome.POSITIVE, b"\x02" * 32), staff.agent
+    CustomerNotes(data.crm, data.store).log_interaction(
+        customer_id,
+        InteractionKind.MEETING,
+        Outcome.POSITIVE,
+        InteractionContent(f"{SECRET_NAME} said {SECRET_NOTES}"),
+        staff.agent,
     )
     data.update(customer_id, CustomerProfile(name=SECRET_NAME, email=SECRET_EMAIL, notes=SECRET_NOTES), staff.agent)
     assert data.read(customer_id, staff.customer).name == SECRET_NAME  # the secrets really are in there
@@ -249,22 +457,3 @@ def test_no_plaintext_appears_anywhere_the_system_wrote(
             scanned["log files"] += 1
 
     assert all(count > 0 for count in scanned.values()), scanned
-
-
-def test_an_attachment_is_encrypted_for_the_profile_readers_and_checked_against_its_hash(
-    data: CustomerData, staff: Staff
-) -> None:
-    from chaincrm.documents import content_hash
-
-    customer_id = _add(data, staff)
-    notes = f"Meeting with {SECRET_NAME}: {SECRET_NOTES}".encode()
-
-    sealed = data.seal_attachment(customer_id, notes, staff.agent)
-    cid = data.store.put(sealed)
-
-    assert _contains_secret(sealed) is None
-    assert data.open_attachment(customer_id, cid, content_hash(sealed), staff.customer) == notes
-    with pytest.raises(PrivacyError):
-        data.open_attachment(customer_id, cid, content_hash(sealed), staff.agent2)
-    with pytest.raises(IntegrityError):
-        data.open_attachment(customer_id, cid, b"\x00" * 32, staff.agent)

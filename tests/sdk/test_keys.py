@@ -13,7 +13,7 @@ from eth_utils.crypto import keccak
 
 from chaincrm.errors import KeystoreError
 from chaincrm.keys import LocalSigner, create_keystore, keystore_folder, load_signer
-from chaincrm.privacy import CustomerProfile, ProfileContext, open_profile, seal_profile
+from chaincrm.privacy import CustomerProfile, KeyRing, ProfileContext, open_profile, seal_profile
 
 # scrypt's cost parameter lowered so a test decrypts in milliseconds; production keeps 2**18.
 SCRYPT_N_FOR_TESTS = 2**4
@@ -195,7 +195,9 @@ def test_a_signer_from_a_keystore_opens_a_profile_sealed_to_its_public_key(
     signer = load_signer(keystore, password=PASSWORD)
     context = ProfileContext(31337, "0x5FbDB2315678afecb367f032d93F642f64180aa3", 1, 1)
     profile = CustomerProfile(name="Ada Lovelace")
-    document, _ = seal_profile(profile, readers={signer.address: signer.public_key64}, context=context)
+    document, _ = seal_profile(
+        profile, readers={signer.address: signer.public_key64}, context=context, keyring=KeyRing.fresh()
+    )
 
     opened = open_profile(
         document,
