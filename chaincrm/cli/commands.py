@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 
 import click
 
-from chaincrm import bench
 from chaincrm.cli.context import App
 from chaincrm.cli.customers import customer
 from chaincrm.cli.deals import deal
-from chaincrm.cli.index import index_command
 from chaincrm.cli.interactions import interaction
 from chaincrm.cli.invoices import invoice
 from chaincrm.cli.keys import key
@@ -22,7 +21,23 @@ from chaincrm.cli.verify import verify_command
 from chaincrm.config import Settings
 
 
-@click.group(help="chaincrm: a CRM whose record of truth is a set of Ethereum contracts.")
+class LazyGroup(click.Group):
+    """A group whose heavier commands are imported only when run (or when the root help lists them),
+    so that every other command starts fast."""
+
+    lazy = {"index": "chaincrm.cli.index:index_command"}  # the indexer pulls in SQLAlchemy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy and cmd_name not in self.commands:
+            module, name = self.lazy[cmd_name].split(":")
+            self.add_command(getattr(importlib.import_module(module), name), cmd_name)
+        return super().get_command(ctx, cmd_name)
+
+
+@click.group(cls=LazyGroup, help="chaincrm: a CRM whose record of truth is a set of Ethereum contracts.")
 @click.option(
     "--home",
     type=click.Path(path_type=Path, file_okay=False),
@@ -50,7 +65,6 @@ for command in (
     invoice,
     me_group,
     verify_command,
-    index_command,
     report_command,
 ):
     cli.add_command(command)
@@ -79,6 +93,8 @@ def bench_group() -> None:
     "--records", "scales", multiple=True, type=click.IntRange(1, 100_000), help="Existing-record counts (repeatable)."
 )
 def bench_gas(out: Path, scales: tuple[int, ...]) -> None:
+    from chaincrm import bench
+
     bench.run_gas(out, scales or bench.SCALES, log=click.echo)
 
 
@@ -99,4 +115,6 @@ def bench_index(out: Path, interactions: int) -> None:
 )
 @click.option("--count", default=2000, show_default=True, type=click.IntRange(100, 100_000))
 def bench_throughput(out: Path, count: int) -> None:
+    from chaincrm import bench
+
     bench.run_throughput(out, count, log=click.echo)

@@ -16,12 +16,12 @@ from chaincrm.addresses import AddressProblem, parse_address
 from chaincrm.client import Crm
 from chaincrm.config import Settings
 from chaincrm.customers import CustomerData
-
-if TYPE_CHECKING:
-    from chaincrm.notes import CustomerNotes
 from chaincrm.documents import KuboStore
 from chaincrm.errors import KeystoreError
 from chaincrm.keys import LocalSigner, load_signer
+
+if TYPE_CHECKING:
+    from chaincrm.notes import CustomerNotes
 
 KEYSTORE_ENV = "CHAINCRM_KEYSTORE"
 WEI_PER_UNIT = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}

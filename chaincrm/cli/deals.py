@@ -1,6 +1,13 @@
-"""`chaincrm deal open|move|lose|show|list`: the sales pipeline. Moving a deal to won issues its invoice."""
+"""`chaincrm deal open|move|lose|reissue|attach|document|show|list`: the sales pipeline.
+
+Moving a deal to won issues its invoice; above the admin's approval threshold only a manager may.
+Deal documents (proposals, contracts) are encrypted under the customer's content key, like notes.
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -16,19 +23,24 @@ from chaincrm.cli.context import (
     keystore_option,
     pass_app,
 )
+from chaincrm.cli.files import read_bytes
 from chaincrm.cli.output import (
     deal_fields,
     emit,
     emit_line,
     eth,
     facts,
+    hex32,
     stage_change_fields,
     table,
     tracked,
     tx_fields,
     when,
+    working,
 )
-from chaincrm.models import Deal, LossReason, Stage
+from chaincrm.client import Crm
+from chaincrm.errors import ConfigError, PrivacyError
+from chaincrm.models import Deal, DocumentKind, LossReason, Stage
 
 
 @click.group(
@@ -38,12 +50,16 @@ def deal() -> None:
     pass
 
 
-@deal.command(name="open", help="Open a deal at the lead stage (an agent).")
+@deal.command(
+    name="open",
+    help="Open a deal at the lead stage (a manager, or an agent with a grant on the customer); the owner must "
+    "be an agent with a grant on the customer.",
+)
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
 @click.option(
     "--value", "value_wei", type=ETH_AMOUNT, required=True, help="The deal's value: 1.5 (ETH), 1.5eth, 20gwei, 100wei."
 )
-@click.option("--owner", type=ADDRESS, help="The agent who owns the deal [default: you].")
+@click.option("--owner", type=ADDRESS, help="The agent (with a grant on the customer) who owns it [default: you].")
 @keystore_option
 @json_option
 @pass_app
@@ -59,7 +75,8 @@ def open_deal(
 
 @deal.command(
     help="Move a deal one stage forward or back (its owner or a manager): STAGE is lead, qualified, proposal, "
-    "negotiation, contracting or won, which issues the invoice. A lost deal is `deal lose`."
+    "negotiation, contracting or won, which issues the invoice to the customer's accepted wallet. Above the "
+    "approval threshold (`deal show`) only a manager moves a deal to won. A lost deal is `deal lose`."
 )
 @click.argument("deal_id", metavar="DEAL", type=ID)
 @click.argument("stage", metavar="STAGE", type=EnumChoice(Stage, exclude=(Stage.NONE, Stage.LOST)))
@@ -92,21 +109,158 @@ def lose(app: App, deal_id: int, reason: LossReason, keystore: str | None, as_js
     emit_line(fields, as_json, f"Deal {deal_id} lost ({enum_name(reason)}) in block {receipt['blockNumber']}")
 
 
-@deal.command(help="A deal and its stage history.")
+@deal.command(help="A deal, its stage history, its invoices (a re-issue adds one) and its documents.")
 @click.argument("deal_id", metavar="DEAL", type=ID)
 @json_option
 @pass_app
 def show(app: App, deal_id: int, as_json: bool) -> None:
     crm = app.crm
-    found = crm.pipeline.deal(deal_id)
-    history = crm.pipeline.stage_changes(deal_id, from_block=crm.deployment.block_number)
+    pipeline = crm.pipeline
+    found = pipeline.deal(deal_id)
+    history = pipeline.stage_changes(deal_id, from_block=crm.deployment.block_number)
+    invoices = [crm.escrow.invoice(invoice_id) for invoice_id in pipeline.invoices_of(deal_id)]
+    documents = _documents(crm, deal_id)
+    threshold = pipeline.approval_threshold_wei()
+    fields = deal_fields(found) | {
+        "history": [stage_change_fields(c) for c in history],
+        "invoices": [
+            {
+                "invoice_id": i.id,
+                "status": enum_name(i.status),
+                "payer": i.payer,
+                "amount_wei": str(i.amount_wei),
+                "due_at": i.due_at,
+            }
+            for i in invoices
+        ],
+        "documents": documents,
+        "won_needs_manager": found.value_wei > threshold,
+    }
 
     def human(out: Console) -> None:
-        out.print(facts(f"Deal {deal_id}", _deal_rows(found)))
+        approval = f"a manager (above {eth(threshold)})" if fields["won_needs_manager"] else "its owner or a manager"
+        out.print(facts(f"Deal {deal_id}", _deal_rows(found) | {"moved to won by": approval}))
         rows = [(when(c.at), c.block_number, enum_name(c.from_stage), enum_name(c.to_stage), c.actor) for c in history]
         out.print(table("History", ("time", "block", "from", "to", "by"), rows))
+        billed = [(i.id, enum_name(i.status), i.payer, eth(i.amount_wei), when(i.due_at)) for i in invoices]
+        out.print(table("Invoices", ("invoice", "status", "payer", "amount", "due"), billed))
+        docs = [(d["index"], d["kind"], d["cid"], d["author"], d["block_number"]) for d in documents]
+        out.print(table("Documents", ("index", "kind", "document", "by", "block"), docs))
 
-    emit(deal_fields(found) | {"history": [stage_change_fields(c) for c in history]}, as_json, human)
+    emit(fields, as_json, human)
+
+
+def _documents(crm: Crm, deal_id: int) -> list[dict[str, Any]]:
+    """The deal's documents from its DealDocumentAttached events, numbered from 1 in chain order."""
+    from chaincrm.documents import digest_to_cid
+
+    logs = crm.pipeline.contract.events.DealDocumentAttached().get_logs(
+        from_block=crm.deployment.block_number, argument_filters={"dealId": deal_id}
+    )
+    logs = sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
+    return [
+        {
+            "index": number,
+            "kind": enum_name(DocumentKind(log["args"]["documentKind"])),
+            "cid": str(digest_to_cid(bytes(log["args"]["cidDigest"]))),
+            "cid_digest": hex32(log["args"]["cidDigest"]),
+            "content_hash": hex32(log["args"]["contentHash"]),
+            "author": log["args"]["actor"],
+            "block_number": int(log["blockNumber"]),
+            "tx_hash": log["transactionHash"].to_0x_hex(),
+        }
+        for number, log in enumerate(logs, start=1)
+    ]
+
+
+@deal.command(
+    help="Cancel a won deal's unpaid invoice and issue a new one to the customer's current wallet (a manager), "
+    "e.g. after the customer moved to another wallet."
+)
+@click.argument("deal_id", metavar="DEAL", type=ID)
+@keystore_option
+@json_option
+@pass_app
+def reissue(app: App, deal_id: int, keystore: str | None, as_json: bool) -> None:
+    manager = app.signer(keystore)
+    crm = app.crm
+    previous = crm.pipeline.deal(deal_id).invoice_id
+    invoice_id = crm.pipeline.reissue_invoice(deal_id, manager.account)
+    issued = crm.escrow.invoice(invoice_id)
+    fields = {
+        "deal_id": deal_id,
+        "cancelled_invoice_id": previous,
+        "invoice_id": invoice_id,
+        "payer": issued.payer,
+        "amount_wei": str(issued.amount_wei),
+    }
+    line = (
+        f"Deal {deal_id}: invoice {previous} cancelled, invoice {invoice_id} issued to {issued.payer} "
+        f"for {eth(issued.amount_wei)}"
+    )
+    emit_line(fields, as_json, line)
+
+
+@deal.command(
+    help="Attach a document to a deal (its owner or a manager who can read the customer): FILE is encrypted "
+    "under the customer's content key and stored on IPFS; the chain records its hashes."
+)
+@click.argument("deal_id", metavar="DEAL", type=ID)
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--kind", type=EnumChoice(DocumentKind), required=True, help="What the document is.")
+@keystore_option
+@json_option
+@pass_app
+def attach(app: App, deal_id: int, file: Path, kind: DocumentKind, keystore: str | None, as_json: bool) -> None:
+    data = read_bytes(file, "document", app.store.max_document_bytes)
+    author = app.signer(keystore)
+    with working("Encrypting and attaching the document"):
+        stored = app.notes.attach_deal_document(deal_id, kind, data, author.account)
+    fields = {
+        "deal_id": deal_id,
+        "customer_id": stored.customer_id,
+        "kind": enum_name(kind),
+        "cid": stored.cid,
+        "cid_digest": hex32(stored.digest),
+        "tx_hash": stored.tx_hash,
+        "block_number": stored.block_number,
+    }
+    line = f"Attached a {enum_name(kind)} to deal {deal_id} in block {stored.block_number}: encrypted as {stored.cid}"
+    emit_line(fields, as_json, line)
+
+
+@deal.command(
+    help="Decrypt a deal's document (INDEX as `deal show` numbers them, from 1) into --out FILE, with a reader's "
+    "keystore (a manager, staff with a grant, or the customer)."
+)
+@click.argument("deal_id", metavar="DEAL", type=ID)
+@click.argument("index", metavar="INDEX", type=ID)
+@click.option("--out", type=click.Path(path_type=Path, dir_okay=False), required=True, help="Write it here.")
+@keystore_option
+@json_option
+@pass_app
+def document(app: App, deal_id: int, index: int, out: Path, keystore: str | None, as_json: bool) -> None:
+    crm = app.crm
+    found = crm.pipeline.deal(deal_id)
+    documents = _documents(crm, deal_id)
+    if index > len(documents):
+        raise ConfigError(f"deal {deal_id} has {len(documents)} document(s); there is no index {index}")
+    if out.exists():
+        raise ConfigError(f"{out} already exists: choose another --out")
+    chosen = documents[index - 1]
+    reader = app.signer(keystore)
+    digest = bytes.fromhex(chosen["cid_digest"][2:])
+    try:
+        data = app.notes.read_deal_document(found.customer_id, digest, reader.account)
+    except PrivacyError as exc:
+        raise PrivacyError(f"{reader.address} cannot read customer {found.customer_id}'s content ({exc})") from None
+    try:
+        with out.open("xb") as handle:
+            handle.write(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write {out} ({exc.strerror})") from None
+    fields = {"deal_id": deal_id, "index": index, "kind": chosen["kind"], "size": len(data), "written_to": str(out)}
+    emit_line(fields, as_json, f"Deal {deal_id}'s {chosen['kind']} ({len(data):,} bytes) written to {out}")
 
 
 @deal.command(name="list", help="Every deal, optionally only one stage's or one customer's.")

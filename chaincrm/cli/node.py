@@ -9,10 +9,13 @@ import click
 from rich.console import Console
 
 from chaincrm import stack
-from chaincrm.cli.context import ADDRESS, App, json_option, keystore_option, pass_app
+from chaincrm.cli.context import ADDRESS, ETH_AMOUNT, App, json_option, keystore_option, pass_app
 from chaincrm.cli.output import emit, facts, table, working
 from chaincrm.client import connect
 from chaincrm.deployment import (
+    DAY_SECONDS,
+    DEFAULT_APPROVAL_THRESHOLD_WEI,
+    DEFAULT_DISPUTE_RESOLUTION_SECONDS,
     DEFAULT_DISPUTE_WINDOW_SECONDS,
     DEFAULT_PAYMENT_TERM_SECONDS,
     deploy,
@@ -23,6 +26,8 @@ from chaincrm.errors import ConfigError
 from chaincrm.stack import ServiceState, StackState
 
 PORT = click.IntRange(1, 65535)
+DAYS = click.FloatRange(min=0, min_open=True)
+WEI_PER_ETH = 10**18
 
 
 @click.group(
@@ -116,7 +121,11 @@ def _detail(service: ServiceState) -> str:
 # ------------------------------------------------------------------ deploy
 
 
-@click.command(name="deploy", help="Deploy the CRM's contracts and write the deployment record <home>/deployment.json.")
+@click.command(
+    name="deploy",
+    help="Deploy the CRM's contracts and write the deployment record <home>/deployment.json. Escrow and "
+    "approval settings are fixed at deployment (the approval threshold can change later, by an admin).",
+)
 @keystore_option
 @click.option("--treasury", type=ADDRESS, help="Where released invoice payments go [default: the deployer].")
 @click.option(
@@ -133,6 +142,27 @@ def _detail(service: ServiceState) -> str:
     show_default=True,
     help="How long after issue an invoice is due.",
 )
+@click.option(
+    "--dispute-resolution-days",
+    type=DAYS,
+    default=DEFAULT_DISPUTE_RESOLUTION_SECONDS / DAY_SECONDS,
+    show_default=True,
+    help="How long a manager has to resolve a dispute before the payer may reclaim the payment.",
+)
+@click.option(
+    "--treasury-delay-days",
+    type=DAYS,
+    help="How long a proposed treasury waits before it may accept; must exceed the dispute window "
+    "[default: the dispute window plus one day].",
+)
+@click.option(
+    "--approval-threshold",
+    "approval_threshold_wei",
+    type=ETH_AMOUNT,
+    default=str(DEFAULT_APPROVAL_THRESHOLD_WEI // WEI_PER_ETH),
+    show_default=True,
+    help="Deals worth more (ETH; or 20gwei, 100wei) need a manager to move to won; 0: every deal does.",
+)
 @click.option("--force", is_flag=True, help="Replace a deployment record that belongs to another chain.")
 @json_option
 @pass_app
@@ -142,9 +172,18 @@ def deploy_command(
     treasury: str | None,
     dispute_window_seconds: int,
     payment_term_seconds: int,
+    dispute_resolution_days: float,
+    treasury_delay_days: float | None,
+    approval_threshold_wei: int,
     force: bool,
     as_json: bool,
 ) -> None:
+    treasury_delay_seconds = None if treasury_delay_days is None else round(treasury_delay_days * DAY_SECONDS)
+    if treasury_delay_seconds is not None and treasury_delay_seconds <= dispute_window_seconds:
+        raise ConfigError(
+            f"--treasury-delay-days {treasury_delay_days:g} is not longer than the dispute window "
+            f"({dispute_window_seconds:,} s): a new treasury could receive payments still in dispute"
+        )
     settings = app.settings
     deployer = app.signer(keystore)
     chain = connect(settings.rpc_url, confirmations=settings.confirmations)
@@ -163,6 +202,9 @@ def deploy_command(
             treasury=treasury or deployer.address,
             dispute_window_seconds=dispute_window_seconds,
             payment_term_seconds=payment_term_seconds,
+            dispute_resolution_seconds=max(1, round(dispute_resolution_days * DAY_SECONDS)),
+            treasury_delay_seconds=treasury_delay_seconds,
+            approval_threshold_wei=approval_threshold_wei,
         )
     save_record(deployment, record, force=force)
     fields = asdict(deployment) | {"record": str(record)}

@@ -22,7 +22,7 @@ from rich.table import Table
 from web3.types import TxReceipt
 
 from chaincrm.cli.context import enum_name
-from chaincrm.models import Customer, Deal, Interaction, Invoice, StageChange
+from chaincrm.models import Customer, Deal, Interaction, Invoice, Purpose, StageChange
 
 WEI_PER_ETH = Decimal(10**18)
 T = TypeVar("T")
@@ -105,6 +105,12 @@ def when(timestamp: int | None) -> str | None:
 
 def hex32(value: bytes) -> str:
     return "0x" + bytes(value).hex()
+
+
+def purpose_with_basis(purpose: Purpose) -> str:
+    """A purpose as people read it: its name and the lawful basis the registry gives it,
+    `marketing (consent)`, `billing (legal-obligation)`; `unknown(9)` for a code this version lacks."""
+    return f"{enum_name(purpose)} ({enum_name(purpose.basis)})" if purpose.known else enum_name(purpose)
 
 
 # ------------------------------------------------------------------ models as JSON

@@ -8,6 +8,7 @@ the chain asks for `snapshot`, which rewinds Anvil afterwards.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -143,11 +144,12 @@ class Accounts:
     customer: LocalAccount
     stranger: LocalAccount
     treasury: LocalAccount
+    marketer: LocalAccount  # a second agent, with a key and no grants: the one access is granted to
 
 
 @pytest.fixture(scope="session")
 def accounts() -> Accounts:
-    return Accounts(*(Account.from_key(key) for key in dev_private_keys(6)))
+    return Accounts(*(Account.from_key(key) for key in dev_private_keys(7)))
 
 
 @pytest.fixture(scope="session")
@@ -164,8 +166,11 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Settings]:
 
 @pytest.fixture(scope="session")
 def crm(settings: Settings, accounts: Accounts) -> Crm:
-    """The CRM deployed, roles granted, encryption keys published, keystores written."""
-    for account in (accounts.admin, accounts.agent, accounts.manager, accounts.customer, accounts.stranger):
+    """The CRM deployed, roles granted, encryption keys published, keystores written.
+
+    The manager is also an agent; the marketer is an agent. Every one of them published a key; the
+    customer did too, but a customer's wallet is bound only by its own acceptance."""
+    for account in (getattr(accounts, field.name) for field in dataclasses.fields(accounts)):
         create_keystore(settings.keystore_dir, PASSWORD, private_key=bytes(account.key), scrypt_n=SCRYPT_N_FOR_TESTS)
     deployment = deploy(connect(settings.rpc_url), accounts.admin, treasury=accounts.treasury.address)
     save_record(deployment, settings.deployment_path)
@@ -173,7 +178,8 @@ def crm(settings: Settings, accounts: Accounts) -> Crm:
     crm.registry.grant_role(Role.AGENT, accounts.agent.address, accounts.admin)
     crm.registry.grant_role(Role.AGENT, accounts.manager.address, accounts.admin)
     crm.registry.grant_role(Role.MANAGER, accounts.manager.address, accounts.admin)
-    for account in (accounts.agent, accounts.manager, accounts.customer):
+    crm.registry.grant_role(Role.AGENT, accounts.marketer.address, accounts.admin)
+    for account in (accounts.agent, accounts.manager, accounts.customer, accounts.marketer):
         crm.registry.register_encryption_key(public_key64(account), account)
     return crm
 
@@ -206,10 +212,21 @@ def snapshot(crm: Crm) -> Iterator[None]:
 
 
 @pytest.fixture
-def customer_id(snapshot: None, crm: Crm, store: KuboStore, accounts: Accounts) -> int:
-    """A customer registered by the agent, with the customer's wallet (who published a key)."""
+def proposed_customer_id(snapshot: None, crm: Crm, store: KuboStore, accounts: Accounts) -> int:
+    """A customer registered by the agent (granted for sales), the customer's wallet only proposed:
+    readable by the agent and the manager."""
     data = CustomerData(crm, store)
     return data.add(PROFILE, wallet=accounts.customer.address, purpose=Purpose.SALES, agent=accounts.agent).customer_id
+
+
+@pytest.fixture
+def customer_id(proposed_customer_id: int, crm: Crm, store: KuboStore, accounts: Accounts) -> int:
+    """The same customer once its wallet accepted and the agent re-sealed: readable by the agent,
+    the manager and the customer."""
+    data = CustomerData(crm, store)
+    data.accept_wallet(proposed_customer_id, accounts.customer)
+    assert data.reseal(proposed_customer_id, accounts.agent) is not None
+    return proposed_customer_id
 
 
 @pytest.fixture
@@ -230,3 +247,10 @@ def invoice_id(deal_id: int, crm: Crm, accounts: Accounts) -> int:
 
 def balance(crm: Crm, address: str) -> int:
     return int(crm.chain.w3.eth.get_balance(address))  # type: ignore[arg-type]
+
+
+def advance_time(crm: Crm, seconds: int) -> None:
+    """Let `seconds` of chain time pass (the next block is mined that much later)."""
+    provider = crm.chain.w3.provider
+    provider.make_request("evm_increaseTime", [seconds])  # type: ignore[arg-type]
+    provider.make_request("evm_mine", [])  # type: ignore[arg-type]

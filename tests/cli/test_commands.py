@@ -15,7 +15,11 @@ NO_JSON = {("demo",), ("bench", "gas"), ("bench", "index"), ("bench", "throughpu
 
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    for name, command in sorted(group.commands.items()):
+    """Every command under `group`, the lazily imported ones included."""
+    context = click.Context(group)
+    for name in group.list_commands(context):
+        command = group.get_command(context, name)
+        assert command is not None, name
         yield (*path, name), command
         if isinstance(command, click.Group):
             yield from _commands(command, (*path, name))
@@ -30,7 +34,7 @@ def test_every_command_has_help(path: tuple[str, ...]) -> None:
     shown = cli_for({})(*path, "--help")
 
     assert shown.exit_code == 0
-    usage = shown.stdout.splitlines()[0]
+    usage = " ".join(shown.stdout.split("\n\n")[0].split())  # long usage lines wrap
     assert usage.startswith("Usage: ") and f"chaincrm {' '.join(path)} [OPTIONS]" in usage
 
 
@@ -48,6 +52,44 @@ def test_every_command_that_sends_takes_a_keystore_and_no_private_key() -> None:
 
     assert "--keystore" in options
     assert not {option for option in options if "private" in option or option == "--key"}
+
+
+def test_the_index_command_is_listed_although_it_is_imported_only_when_used() -> None:
+    assert ("index",) in [path for path, _ in ALL]
+
+
+def test_every_command_of_trust_model_v2_is_registered() -> None:
+    paths = {path for path, _ in ALL}
+
+    assert {
+        ("customer", "propose-wallet"),
+        ("customer", "accept-wallet"),
+        ("customer", "sign-wallet-acceptance"),
+        ("customer", "relay"),
+        ("customer", "reseal"),
+        ("customer", "list"),
+        ("staff", "remove"),
+        ("staff", "list"),
+        ("interaction", "show"),
+        ("invoice", "withdraw"),
+        ("invoice", "reclaim"),
+        ("invoice", "release"),
+        ("invoice", "dispute"),
+        ("invoice", "treasury", "propose"),
+        ("invoice", "treasury", "accept"),
+        ("invoice", "treasury", "cancel"),
+        ("invoice", "treasury", "show"),
+        ("deal", "reissue"),
+        ("deal", "attach"),
+        ("deal", "document"),
+    } <= paths
+
+
+def test_the_help_of_a_changed_flag_says_what_it_means_now() -> None:
+    add = cli_for({})("customer", "add", "--help").stdout
+    refund = cli_for({})("invoice", "refund", "--help").stdout
+
+    assert "only PROPOSES" in add and "CREDITED" in refund
 
 
 def test_an_unknown_command_is_a_usage_error() -> None:

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from chaincrm.client import Crm
 from chaincrm.config import Settings
+from chaincrm.deployment import DAY_SECONDS
 from chaincrm.devchain import free_port
 from chaincrm.keys import keystore_path
 from tests.cli.conftest import Accounts, Cli, cli_for, environment_for
@@ -50,6 +52,53 @@ def test_deploy_makes_the_deployer_the_treasury_by_default(
     deployed = run("deploy", "--keystore", accounts.admin.address, "--json").json()
 
     assert deployed["treasury"] == accounts.admin.address
+
+
+def test_deploy_uses_sane_defaults_for_the_v2_settings(
+    fresh: tuple[Settings, Cli], accounts: Accounts, snapshot: None
+) -> None:
+    _, run = fresh
+
+    deployed = run("deploy", "--keystore", accounts.admin.address, "--json").json()
+
+    assert deployed["dispute_resolution_seconds"] == 14 * DAY_SECONDS
+    assert deployed["treasury_delay_seconds"] == deployed["dispute_window_seconds"] + DAY_SECONDS
+    assert deployed["approval_threshold_wei"] == 10 * 10**18
+
+
+def test_deploy_takes_the_dispute_resolution_treasury_delay_and_approval_threshold(
+    fresh: tuple[Settings, Cli], accounts: Accounts, snapshot: None
+) -> None:
+    own, run = fresh
+
+    run(
+        "deploy",
+        "--keystore",
+        accounts.admin.address,
+        "--dispute-resolution-days",
+        "3",
+        "--treasury-delay-days",
+        "10",
+        "--approval-threshold",
+        "2.5",
+    )
+
+    crm = Crm.from_settings(own)
+    escrow = crm.escrow.contract.functions
+    assert crm.chain.call(escrow.disputeResolutionSeconds()) == 3 * DAY_SECONDS
+    assert crm.chain.call(escrow.treasuryDelaySeconds()) == 10 * DAY_SECONDS
+    assert crm.pipeline.approval_threshold_wei() == 25 * 10**17
+
+
+def test_deploy_with_a_treasury_delay_within_the_dispute_window_writes_nothing(
+    fresh: tuple[Settings, Cli], accounts: Accounts, snapshot: None
+) -> None:
+    own, run = fresh
+
+    refused = run("deploy", "--keystore", accounts.admin.address, "--treasury-delay-days", "7")
+
+    assert "is not longer than the dispute window" in refused.error
+    assert not own.deployment_path.exists()
 
 
 def test_a_deployed_crm_is_usable_by_the_next_command(

@@ -1,11 +1,12 @@
-"""`chaincrm staff add|key|show` and `chaincrm key publish`."""
+"""`chaincrm staff add|remove|key|show|list` and `chaincrm key publish`."""
 
 from __future__ import annotations
 
 import pytest
 
 from chaincrm.client import Crm
-from chaincrm.customers import public_key64
+from chaincrm.customers import CustomerData, public_key64
+from chaincrm.documents import KuboStore
 from chaincrm.models import Role
 from tests.cli.conftest import Accounts, Cli
 
@@ -104,3 +105,82 @@ def test_staff_show_of_an_unknown_account_has_no_roles_and_no_key(cli: Cli, acco
     shown = cli("staff", "show", accounts.treasury.address)
 
     assert "none" in shown.stdout and "not published" in shown.stdout
+
+
+# ------------------------------------------------------------------ remove
+
+
+def test_staff_remove_takes_the_role_away(cli: Cli, crm: Crm, accounts: Accounts) -> None:
+    removed = cli(
+        "staff", "remove", accounts.marketer.address, "--role", "agent", "--keystore", accounts.admin.address, "--json"
+    ).json()
+
+    assert (removed["changed"], removed["resealed"], removed["needs_reseal"]) == (True, [], [])
+    assert not crm.registry.has_role(Role.AGENT, accounts.marketer.address)
+
+
+def test_staff_remove_of_a_role_not_held_sends_nothing(cli: Cli, crm: Crm, accounts: Accounts) -> None:
+    block = crm.chain.w3.eth.block_number
+
+    removed = cli(
+        "staff", "remove", accounts.stranger.address, "--role", "agent", "--keystore", accounts.admin.address, "--json"
+    ).json()
+
+    assert removed == {"address": accounts.stranger.address, "role": "agent", "changed": False}
+    assert crm.chain.w3.eth.block_number == block
+
+
+def test_staff_remove_by_someone_who_is_not_an_admin_changes_nothing(cli: Cli, crm: Crm, accounts: Accounts) -> None:
+    refused = cli("staff", "remove", accounts.agent.address, "--role", "agent", "--keystore", accounts.manager.address)
+
+    assert "AccessControlUnauthorizedAccount" in refused.error
+    assert crm.registry.has_role(Role.AGENT, accounts.agent.address)
+
+
+def test_staff_remove_by_an_admin_who_cannot_read_names_the_customers_a_manager_must_reseal(
+    cli: Cli, crm: Crm, store: KuboStore, accounts: Accounts, customer_id: int
+) -> None:
+    removed = cli("staff", "remove", accounts.agent.address, "--role", "agent", "--keystore", accounts.admin.address)
+
+    assert f"cannot read (customers {customer_id})" in removed.stdout
+    assert "chaincrm customer reseal --all-stale" in removed.stdout
+    assert CustomerData(crm, store).is_stale(customer_id)
+
+
+def test_staff_remove_by_an_admin_who_reads_reseals_without_the_removed_agent(
+    cli: Cli, crm: Crm, store: KuboStore, accounts: Accounts, customer_id: int
+) -> None:
+    data = CustomerData(crm, store)
+    crm.registry.grant_role(Role.MANAGER, accounts.admin.address, accounts.admin)
+    crm.registry.register_encryption_key(public_key64(accounts.admin), accounts.admin)
+    data.reseal(customer_id, accounts.manager)  # the admin, now a manager, is a reader
+
+    removed = cli(
+        "staff", "remove", accounts.agent.address, "--role", "agent", "--keystore", accounts.admin.address, "--json"
+    ).json()
+
+    (resealed,) = removed["resealed"]
+    assert resealed["customer_id"] == customer_id and accounts.agent.address not in resealed["readers"]
+    assert removed["needs_reseal"] == [] and not data.is_stale(customer_id)
+    shown = cli("customer", "show", customer_id, "--keystore", accounts.agent.address)
+    assert f"not readable by {accounts.agent.address}" in shown.stdout
+
+
+# ------------------------------------------------------------------ list
+
+
+def test_staff_list_gives_every_role_holder_with_roles_and_key(cli: Cli, accounts: Accounts) -> None:
+    listed = {row["address"]: row for row in cli("staff", "list", "--json").json()}
+
+    assert listed[accounts.manager.address]["roles"] == ["manager", "agent"]
+    assert listed[accounts.admin.address] == {"address": accounts.admin.address, "roles": ["admin"], "public_key": None}
+    assert listed[accounts.marketer.address]["public_key"] == "0x" + public_key64(accounts.marketer).hex()
+    assert accounts.customer.address not in listed
+
+
+def test_staff_list_leaves_out_someone_whose_role_was_removed(cli: Cli, crm: Crm, accounts: Accounts) -> None:
+    crm.registry.revoke_role(Role.AGENT, accounts.marketer.address, accounts.admin)
+
+    listed = [row["address"] for row in cli("staff", "list", "--json").json()]
+
+    assert accounts.marketer.address not in listed
