@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Slither gate: static analysis of the project's contracts; exits non-zero on any High finding.
+# Slither gate: static analysis of the project's contracts; exits non-zero on any High or Medium
+# finding.
 #
 #   tools/slither.sh            (from anywhere; works on the repository this file lives in)
 #
@@ -21,9 +22,11 @@
 #    interfaces/; findings only in node_modules/@openzeppelin or the test mocks are dropped.
 #    (include_paths rather than filter_paths: filter_paths drops a finding as soon as ONE of its
 #    locations matches, so a finding in our code that touches an OpenZeppelin variable would
-#    vanish.) Suppress a reviewed false positive with `// slither-disable-next-line <detector>`.
+#    vanish.) Suppress a reviewed false positive with `// slither-disable-next-line <detector>`
+#    on the line above, under a comment that says why it is false.
 # 4. Writes reports/slither.json (Slither's JSON) and reports/slither.txt (its full text output),
-#    prints a summary by impact, and exits non-zero on a High finding (--fail-high) or any error.
+#    prints a summary by impact, and exits non-zero on a High or Medium finding (--fail-medium)
+#    or any error. Low, Informational and Optimization findings are reported, not gated.
 #
 # Environment: PYTHON (interpreter for the venv, default python3), SLITHER_REBUILD=1 (rebuild the
 # artifacts even if nothing changed), SLITHER_ARGS (extra arguments for slither, word-split).
@@ -111,7 +114,7 @@ set +e
 SLITHER_BROWNIE_BUILD_DIR="$ARTIFACTS" "$VENV/bin/python" tools/slither_brownie.py . \
     --compile-force-framework brownie --ignore-compile \
     --config-file slither.config.json \
-    --fail-high \
+    --fail-medium \
     --disable-color \
     --json "$REPORT_JSON" \
     ${SLITHER_ARGS:-} >"$REPORT_TXT" 2>&1
@@ -151,8 +154,8 @@ for impact in order:
         if len(first) > 150:
             first = first[:147] + "..."
         print(f"  [{impact}/{f['confidence']}] {f['check']} at {loc}: {first}")
-if counts.get("High"):
-    print("High-impact findings: failing (full text in reports/slither.txt)")
+if counts.get("High") or counts.get("Medium"):
+    print("High- or Medium-impact findings: failing (full text in reports/slither.txt)")
 PY
 
 if (( summary_rc != 0 )); then
@@ -160,6 +163,6 @@ if (( summary_rc != 0 )); then
     exit 1
 fi
 if (( slither_rc != 0 )); then
-    log "slither exited $slither_rc (High-impact finding or analysis error); full output: $REPORT_TXT"
+    log "slither exited $slither_rc (High- or Medium-impact finding, or analysis error); full output: $REPORT_TXT"
     exit 1
 fi

@@ -14,6 +14,8 @@ abstract contract InvariantTest {
         bytes4[] selectors;
     }
 
+    /// @dev `expected` is the value `actual` should equal (or, from `_checkAtMost`, not exceed); a
+    /// plain condition reports (0, 1).
     error InvariantBroken(string what, uint256 actual, uint256 expected);
 
     address[] private _targetedContracts;
@@ -44,5 +46,9 @@ abstract contract InvariantTest {
 
     function _checkEq(uint256 actual, uint256 expected, string memory what) internal pure {
         if (actual != expected) revert InvariantBroken(what, actual, expected);
+    }
+
+    function _checkAtMost(uint256 actual, uint256 bound, string memory what) internal pure {
+        if (actual > bound) revert InvariantBroken(what, actual, bound);
     }
 }
