@@ -498,8 +498,16 @@ def event_topic(contract: Any, name: str) -> bytes:
     return bytes(event_abi_to_log_topic(abi))
 
 
+def emitted_by(address: str, logs: Iterable[T]) -> list[T]:
+    """The decoded logs (``EventData``) that `address` emitted. A log with the same event topic
+    from another contract, in a receipt or in a node's answer, is not that contract's event and
+    is never trusted."""
+    wanted = to_checksum_address(address)
+    return [log for log in logs if to_checksum_address(log["address"]) == wanted]  # type: ignore[index]
+
+
 def node_account(address: str) -> NodeAccount:
     return NodeAccount(to_checksum_address(address))
 
 
-__all__ = ["Chain", "NodeAccount", "NonceManager", "Sender", "TimeExhausted", "node_account"]
+__all__ = ["Chain", "NodeAccount", "NonceManager", "Sender", "TimeExhausted", "emitted_by", "node_account"]

@@ -14,19 +14,24 @@ Three kinds of table:
   ``(block_number, log_index[, position])`` (a log index is unique within its block), so reading
   a range again never duplicates a row: ``customer_events``, ``profile_versions``,
   ``access_events``, ``consent_events``, ``interactions``, ``deal_events``, ``stage_changes``,
-  ``documents``, ``invoice_events``, ``staff_events``;
+  ``documents``, ``invoice_events``, ``refund_withdrawals``, ``staff_events``;
 - state tables derived from the event tables (the current state of each entity): ``customers``,
   ``deals``, ``invoices``. The indexer rebuilds an entity's row from its events whenever one of
   them arrives or is rolled back.
+
+Every row comes from a log emitted by the contract that declares its event (the registry, the
+pipeline or the escrow of the deployment followed): a log with the same topic from any other
+address is never indexed.
 
 Conventions:
 
 - addresses are checksummed strings (42 chars); hashes and digests are ``0x``-prefixed lower-case
   hex strings (66 chars); times are unix seconds (``at``, from the event or its block).
-- enum columns hold the integer values of the SDK's enums in ``chaincrm.models`` (``Stage``,
-  ``InvoiceStatus``, ``CustomerStatus``, ``Purpose``, ``InteractionKind``, ``Outcome``,
-  ``DocumentKind``, ``LossReason``); ``kind`` columns of the generic event tables hold the short
-  names listed in the ``*_KINDS`` constants below.
+- enum columns hold the integer codes the chain emitted, as emitted (``chaincrm.models``'
+  ``Stage``, ``InvoiceStatus``, ``CustomerStatus``, ``Purpose``, ``InteractionKind``, ``Outcome``,
+  ``DocumentKind``, ``LossReason``). A code this version does not know is stored as it came and
+  reads back as ``unknown(N)``; nothing is refused or mapped. ``kind`` columns of the generic event
+  tables hold the short names listed in the ``*_KINDS`` constants below.
 - wei amounts use :class:`Wei`: NUMERIC(78, 0) on PostgreSQL; on SQLite (whose NUMERIC would turn
   big values into floats) a zero-padded 78-digit string, so ``=``, ``<`` and ``ORDER BY`` are
   still exact. Python always sees ``int``. Sum wei in Python (or on PostgreSQL), not with SQLite's
@@ -54,15 +59,28 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: trust model v2 (accepted wallets, readers hashes, pull refunds, treasury epochs)
 WEI_DIGITS = 78  # 2**256 - 1 has 78 decimal digits
 ADDRESS_LENGTH = 42
 HASH_LENGTH = 66
 
-CUSTOMER_EVENT_KINDS = ("registered", "wallet_changed", "erased")
+PUBLIC_KEY_LENGTH = 2 + 128  # 0x + x ‖ y
+
+CUSTOMER_EVENT_KINDS = ("registered", "wallet_proposed", "wallet_accepted", "erased")
 DEAL_EVENT_KINDS = ("opened", "reassigned", "lost", "invoiced")
 INVOICE_EVENT_KINDS = ("issued", "paid", "disputed", "released", "refunded", "cancelled")
-STAFF_EVENT_KINDS = ("role_granted", "role_revoked", "key_registered", "treasury_changed")
+STAFF_EVENT_KINDS = (
+    "role_granted",
+    "role_revoked",
+    "key_registered",
+    "admin_transfer_scheduled",
+    "admin_transfer_cancelled",
+    "treasury_change_proposed",
+    "treasury_change_cancelled",
+    "treasury_changed",
+    "ether_swept",
+    "approval_threshold_changed",
+)
 
 
 class Wei(TypeDecorator[int]):
@@ -163,9 +181,11 @@ customer_events = _event_table(
     "customer_events",
     Column("customer_id", BigInteger, nullable=False, index=True),
     Column("kind", String(16), nullable=False),  # CUSTOMER_EVENT_KINDS
-    _address("wallet"),  # registered: the wallet (None for none); wallet_changed: the new wallet
-    _address("previous_wallet"),
-    _address("actor"),  # registered: the registrar
+    _address("wallet"),  # wallet_proposed: the proposal (None withdraws it); wallet_accepted: the new wallet
+    _address("previous_wallet"),  # wallet_accepted
+    _address("actor"),  # registered: the registrar; wallet_proposed: the proposer; erased: who erased
+    _address("relayer"),  # wallet_accepted: who sent the wallet's acceptance (the wallet itself, or a relayer)
+    Column("public_key", String(PUBLIC_KEY_LENGTH)),  # wallet_accepted: the key it carried (None: the directory's)
     _hash("receipt_hash"),  # erased
     Column("at", BigInteger, nullable=False),
 )
@@ -178,6 +198,7 @@ profile_versions = _event_table(
     _address("actor"),
     _hash("content_hash", nullable=False),
     _hash("cid_digest", nullable=False),
+    _hash("readers_hash", nullable=False),  # keccak256 of the sorted readers the version is sealed for
     Column("at", BigInteger, nullable=False),
     Index("ix_profile_versions_customer", "customer_id", "version"),
 )
@@ -188,8 +209,8 @@ access_events = _event_table(
     Column("customer_id", BigInteger, nullable=False),
     _address("staff", nullable=False),
     Column("granted", Boolean, nullable=False),  # True: AccessGranted, False: AccessRevoked
-    Column("purpose", SmallInteger, nullable=False),  # models.Purpose
-    _address("actor"),
+    Column("purpose", SmallInteger, nullable=False),  # models.Purpose (its lawful basis: Purpose.basis)
+    _address("actor"),  # a manager, the customer's wallet (also for a revocation by consent withdrawal)
     Column("at", BigInteger, nullable=False),
     Index("ix_access_events_customer", "customer_id", "staff"),
     Index("ix_access_events_staff", "staff"),
@@ -199,8 +220,9 @@ consent_events = _event_table(
     metadata,
     "consent_events",
     Column("customer_id", BigInteger, nullable=False),
-    Column("purpose", SmallInteger, nullable=False),
+    Column("purpose", SmallInteger, nullable=False),  # models.Purpose, one of CONSENT_PURPOSES
     Column("granted", Boolean, nullable=False),
+    _address("relayer"),  # who sent it: the wallet, or whoever relayed the wallet's signature
     Column("at", BigInteger, nullable=False),
     Index("ix_consent_events_customer", "customer_id", "purpose"),
 )
@@ -224,10 +246,12 @@ customers = Table(
     "customers",
     metadata,
     Column("id", BigInteger, primary_key=True, autoincrement=False),
-    _address("wallet"),
+    _address("wallet"),  # the accepted wallet; None before an acceptance and after erasure
+    _address("pending_wallet"),  # proposed, not yet accepted
     _address("registrar"),
     Column("registered_at", BigInteger, nullable=False),
     Column("profile_version", Integer, nullable=False),
+    Column("consent_bits", Integer, nullable=False),  # bit p set: consents to purpose p (as Customer.consent_bits)
     Column("status", SmallInteger, nullable=False),  # models.CustomerStatus
     Column("erased_at", BigInteger),
     _hash("receipt_hash"),
@@ -287,7 +311,8 @@ deals = Table(
     Column("opened_at", BigInteger, nullable=False),
     Column("closed_at", BigInteger),  # when it reached Won or Lost
     Column("lost_reason", SmallInteger),
-    Column("invoice_id", BigInteger),
+    Column("invoice_id", BigInteger),  # the newest of its invoices (a re-issue cancels and replaces one)
+    Column("invoices", Integer, nullable=False, default=0),  # how many were issued for it
     Column("block_number", BigInteger, nullable=False),  # of the opening
     Index("ix_deals_customer", "customer_id"),
     Index("ix_deals_owner_stage", "owner", "stage"),
@@ -303,11 +328,12 @@ invoice_events = _event_table(
     Column("kind", String(16), nullable=False),  # INVOICE_EVENT_KINDS
     Column("deal_id", BigInteger),  # issued
     Column("customer_id", BigInteger),  # issued
-    _address("payer"),  # issued, paid, disputed, refunded
+    _address("payer"),  # issued, paid, disputed, refunded (credited to them: see refund_withdrawals)
     Column("amount_wei", Wei()),  # issued, paid, released, refunded
     Column("due_at", BigInteger),  # issued
     _hash("payment_reference"),  # issued
-    _address("treasury"),  # released
+    _address("treasury"),  # paid: the treasury fixed for it; released: where it went
+    Column("resolve_by", BigInteger),  # disputed: a manager resolves before it, then the payer may reclaim
     _address("actor"),
     Column("at", BigInteger, nullable=False),
 )
@@ -323,9 +349,11 @@ invoices = Table(
     Column("due_at", BigInteger, nullable=False),
     _hash("payment_reference"),
     Column("status", SmallInteger, nullable=False),  # models.InvoiceStatus
+    _address("treasury"),  # fixed when paid
     Column("issued_at", BigInteger, nullable=False),
     Column("paid_at", BigInteger),
     Column("disputed_at", BigInteger),
+    Column("resolve_by", BigInteger),
     Column("released_at", BigInteger),
     Column("refunded_at", BigInteger),
     Column("cancelled_at", BigInteger),
@@ -335,18 +363,33 @@ invoices = Table(
     Index("ix_invoices_status_due", "status", "due_at"),
 )
 
+refund_withdrawals = _event_table(
+    metadata,
+    "refund_withdrawals",
+    _address("payer", nullable=False),  # refunds are credited per invoice and withdrawn per payer
+    Column("amount_wei", Wei(), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_refund_withdrawals_payer", "payer"),
+)
+
 # ---------------------------------------------------------------------- staff and admin
 
 staff_events = _event_table(
     metadata,
     "staff_events",
     _address("contract", nullable=False),
-    Column("kind", String(16), nullable=False),  # STAFF_EVENT_KINDS
-    _address("account"),  # role_*: the account; key_registered: the key owner; treasury_changed: new
+    Column("kind", String(32), nullable=False),  # STAFF_EVENT_KINDS
+    # role_*: the account; key_registered: the key owner; admin_transfer_scheduled: the new admin;
+    # treasury_*: the (proposed) new treasury; ether_swept: the treasury it went to
+    _address("account"),
     _hash("role"),  # role_*: the role id (0x00..00 is admin)
     _address("previous"),  # treasury_changed
     _address("actor"),
-    Column("public_key", String(2 + 128)),  # key_registered: 0x + x ‖ y
+    Column("public_key", String(PUBLIC_KEY_LENGTH)),  # key_registered: 0x + x ‖ y
+    Column("amount_wei", Wei()),  # ether_swept: the amount; approval_threshold_changed: the new threshold
+    Column("previous_amount_wei", Wei()),  # approval_threshold_changed: the old threshold
+    Column("epoch", SmallInteger),  # treasury_changed: the treasury epoch invoices paid from now keep
+    Column("effective_at", BigInteger),  # treasury_change_proposed, admin_transfer_scheduled: from when
     Column("at", BigInteger, nullable=False),
     Index("ix_staff_events_account", "account"),
 )
@@ -361,6 +404,7 @@ EVENT_TABLES: tuple[Table, ...] = (
     stage_changes,
     documents,
     invoice_events,
+    refund_withdrawals,
     staff_events,
 )
 STATE_TABLES: tuple[Table, ...] = (customers, deals, invoices)
@@ -388,6 +432,7 @@ __all__ = [
     "invoices",
     "metadata",
     "profile_versions",
+    "refund_withdrawals",
     "stage_changes",
     "staff_events",
     "sync_state",

@@ -17,6 +17,11 @@ How it stays correct:
   the node refuses it as too large (or times out) and doubles again after successes, up to a cap.
   Logs are decoded with eth_abi from the raw JSON (web3's per-log formatting costs more than the
   node's answer), batched interaction records with one ``struct`` unpack, and inserted in bulk.
+- **Only the deployment's contracts.** Each event is trusted only from the address of the contract
+  that declares it (a registry event from the registry, an escrow event from the escrow); a log
+  with the same topic from anywhere else is counted (``SyncReport.foreign_logs``) and ignored.
+- **Any code.** Kinds, outcomes, purposes, stages, reasons and statuses are stored as the chain
+  emitted them; a code this version does not know reads back as ``unknown(N)``, never an error.
 - **Faults.** A node that drops or times out is retried with exponential backoff for a bounded
   time, then ``ChainError``. A locked or damaged database, an index made for another chain or
   other contracts, an address without code: one ``ConfigError``/``ChainError`` line, and nothing
@@ -30,7 +35,7 @@ import json
 import struct
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from functools import cache, lru_cache
@@ -68,6 +73,7 @@ from chaincrm.deployment import load_record
 from chaincrm.errors import ChainError, ConfigError
 from chaincrm.models import (
     ZERO_ADDRESS,
+    ChainCode,
     CustomerStatus,
     Deployment,
     Interaction,
@@ -90,6 +96,8 @@ SQLITE_MMAP_BYTES = 256 * 1024 * 1024
 INDEX_FILE_NAME = "index.sqlite"
 RPC_BATCH_SIZE = 100
 ID_CHUNK = 500  # ids per IN (...) list: well under every backend's parameter limit
+PUBLIC_KEY_BYTES = 64  # a secp256k1 public key without its 0x04 prefix
+CONSENT_BITS = 8  # the registry keeps consents in a uint8 bitmap
 MAX_PASS_ATTEMPTS = 5  # passes restarted because the chain moved under a pass
 RECORD = struct.Struct(">QBB32s")  # one packed interaction: customer id, kind, outcome, content hash
 TOO_LARGE_CODES = (-32005,)  # "limit exceeded" (EIP-1474), used by most providers for getLogs
@@ -153,6 +161,7 @@ class SyncReport:
     last_final_block: int
     rolled_back_from: int | None  # first block whose rows were rolled back by a reorg
     logs: int
+    foreign_logs: int  # logs with a CRM event's topic from an address that may not emit it: ignored
     rows: int
     interactions: int
     ranges: int
@@ -289,8 +298,21 @@ def read_state(engine: Engine) -> IndexState | None:
 # ====================================================================== queries
 
 
-_KINDS = {int(kind): kind for kind in InteractionKind}
-_OUTCOMES = {int(outcome): outcome for outcome in Outcome}
+class _Codes(dict[int, Any]):
+    """Integer code -> enum member by plain dict lookup (an IntEnum call costs a microsecond a
+    row). A code the enum does not know becomes its ``unknown(N)`` pseudo-member, made once."""
+
+    def __init__(self, enum: type[ChainCode]) -> None:
+        super().__init__({int(member): member for member in enum})
+        self.enum = enum
+
+    def __missing__(self, code: int) -> ChainCode:
+        member = self[code] = self.enum(code)
+        return member
+
+
+_KINDS = _Codes(InteractionKind)
+_OUTCOMES = _Codes(Outcome)
 
 
 def customer_timeline(
@@ -334,7 +356,7 @@ def customer_timeline(
     else:
         with database_errors(engine), engine.connect() as conn:
             rows = conn.execute(query).all()
-    kinds, outcomes = _KINDS, _OUTCOMES  # dict lookups: an IntEnum call costs a microsecond a row
+    kinds, outcomes = _KINDS, _OUTCOMES
     return [
         Interaction(
             customer_id=row[0],
@@ -366,6 +388,7 @@ def row_counts(engine: Engine) -> dict[str, int]:
 
 @dataclass(frozen=True)
 class _EventSpec:
+    contract: str  # the artifact that declares the event: only its deployed address may emit it
     name: str
     indexed: tuple[tuple[str, str], ...]
     data_names: tuple[str, ...]
@@ -381,12 +404,22 @@ def _event_specs() -> dict[bytes, _EventSpec]:
                 continue
             inputs = item["inputs"]
             specs[bytes(event_abi_to_log_topic(item))] = _EventSpec(  # type: ignore[arg-type]
+                contract=contract,
                 name=item["name"],
                 indexed=tuple((arg["name"], arg["type"]) for arg in inputs if arg["indexed"]),
                 data_names=tuple(arg["name"] for arg in inputs if not arg["indexed"]),
                 data_types=tuple(arg["type"] for arg in inputs if not arg["indexed"]),
             )
     return specs
+
+
+def emitters(deployment: Deployment) -> dict[str, str]:
+    """Contract artifact name -> the lower-case address allowed to emit its events."""
+    return {
+        "CrmRegistry": deployment.registry.lower(),
+        "DealPipeline": deployment.pipeline.lower(),
+        "InvoiceEscrow": deployment.escrow.lower(),
+    }
 
 
 @lru_cache(maxsize=8192)
@@ -432,6 +465,7 @@ class _Batch:
     customers: set[int] = field(default_factory=set)
     deals: set[int] = field(default_factory=set)
     invoices: set[int] = field(default_factory=set)
+    foreign: int = 0  # logs with one of our topics from an address that may not emit it: ignored
 
     def add(self, table: Table, log: _Log, **values: Any) -> None:
         row = dict(_template(table.name))
@@ -456,20 +490,28 @@ _Handler = Callable[[_Batch, _Log, dict[str, Any]], None]
 
 
 def _customer_registered(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
-    b.add(db.customer_events, log, customer_id=a["customerId"], kind="registered", wallet=_wallet(a["wallet"]),
-          actor=a["registrar"], at=a["at"])  # fmt: skip
+    b.add(db.customer_events, log, customer_id=a["customerId"], kind="registered", actor=a["registrar"], at=a["at"])
     b.customers.add(a["customerId"])
 
 
 def _profile_updated(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
     b.add(db.profile_versions, log, customer_id=a["customerId"], version=a["version"], actor=a["actor"],
-          content_hash=a["contentHash"], cid_digest=a["cidDigest"], at=log.at)  # fmt: skip
+          content_hash=a["contentHash"], cid_digest=a["cidDigest"], readers_hash=a["readersHash"],
+          at=log.at)  # fmt: skip
     b.customers.add(a["customerId"])
 
 
-def _wallet_changed(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
-    b.add(db.customer_events, log, customer_id=a["customerId"], kind="wallet_changed",
-          wallet=_wallet(a["newWallet"]), previous_wallet=_wallet(a["previousWallet"]), actor=a["actor"],
+def _wallet_proposed(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
+    b.add(db.customer_events, log, customer_id=a["customerId"], kind="wallet_proposed", wallet=_wallet(a["wallet"]),
+          actor=a["proposer"], at=log.at)  # fmt: skip
+    b.customers.add(a["customerId"])
+
+
+def _wallet_accepted(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
+    key = bytes(a["publicKey"])
+    b.add(db.customer_events, log, customer_id=a["customerId"], kind="wallet_accepted",
+          wallet=_wallet(a["newWallet"]), previous_wallet=_wallet(a["previousWallet"]), actor=a["newWallet"],
+          relayer=a["relayer"], public_key="0x" + key.hex() if len(key) == PUBLIC_KEY_BYTES else None,
           at=log.at)  # fmt: skip
     b.customers.add(a["customerId"])
 
@@ -490,7 +532,8 @@ def _access(granted: bool) -> _Handler:
 
 def _consent_changed(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
     b.add(db.consent_events, log, customer_id=a["customerId"], purpose=a["purpose"], granted=bool(a["granted"]),
-          at=log.at)  # fmt: skip
+          relayer=a["relayer"], at=log.at)  # fmt: skip
+    b.customers.add(a["customerId"])
 
 
 def _interaction_logged(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
@@ -523,16 +566,24 @@ def _interactions_logged(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
 
 def _staff(kind: str) -> _Handler:
     def handle(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
+        values: dict[str, Any] = {"contract": log.address, "kind": kind, "at": log.at}
         if kind == "key_registered":
-            key = "0x" + a["x"][2:] + a["y"][2:]
-            b.add(db.staff_events, log, contract=log.address, kind=kind, account=a["account"], public_key=key,
-                  actor=a["account"], at=log.at)  # fmt: skip
+            values |= {"account": a["account"], "public_key": "0x" + a["x"][2:] + a["y"][2:], "actor": a["account"]}
+        elif kind in ("role_granted", "role_revoked"):
+            values |= {"account": a["account"], "role": a["role"], "actor": a["sender"]}
+        elif kind == "admin_transfer_scheduled":
+            values |= {"account": a["newAdmin"], "effective_at": a["acceptSchedule"]}
+        elif kind == "treasury_change_proposed":
+            values |= {"account": a["proposed"], "effective_at": a["effectiveAt"], "actor": a["actor"]}
+        elif kind == "treasury_change_cancelled":
+            values |= {"account": a["proposed"], "actor": a["actor"]}
         elif kind == "treasury_changed":
-            b.add(db.staff_events, log, contract=log.address, kind=kind, account=a["newTreasury"],
-                  previous=a["previousTreasury"], actor=a["actor"], at=log.at)  # fmt: skip
-        else:
-            b.add(db.staff_events, log, contract=log.address, kind=kind, account=a["account"], role=a["role"],
-                  actor=a["sender"], at=log.at)  # fmt: skip
+            values |= {"account": a["newTreasury"], "previous": _wallet(a["previousTreasury"]), "epoch": a["epoch"]}
+        elif kind == "ether_swept":
+            values |= {"account": a["treasury"], "amount_wei": a["amount"], "actor": a["actor"]}
+        elif kind == "approval_threshold_changed":
+            values |= {"amount_wei": a["newWei"], "previous_amount_wei": a["previousWei"], "actor": a["actor"]}
+        b.add(db.staff_events, log, **values)
 
     return handle
 
@@ -566,6 +617,7 @@ def _deal_document(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
 
 
 def _deal_invoiced(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
+    """Each invoice of a deal (the first at Won, one more per re-issue)."""
     b.add(db.deal_events, log, deal_id=a["dealId"], kind="invoiced", invoice_id=a["invoiceId"], at=log.at)
     b.deals.add(a["dealId"])
 
@@ -574,15 +626,16 @@ def _invoice(kind: str) -> _Handler:
     def handle(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
         values: dict[str, Any] = {"invoice_id": a["invoiceId"], "kind": kind, "at": a.get("at", log.at)}
         if kind == "issued":
-            values |= {"deal_id": a["dealId"], "customer_id": a["customerId"], "payer": a["payer"],
-                       "amount_wei": a["amount"], "due_at": a["dueAt"],
-                       "payment_reference": a["paymentReference"]}  # fmt: skip
+            values |= {"deal_id": a["dealId"], "customer_id": a["customerId"], "amount_wei": a["amount"],
+                       "due_at": a["dueAt"], "payment_reference": a["paymentReference"]}  # fmt: skip
         if "payer" in a:
             values["payer"] = a["payer"]
         if "amount" in a:
             values["amount_wei"] = a["amount"]
         if "treasury" in a:
             values["treasury"] = a["treasury"]
+        if "resolveBy" in a:
+            values["resolve_by"] = a["resolveBy"]
         values["actor"] = a.get("actor") or (a["payer"] if kind in ("paid", "disputed") else None)
         b.add(db.invoice_events, log, **values)
         b.invoices.add(a["invoiceId"])
@@ -590,10 +643,15 @@ def _invoice(kind: str) -> _Handler:
     return handle
 
 
+def _refund_withdrawn(b: _Batch, log: _Log, a: dict[str, Any]) -> None:
+    b.add(db.refund_withdrawals, log, payer=a["payer"], amount_wei=a["amount"], at=log.at)
+
+
 _HANDLERS: dict[str, _Handler] = {
     "CustomerRegistered": _customer_registered,
     "ProfileUpdated": _profile_updated,
-    "CustomerWalletChanged": _wallet_changed,
+    "WalletProposed": _wallet_proposed,
+    "WalletAccepted": _wallet_accepted,
     "CustomerErased": _customer_erased,
     "AccessGranted": _access(True),
     "AccessRevoked": _access(False),
@@ -603,26 +661,44 @@ _HANDLERS: dict[str, _Handler] = {
     "EncryptionKeyRegistered": _staff("key_registered"),
     "RoleGranted": _staff("role_granted"),
     "RoleRevoked": _staff("role_revoked"),
-    "TreasuryChanged": _staff("treasury_changed"),
+    "DefaultAdminTransferScheduled": _staff("admin_transfer_scheduled"),
+    "DefaultAdminTransferCanceled": _staff("admin_transfer_cancelled"),
     "DealOpened": _deal_opened,
     "DealStageChanged": _deal_stage_changed,
     "DealLost": _deal_lost,
     "DealReassigned": _deal_reassigned,
     "DealDocumentAttached": _deal_document,
     "DealInvoiced": _deal_invoiced,
+    "ApprovalThresholdChanged": _staff("approval_threshold_changed"),
     "InvoiceIssued": _invoice("issued"),
     "InvoicePaid": _invoice("paid"),
     "InvoiceDisputed": _invoice("disputed"),
     "InvoiceReleased": _invoice("released"),
     "InvoiceRefunded": _invoice("refunded"),
     "InvoiceCancelled": _invoice("cancelled"),
-}  # RoleAdminChanged is not indexed: roles' admins are fixed at deployment
+    "RefundWithdrawn": _refund_withdrawn,
+    "TreasuryChangeProposed": _staff("treasury_change_proposed"),
+    "TreasuryChangeCancelled": _staff("treasury_change_cancelled"),
+    "TreasuryChanged": _staff("treasury_changed"),
+    "ForcedEtherSwept": _staff("ether_swept"),
+}
+# Not indexed: RoleAdminChanged (roles' admins are fixed at deployment), EIP712DomainChanged and
+# the admin-delay changes of AccessControlDefaultAdminRules (the delay is read from the contract).
 
 
-def decode_logs(raw_logs: Iterable[dict[str, Any]], timestamps: dict[int, int]) -> _Batch:
+def decode_logs(
+    raw_logs: Iterable[dict[str, Any]], timestamps: Mapping[int, int], contracts: Mapping[str, str]
+) -> _Batch:
     """Rows for raw `eth_getLogs` entries; `timestamps` fills in blocks whose logs lack
-    `blockTimestamp`."""
+    `blockTimestamp`.
+
+    `contracts` maps each contract artifact name to the address allowed to emit its events
+    (:func:`emitters`). A log with one of their topics from any other address is not trusted: it is
+    counted in :attr:`_Batch.foreign` and otherwise ignored. Codes are stored as emitted, whatever
+    their value: the chain is the record, and a view decodes what it does not know as ``unknown(N)``.
+    """
     specs = _event_specs()
+    allowed = {name: address.lower() for name, address in contracts.items()}
     batch = _Batch()
     for raw in raw_logs:
         if raw.get("removed"):
@@ -632,6 +708,9 @@ def decode_logs(raw_logs: Iterable[dict[str, Any]], timestamps: dict[int, int]) 
             continue
         spec = specs.get(bytes.fromhex(topics[0][2:]))
         if spec is None or spec.name not in _HANDLERS:
+            continue
+        if str(raw["address"]).lower() != allowed.get(spec.contract):
+            batch.foreign += 1
             continue
         block_number = int(raw["blockNumber"], 16)
         stamp = raw.get("blockTimestamp")
@@ -662,11 +741,17 @@ def _chunks(ids: Iterable[int], size: int = ID_CHUNK) -> Iterator[list[int]]:
 
 
 def _rebuild_customers(conn: Connection, ids: set[int]) -> None:
-    ev, pv, target = db.customer_events, db.profile_versions, db.customers
+    ev, pv, ce, target = db.customer_events, db.profile_versions, db.consent_events, db.customers
     for chunk in _chunks(ids):
-        events = conn.execute(
-            select(ev).where(ev.c.customer_id.in_(chunk)).order_by(ev.c.block_number, ev.c.log_index)
-        ).mappings()
+        merged: list[tuple[int, int, str, Any]] = [
+            (e["block_number"], e["log_index"], "customer", e)
+            for e in conn.execute(select(ev).where(ev.c.customer_id.in_(chunk))).mappings()
+        ]
+        merged += [
+            (c["block_number"], c["log_index"], "consent", c)
+            for c in conn.execute(select(ce).where(ce.c.customer_id.in_(chunk))).mappings()
+        ]
+        merged.sort(key=lambda item: (item[0], item[1]))
         versions: dict[int, int] = dict(
             conn.execute(  # type: ignore[arg-type]
                 select(pv.c.customer_id, func.max(pv.c.version))
@@ -675,26 +760,39 @@ def _rebuild_customers(conn: Connection, ids: set[int]) -> None:
             ).all()
         )
         rows: dict[int, dict[str, Any]] = {}
-        for e in events:
+        for _block, _index, source, e in merged:
             customer_id = e["customer_id"]
-            if e["kind"] == "registered":
+            if source == "customer" and e["kind"] == "registered":
                 rows[customer_id] = {
                     "id": customer_id,
-                    "wallet": e["wallet"],
+                    "wallet": None,
+                    "pending_wallet": None,
                     "registrar": e["actor"],
                     "registered_at": e["at"],
                     "profile_version": 0,
+                    "consent_bits": 0,
                     "status": int(CustomerStatus.ACTIVE),
                     "erased_at": None,
                     "receipt_hash": None,
                     "block_number": e["block_number"],
                 }
-            elif customer_id not in rows:
+                continue
+            row = rows.get(customer_id)
+            if row is None:
                 continue  # registered before the index starts: nothing to attach this to
-            elif e["kind"] == "wallet_changed":
-                rows[customer_id]["wallet"] = e["wallet"]
+            if source == "consent":
+                flag = 1 << int(e["purpose"]) if 0 <= int(e["purpose"]) < CONSENT_BITS else 0
+                row["consent_bits"] = row["consent_bits"] | flag if e["granted"] else row["consent_bits"] & ~flag
+            elif e["kind"] == "wallet_proposed":
+                row["pending_wallet"] = e["wallet"]
+            elif e["kind"] == "wallet_accepted":
+                row["wallet"], row["pending_wallet"] = e["wallet"], None
             elif e["kind"] == "erased":
-                rows[customer_id] |= {
+                # Erasure clears the wallet, the proposal, the consents and (by AccessRevoked) the grants.
+                row |= {
+                    "wallet": None,
+                    "pending_wallet": None,
+                    "consent_bits": 0,
                     "status": int(CustomerStatus.ERASED),
                     "erased_at": e["at"],
                     "receipt_hash": e["receipt_hash"],
@@ -732,6 +830,7 @@ def _rebuild_deals(conn: Connection, ids: set[int]) -> None:
                     "closed_at": None,
                     "lost_reason": None,
                     "invoice_id": None,
+                    "invoices": 0,
                     "block_number": e["block_number"],
                 }
                 continue
@@ -748,12 +847,13 @@ def _rebuild_deals(conn: Connection, ids: set[int]) -> None:
                 row["lost_reason"] = e["reason"]
             elif e["kind"] == "invoiced":
                 row["invoice_id"] = e["invoice_id"]
+                row["invoices"] += 1
         conn.execute(delete(target).where(target.c.id.in_(chunk)))
         if rows:
             conn.execute(insert(target), list(rows.values()))
 
 
-_INVOICE_STATUS = {
+_INVOICE_STATUS: dict[str, tuple[InvoiceStatus, str]] = {
     "paid": (InvoiceStatus.PAID, "paid_at"),
     "disputed": (InvoiceStatus.DISPUTED, "disputed_at"),
     "released": (InvoiceStatus.RELEASED, "released_at"),
@@ -781,18 +881,25 @@ def _rebuild_invoices(conn: Connection, ids: set[int]) -> None:
                     "due_at": e["due_at"],
                     "payment_reference": e["payment_reference"],
                     "status": int(InvoiceStatus.OPEN),
+                    "treasury": None,
                     "issued_at": e["at"],
                     "paid_at": None,
                     "disputed_at": None,
+                    "resolve_by": None,
                     "released_at": None,
                     "refunded_at": None,
                     "cancelled_at": None,
                     "block_number": e["block_number"],
                 }
-            elif invoice_id in rows:
+            elif invoice_id in rows and e["kind"] in _INVOICE_STATUS:
                 status, column = _INVOICE_STATUS[e["kind"]]
-                rows[invoice_id]["status"] = int(status)
-                rows[invoice_id][column] = e["at"]
+                row = rows[invoice_id]
+                row["status"] = int(status)
+                row[column] = e["at"]
+                if e["kind"] == "paid":
+                    row["treasury"] = e["treasury"]
+                elif e["kind"] == "disputed":
+                    row["resolve_by"] = e["resolve_by"]
         conn.execute(delete(target).where(target.c.id.in_(chunk)))
         if rows:
             conn.execute(insert(target), list(rows.values()))
@@ -805,7 +912,11 @@ def _touched_from(conn: Connection, fork: int) -> tuple[set[int], set[int], set[
         col = table.c[column]
         return set(conn.execute(select(col).where(table.c.block_number >= fork).distinct()).scalars())
 
-    customers = ids(db.customer_events, "customer_id") | ids(db.profile_versions, "customer_id")
+    customers = (
+        ids(db.customer_events, "customer_id")
+        | ids(db.profile_versions, "customer_id")
+        | ids(db.consent_events, "customer_id")
+    )
     deals = ids(db.deal_events, "deal_id") | ids(db.stage_changes, "deal_id")
     return customers, deals, ids(db.invoice_events, "invoice_id")
 
@@ -945,6 +1056,7 @@ class Indexer:
         self._range = initial_range
         self._rpc = _Rpc(chain, retry_seconds, sleep)
         self._addresses = [deployment.registry, deployment.pipeline, deployment.escrow]
+        self._emitters = emitters(deployment)
         self._checked_chain_id: int | None = None
 
     @classmethod
@@ -1023,7 +1135,7 @@ class Indexer:
         final_target = head - self.confirmations
         first = cursor = state.last_block + 1
         last_final = state.last_final_block
-        logs = rows = interactions = ranges = refusals = 0
+        logs = rows = interactions = ranges = refusals = foreign = 0
         stored = self._stored_hashes()
         while cursor <= head:
             span = min(self._range, head - cursor + 1)
@@ -1046,12 +1158,14 @@ class Indexer:
             if len(headers) < len(wanted):
                 raise _ChainMoved  # blocks we just saw logs for are gone: the chain got shorter
             self._check_consistent(cursor, headers, raw_logs, stored)
-            batch = decode_logs(raw_logs, {number: header.timestamp for number, header in headers.items()})
+            times = {number: header.timestamp for number, header in headers.items()}
+            batch = decode_logs(raw_logs, times, self._emitters)
             last_final = max(last_final, min(end, final_target))
             kept = [headers[number] for number in sorted(keep) if number in headers]
             self._write(batch, kept, expected_last=cursor - 1, last_block=end, last_final=last_final)
             stored.update({header.number: header.hash for header in kept})
             logs += len(raw_logs)
+            foreign += batch.foreign
             rows += batch.row_count
             interactions += len(batch.rows.get(db.interactions.name, ()))
             ranges += 1
@@ -1070,6 +1184,7 @@ class Indexer:
             last_final_block=last_final,
             rolled_back_from=rolled_back,
             logs=logs,
+            foreign_logs=foreign,
             rows=rows,
             interactions=interactions,
             ranges=ranges,
@@ -1324,6 +1439,7 @@ __all__ = [
     "database_url",
     "decode_logs",
     "describe_database",
+    "emitters",
     "open_database",
     "read_state",
     "row_counts",

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
+from chaincrm.chain import emitted_by
 from chaincrm.client import Crm
 from chaincrm.customers import CustomerData
 from chaincrm.documents import Cid, DocumentStore, cid_to_digest, digest_to_cid
@@ -144,13 +145,19 @@ def documents_of(crm: Crm, customer_id: int) -> list[tuple[str, Cid]]:
         found.append((INTERACTION, digest_to_cid(interaction.content_hash)))
     deal_ids = [
         int(log["args"]["dealId"])
-        for log in pipeline.contract.events.DealOpened().get_logs(
-            from_block=start, argument_filters={"customerId": customer_id}
+        for log in emitted_by(
+            pipeline.address,
+            pipeline.contract.events.DealOpened().get_logs(
+                from_block=start, argument_filters={"customerId": customer_id}
+            ),
         )
     ]
     if deal_ids:
-        for log in pipeline.contract.events.DealDocumentAttached().get_logs(
-            from_block=start, argument_filters={"dealId": deal_ids}
+        for log in emitted_by(
+            pipeline.address,
+            pipeline.contract.events.DealDocumentAttached().get_logs(
+                from_block=start, argument_filters={"dealId": deal_ids}
+            ),
         ):
             found.append((DEAL_DOCUMENT, digest_to_cid(bytes(log["args"]["cidDigest"]))))
     unique: dict[Cid, str] = {}

@@ -10,7 +10,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from chaincrm.artifacts import load_artifact
-from chaincrm.chain import Chain, Sender
+from chaincrm.chain import Chain, Sender, emitted_by
 from chaincrm.models import Deal, DocumentKind, LossReason, Stage, StageChange
 
 
@@ -26,7 +26,7 @@ class Pipeline:
         receipt = self.chain.transact(
             self.contract.functions.openDeal(customer_id, to_checksum_address(owner), value_wei), sender
         )
-        (event,) = self.contract.events.DealOpened().process_receipt(receipt, errors=DISCARD)
+        (event,) = emitted_by(self.address, self.contract.events.DealOpened().process_receipt(receipt, errors=DISCARD))
         return int(event["args"]["dealId"])
 
     def move(self, deal_id: int, to: Stage, sender: Sender) -> TxReceipt:
@@ -48,7 +48,7 @@ class Pipeline:
     def reissue_invoice(self, deal_id: int, sender: Sender) -> int:
         """Cancel a won deal's unpaid invoice and issue a new one to the current wallet (a manager)."""
         receipt = self.chain.transact(self.contract.functions.reissueInvoice(deal_id), sender)
-        events = self.contract.events.DealInvoiced().process_receipt(receipt, errors=DISCARD)
+        events = emitted_by(self.address, self.contract.events.DealInvoiced().process_receipt(receipt, errors=DISCARD))
         return int(events[-1]["args"]["invoiceId"])
 
     def invoices_of(self, deal_id: int) -> list[int]:
@@ -86,8 +86,11 @@ class Pipeline:
                 block_number=int(log["blockNumber"]),
                 tx_hash=log["transactionHash"].to_0x_hex(),
             )
-            for log in self.contract.events.DealStageChanged().get_logs(
-                from_block=from_block, to_block=to_block, argument_filters=filters
+            for log in emitted_by(
+                self.address,
+                self.contract.events.DealStageChanged().get_logs(
+                    from_block=from_block, to_block=to_block, argument_filters=filters
+                ),
             )
         ]
         return changes

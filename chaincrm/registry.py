@@ -14,7 +14,7 @@ from web3.logs import DISCARD
 from web3.types import TxReceipt
 
 from chaincrm.artifacts import load_artifact
-from chaincrm.chain import Chain, MinedTx, Sender, event_topic
+from chaincrm.chain import Chain, MinedTx, Sender, emitted_by, event_topic
 from chaincrm.errors import ConfigError
 from chaincrm.models import (
     ZERO_ADDRESS,
@@ -131,7 +131,9 @@ class Registry:
         receipt = self.chain.transact(
             self._register_fn(content_hash, cid_digest, readers_hash, proposed_wallet, purpose), sender
         )
-        (event,) = self.contract.events.CustomerRegistered().process_receipt(receipt, errors=DISCARD)
+        (event,) = emitted_by(
+            self.address, self.contract.events.CustomerRegistered().process_receipt(receipt, errors=DISCARD)
+        )
         return int(event["args"]["customerId"])
 
     def register_customers(
@@ -155,7 +157,12 @@ class Registry:
         mined = self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress, after_batch=after_batch)
         topic = event_topic(self.contract, "CustomerRegistered")
         # customerId is the first indexed argument of CustomerRegistered.
-        return [int.from_bytes(log.topics[1], "big") for tx in mined for log in tx.logs if log.topics[0] == topic]
+        return [
+            int.from_bytes(log.topics[1], "big")
+            for tx in mined
+            for log in tx.logs
+            if log.topics[0] == topic and log.address == self.address
+        ]
 
     def _register_fn(
         self, content_hash: bytes, cid_digest: bytes, readers_hash: bytes, wallet: str | None, purpose: Purpose
@@ -173,7 +180,9 @@ class Registry:
     ) -> int:
         fn = self.contract.functions.updateProfile(customer_id, content_hash, cid_digest, readers_hash)
         receipt = self.chain.transact(fn, sender)
-        (event,) = self.contract.events.ProfileUpdated().process_receipt(receipt, errors=DISCARD)
+        (event,) = emitted_by(
+            self.address, self.contract.events.ProfileUpdated().process_receipt(receipt, errors=DISCARD)
+        )
         return int(event["args"]["version"])
 
     def propose_wallet(self, customer_id: int, wallet: str | None, sender: Sender) -> TxReceipt:
@@ -257,8 +266,11 @@ class Registry:
     def grants_of(self, customer_id: int, from_block: int = 0) -> list[AccessGrant]:
         """Every staff member ever granted access to the customer, with the grant's current state."""
         staff: dict[str, None] = {}
-        for log in self.contract.events.AccessGranted().get_logs(
-            from_block=from_block, argument_filters={"customerId": customer_id}
+        for log in emitted_by(
+            self.address,
+            self.contract.events.AccessGranted().get_logs(
+                from_block=from_block, argument_filters={"customerId": customer_id}
+            ),
         ):
             staff[log["args"]["staff"]] = None
         return [self.access_of(customer_id, account) for account in staff]
@@ -267,8 +279,11 @@ class Registry:
         """The key data is wrapped to for the customer's wallet: the one its acceptance carried,
         or the one it published in the directory."""
         wallet = to_checksum_address(wallet)
-        logs = self.contract.events.WalletAccepted().get_logs(
-            from_block=from_block, argument_filters={"customerId": customer_id, "newWallet": wallet}
+        logs = emitted_by(
+            self.address,
+            self.contract.events.WalletAccepted().get_logs(
+                from_block=from_block, argument_filters={"customerId": customer_id, "newWallet": wallet}
+            ),
         )
         for log in reversed(logs):
             key = bytes(log["args"]["publicKey"])
@@ -314,12 +329,15 @@ class Registry:
         """Interactions read from the chain's logs, single and batched, in chain order."""
         single_filters = {"customerId": customer_id} if customer_id is not None else {}
         events = self.contract.events
-        logs = [
-            *events.InteractionLogged().get_logs(
-                from_block=from_block, to_block=to_block, argument_filters=single_filters
-            ),
-            *events.InteractionsLogged().get_logs(from_block=from_block, to_block=to_block),
-        ]
+        logs = emitted_by(
+            self.address,
+            [
+                *events.InteractionLogged().get_logs(
+                    from_block=from_block, to_block=to_block, argument_filters=single_filters
+                ),
+                *events.InteractionsLogged().get_logs(from_block=from_block, to_block=to_block),
+            ],
+        )
         found = [
             interaction
             for log in logs

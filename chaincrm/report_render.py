@@ -81,7 +81,8 @@ def percent_text(share: float | None) -> str:
 
 
 def stage_name(stage: Stage) -> str:
-    return stage.name.lower()
+    """`lead`, `won`; a stage code this version does not know reads `unknown(9)`."""
+    return stage.label
 
 
 def seconds_text(seconds: float | None) -> str:
@@ -105,6 +106,10 @@ def tables(report: Report) -> list[ReportTable]:
         ("deals lost", str(report.lost)),
         ("win rate (won / closed)", percent_text(report.win_rate)),
         ("overdue invoices", str(len(report.overdue))),
+        (
+            "refunds owed (credited, not withdrawn)",
+            "- (not per agent)" if report.refunds_owed_wei is None else eth_text(report.refunds_owed_wei),
+        ),
     )
     return [
         ReportTable("summary", "Summary", ("figure", "value"), summary),
@@ -159,7 +164,8 @@ def tables(report: Report) -> list[ReportTable]:
             "Receivables aging",
             ("bucket", "invoices", "amount", "amount wei"),
             tuple((b.label, str(b.invoices), eth_text(b.amount_wei), str(b.amount_wei)) for b in report.aging),
-            "Invoices open (unpaid, not cancelled) at the report's end, by whole days past due, rounded up.",
+            "Invoices open (unpaid, not cancelled) at the report's end, by whole days past due, rounded up. "
+            "An invoice cancelled and re-issued counts once, as the new invoice.",
         ),
         ReportTable(
             "overdue",
@@ -195,7 +201,8 @@ def tables(report: Report) -> list[ReportTable]:
                 )
                 for m in report.revenue
             ),
-            "Invoice amounts paid into escrow, released to the treasury and refunded, by month of the event.",
+            "Invoice amounts paid into escrow, released to the treasury and refunded, by month of the event. "
+            "A refund is credited to the payer then, and withdrawn by them later.",
         ),
     ]
 
@@ -515,6 +522,7 @@ def report_json(report: Report) -> dict[str, Any]:
             }
             for m in report.revenue
         ],
+        "refunds_owed_wei": None if report.refunds_owed_wei is None else str(report.refunds_owed_wei),
     }
 
 

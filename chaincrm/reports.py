@@ -28,10 +28,17 @@ KPI definitions (times are chain time, Unix seconds, UTC):
     made (any change but the opening, Lost included), distinct deals moved, deals won and their
     value in wei (a win goes to the deal's owner when it was won, not to whoever clicked).
   - Revenue by month (UTC, ``YYYY-MM``): invoice amounts paid into escrow (by payment time),
-    released to the treasury and refunded (by block time of the release or refund).
-* **Snapshot KPIs** (aging, overdue) are as of ``as_of``: invoices issued by then and still open
-  (neither paid nor cancelled). Days past due are whole days rounded up, so an invoice is past due
-  exactly when the contract's ``isOverdue`` says so: current (not yet due), 1-30, 31-60, 61-90, 90+.
+    released to the treasury and refunded (by block time of the release or refund). A refund (a
+    manager's, or the payer reclaiming an unresolved dispute) is a credit to the payer, counted
+    when credited; the payer withdraws it later (``RefundWithdrawn``), which is no revenue event.
+* **Snapshot KPIs** (aging, overdue, refunds owed) are as of ``as_of``. Aging and overdue: invoices
+  issued by then and still open (neither paid nor cancelled). A won deal may have several invoices
+  (a manager cancels an unpaid one and re-issues it): the cancelled one leaves the receivables, the
+  new one enters them, so a deal is never counted twice. Days past due are whole days rounded up,
+  so an invoice is past due exactly when the contract's ``isOverdue`` says so: current (not yet
+  due), 1-30, 31-60, 61-90, 90+. Refunds owed: refunds credited minus refunds withdrawn, over the
+  whole escrow (a withdrawal is per payer, not per invoice), so only in a report without an agent
+  filter.
 * **Agents and branches.** A filter on agents keeps their interactions and staff rows, and the
   deals (with their invoices) whose owner as of ``as_of`` is one of them; a deal's owner changes
   only through ``DealReassigned`` while it is open. A branch is a named group of agents in
@@ -141,6 +148,15 @@ class InvoiceEventRecord:
 
 
 @dataclass(frozen=True)
+class RefundWithdrawalRecord:
+    """One RefundWithdrawn: a payer took out every refund credited to them, timed by its block."""
+
+    payer: str
+    amount_wei: int
+    at: int
+
+
+@dataclass(frozen=True)
 class History:
     """Everything the reports read, up to block `end_block` whose timestamp is `end_at`."""
 
@@ -152,6 +168,7 @@ class History:
     invoice_events: tuple[InvoiceEventRecord, ...]
     end_block: int
     end_at: int
+    refund_withdrawals: tuple[RefundWithdrawalRecord, ...] = ()
 
     def cut(self, until: int) -> History:
         """The history as it stood at time `until` (events after it dropped)."""
@@ -163,6 +180,7 @@ class History:
             interactions=tuple(r for r in self.interactions if r.at <= until),
             invoices=tuple(r for r in self.invoices if r.at <= until),
             invoice_events=tuple(r for r in self.invoice_events if r.at <= until),
+            refund_withdrawals=tuple(r for r in self.refund_withdrawals if r.at <= until),
         )
 
 
@@ -291,6 +309,7 @@ class Report:
     aging: tuple[AgingBucket, ...]
     overdue: tuple[OverdueInvoice, ...]
     revenue: tuple[MonthRevenue, ...]
+    refunds_owed_wei: int | None = None  # None with an agent filter: withdrawals are per payer
 
     @property
     def closed(self) -> int:
@@ -309,9 +328,9 @@ class Report:
             "win rate": _ratio(self.win_rate),
         }
         for step in self.funnel:
-            out[f"funnel {step.stage.name.lower()}"] = str(step.deals)
+            out[f"funnel {step.stage.label}"] = str(step.deals)
         for time in self.stage_times:
-            name = time.stage.name.lower()
+            name = time.stage.label
             out[f"time in {name}: deals"] = str(time.deals)
             out[f"time in {name}: median s"] = _number(time.median_seconds)
             out[f"time in {name}: p90 s"] = _number(time.p90_seconds)
@@ -329,6 +348,7 @@ class Report:
             out[f"revenue {month.month}: paid wei"] = str(month.paid_wei)
             out[f"revenue {month.month}: released wei"] = str(month.released_wei)
             out[f"revenue {month.month}: refunded wei"] = str(month.refunded_wei)
+        out["refunds owed wei"] = "-" if self.refunds_owed_wei is None else str(self.refunds_owed_wei)
         return out
 
 
@@ -379,6 +399,7 @@ def compute(history: History, report_filter: ReportFilter | None = None) -> Repo
         aging=aging_of(seen, kept_deals, as_of),
         overdue=overdue_of(seen, kept_deals, owners, as_of),
         revenue=revenue_of(seen, flt, {i for i, d in invoice_deal.items() if d in kept_deals}),
+        refunds_owed_wei=refunds_owed_of(seen) if flt.agents is None else None,
     )
 
 
@@ -556,6 +577,13 @@ def revenue_of(history: History, flt: ReportFilter, kept_invoices: set[int]) -> 
     )
 
 
+def refunds_owed_of(history: History) -> int:
+    """Refunds credited to payers and not withdrawn yet, over the whole escrow (its
+    ``liabilitiesWei`` less the amounts of the invoices it still holds)."""
+    credited = sum(e.amount_wei for e in history.invoice_events if e.status is InvoiceStatus.REFUNDED)
+    return credited - sum(w.amount_wei for w in history.refund_withdrawals)
+
+
 # ------------------------------------------------------------------ verification
 
 
@@ -617,7 +645,13 @@ def history_from_index(connection: Connection) -> History:
     if end_at is None:
         raise ConfigError(f"the index has no timestamp for its last block {end_block}: sync it again")
 
-    de, sc, it, ie = ix.deal_events.c, ix.stage_changes.c, ix.interactions.c, ix.invoice_events.c
+    de, sc, it, ie, rw = (
+        ix.deal_events.c,
+        ix.stage_changes.c,
+        ix.interactions.c,
+        ix.invoice_events.c,
+        ix.refund_withdrawals.c,
+    )
     order = (ix.deal_events.c.block_number, ix.deal_events.c.log_index)
     deals: list[DealRecord] = []
     reassignments: list[ReassignRecord] = []
@@ -667,10 +701,14 @@ def history_from_index(connection: Connection) -> History:
                     int(r.invoice_id), int(r.deal_id), int(r.customer_id), int(r.amount_wei), int(r.due_at), int(r.at)
                 )
             )
-        else:
+        elif r.kind in _INVOICE_KIND:
             invoice_events.append(
                 InvoiceEventRecord(int(r.invoice_id), _INVOICE_KIND[r.kind], int(r.amount_wei or 0), int(r.at))
             )
+    withdrawals = [
+        RefundWithdrawalRecord(r.payer, int(r.amount_wei), int(r.at))
+        for r in connection.execute(select(rw.payer, rw.amount_wei, rw.at).order_by(rw.block_number, rw.log_index))
+    ]
     return History(
         deals=tuple(deals),
         stage_changes=tuple(stage_changes),
@@ -680,6 +718,7 @@ def history_from_index(connection: Connection) -> History:
         invoice_events=tuple(invoice_events),
         end_block=end_block,
         end_at=int(end_at),
+        refund_withdrawals=tuple(withdrawals),
     )
 
 
@@ -704,6 +743,7 @@ _EVENTS: dict[str, tuple[str, ...]] = {
         "InvoiceReleased",
         "InvoiceRefunded",
         "InvoiceCancelled",
+        "RefundWithdrawn",
     ),
 }
 
@@ -716,11 +756,15 @@ class _Collected:
     interactions: list[InteractionRecord] = field(default_factory=list)
     invoices: list[InvoiceRecord] = field(default_factory=list)
     invoice_events: list[InvoiceEventRecord] = field(default_factory=list)
+    refund_withdrawals: list[RefundWithdrawalRecord] = field(default_factory=list)
 
 
 def history_from_chain(crm: Crm, *, to_block: int | None = None) -> History:
     """The History straight from the node: eth_getLogs over the three contracts from the
-    deployment block to `to_block` (default: latest), decoded with the SDK's ABIs. No index."""
+    deployment block to `to_block` (default: latest), decoded with the SDK's ABIs. No index.
+
+    Each event is decoded only from the contract that declares it: a log with the same topic from
+    another address (whatever the node's filter let through) is dropped."""
     chain = crm.chain
     w3 = chain.w3
     end = chain.rpc(lambda: int(w3.eth.block_number)) if to_block is None else to_block
@@ -754,7 +798,14 @@ def history_from_chain(crm: Crm, *, to_block: int | None = None) -> History:
         decoder = decoders.get((str(log["address"]).lower(), bytes(log["topics"][0])))
         if decoder is not None:
             decoded.append(decoder(log))
-    untimed = {"DealReassigned", "InvoiceIssued", "InvoiceReleased", "InvoiceRefunded", "InvoiceCancelled"}
+    untimed = {
+        "DealReassigned",
+        "InvoiceIssued",
+        "InvoiceReleased",
+        "InvoiceRefunded",
+        "InvoiceCancelled",
+        "RefundWithdrawn",
+    }
     times = block_timestamps(crm, {int(e["blockNumber"]) for e in decoded if e["event"] in untimed} | {end})
     collected = _Collected()
     for event in sorted(decoded, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"]))):
@@ -768,6 +819,7 @@ def history_from_chain(crm: Crm, *, to_block: int | None = None) -> History:
         invoice_events=tuple(collected.invoice_events),
         end_block=end,
         end_at=times[end],
+        refund_withdrawals=tuple(collected.refund_withdrawals),
     )
 
 
@@ -843,6 +895,10 @@ def _collect(out: _Collected, event: Any, times: Mapping[int, int]) -> None:
         )
     elif name == "InvoiceCancelled":
         out.invoice_events.append(InvoiceEventRecord(int(args["invoiceId"]), InvoiceStatus.CANCELLED, 0, times[block]))
+    elif name == "RefundWithdrawn":
+        out.refund_withdrawals.append(
+            RefundWithdrawalRecord(to_checksum_address(args["payer"]), int(args["amount"]), times[block])
+        )
 
 
 def block_timestamps(crm: Crm, blocks: Iterable[int]) -> dict[int, int]:
@@ -885,6 +941,7 @@ __all__ = [
     "MonthRevenue",
     "OverdueInvoice",
     "ReassignRecord",
+    "RefundWithdrawalRecord",
     "Report",
     "ReportFilter",
     "StageRecord",
@@ -897,6 +954,7 @@ __all__ = [
     "history_from_index",
     "load_branches",
     "percentile",
+    "refunds_owed_of",
     "verify",
     "verify_against_chain",
 ]

@@ -8,7 +8,19 @@ erased with this receipt) holds only if all of these hold for the event that rec
 * the transaction that emitted it succeeded;
 * the transaction is in the canonical chain: its receipt's block hash is the hash of the block
   the node serves at that height;
-* the event's fields say what the claim says (customer, content hash, stage, amount, receipt).
+* the event's fields say what the claim says (customer, document, stage, amount, receipt).
+
+An interaction's on-chain hash is the sha2-256 digest inside the CIDv0 of its *encrypted* document
+(trust model v2): a note cannot be hashed to check it, since its ciphertext is under a random key
+and nonce. So an interaction is named by that CID (or the digest), or by its transaction; and its
+document can be re-read from IPFS (:meth:`Verifier.interaction` with ``fetch``): it must still be
+stored, its bytes must hash to the recorded digest (recomputed here for a document of one Kubo
+chunk, :func:`document_digest`), and with a reader's key it must decrypt as that customer's note.
+
+An erasure claim checks the receipt's keccak256 against the chain and, given the receipt itself,
+that it is for that customer and lists every document the chain ties to them (each profile
+version, each interaction's document, each deal document), optionally that none of them is still
+stored on the IPFS service.
 
 A failed check is a :class:`Verdict` with ``verified`` False and a one-line reason; errors (a node
 that cannot be reached, a record for another chain) are raised as usual.
@@ -16,10 +28,14 @@ that cannot be reached, a record for another chain) are raised as usual.
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
@@ -28,9 +44,47 @@ from web3.exceptions import TransactionNotFound
 
 from chaincrm.chain import event_topic
 from chaincrm.client import Crm
+from chaincrm.documents import Cid, DocumentStore, digest_to_cid
 from chaincrm.errors import ConfigError
 from chaincrm.models import Interaction, Stage
 from chaincrm.registry import interactions_of_log
+
+UNIXFS_CHUNK_BYTES = 262_144  # Kubo's default chunker: a document up to this size is one block
+_UNIXFS_FILE = 2
+RECEIPT_FORMAT = "chaincrm.erasure-receipt.v2"
+
+
+def document_digest(data: bytes) -> bytes | None:
+    """The sha2-256 digest in the CIDv0 Kubo gives `data` when it stores it with its defaults (what
+    the chain records for an interaction), computed locally; None for a document larger than one
+    chunk, which Kubo splits into a tree (then only the node's answer names it).
+
+    One chunk is a dag-pb node whose Data is a UnixFS File message (type, data, file size)."""
+    if len(data) > UNIXFS_CHUNK_BYTES:
+        return None
+    unixfs = _field_varint(1, _UNIXFS_FILE)
+    if data:
+        unixfs += _field_bytes(2, data)
+    unixfs += _field_varint(3, len(data))
+    return hashlib.sha256(_field_bytes(1, unixfs)).digest()
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        low, value = value & 0x7F, value >> 7
+        if not value:
+            out.append(low)
+            return bytes(out)
+        out.append(low | 0x80)
+
+
+def _field_varint(number: int, value: int) -> bytes:
+    return _varint(number << 3) + _varint(value)
+
+
+def _field_bytes(number: int, value: bytes) -> bytes:
+    return _varint(number << 3 | 2) + _varint(len(value)) + value
 
 
 @dataclass(frozen=True)
@@ -71,10 +125,12 @@ class _Receipt:
 
 
 class Verifier:
-    """Checks claims against the chain one deployment record points at."""
+    """Checks claims against the chain one deployment record points at; `store` (the IPFS service)
+    is needed only to re-read documents."""
 
-    def __init__(self, crm: Crm) -> None:
+    def __init__(self, crm: Crm, store: DocumentStore | None = None) -> None:
         self.crm = crm
+        self.store = store
 
     # ------------------------------------------------------------------ claims
 
@@ -85,13 +141,19 @@ class Verifier:
         position: int | None = None,
         customer_id: int | None = None,
         content_hash: bytes | None = None,
+        fetch: bool = False,
+        reader: LocalAccount | None = None,
     ) -> Verdict:
-        """An interaction was logged: by transaction (and position in a batch), by content, or both."""
+        """An interaction was logged: by transaction (and position in a batch), by its document's
+        digest (`content_hash`, the digest inside its CID), or both. `fetch` re-reads the document
+        from the store and checks it; a `reader` also decrypts it."""
         claim = _interaction_claim(tx_hash, position, customer_id, content_hash)
         if tx_hash is None and content_hash is None:
-            raise ConfigError("name the interaction: a transaction hash, or a content hash (and customer)")
+            raise ConfigError("name the interaction: a transaction hash, or its document's CID (and customer)")
         if position is not None and tx_hash is None:
             raise ConfigError("a position in a batch needs the batch's transaction hash")
+        if (fetch or reader is not None) and self.store is None:
+            raise ConfigError("re-reading an interaction's document needs the IPFS service")
 
         def check() -> tuple[str, Evidence]:
             if tx_hash is None:
@@ -103,20 +165,23 @@ class Verifier:
                 found = self._interaction_in(receipt, position, customer_id, content_hash)
             log = next(log for log in receipt.logs if int(log["logIndex"]) == found.log_index)
             self._require_from(log, self.crm.registry.address, "registry")
-            fields = {
+            fields: dict[str, Any] = {
                 "customer_id": found.customer_id,
-                "kind": found.kind.name.lower(),
-                "outcome": found.outcome.name.lower(),
+                "kind": found.kind.label,
+                "outcome": found.outcome.label,
                 "author": found.author,
                 "content_hash": "0x" + found.content_hash.hex(),
+                "cid": str(digest_to_cid(found.content_hash)),
                 "at": found.at,
                 "position": found.position,
             }
             event = "InteractionsLogged" if _is_batch(self.crm, log) else "InteractionLogged"
             summary = (
-                f"a {found.kind.name.lower()} with customer {found.customer_id} "
-                f"({found.outcome.name.lower().replace('_', ' ')}) by {found.author}"
+                f"a {found.kind.label} with customer {found.customer_id} "
+                f"({found.outcome.label.replace('_', ' ')}) by {found.author}, document {fields['cid']}"
             )
+            if fetch or reader is not None:
+                summary += self._reread(found, fields, reader)
             return summary, self._evidence(event, receipt, log, fields)
 
         return self._verdict(claim, check)
@@ -217,10 +282,22 @@ class Verifier:
 
         return self._verdict(claim, check)
 
-    def erasure(self, customer_id: int, receipt_hash: bytes, *, tx_hash: str | None = None) -> Verdict:
-        """A customer was erased and the chain recorded keccak256 of exactly this receipt."""
+    def erasure(
+        self,
+        customer_id: int,
+        receipt_hash: bytes,
+        *,
+        tx_hash: str | None = None,
+        receipt: bytes | None = None,
+        check_store: bool = False,
+    ) -> Verdict:
+        """A customer was erased and the chain recorded keccak256 of exactly this receipt. Given the
+        `receipt` itself: it is this customer's and lists every document the chain ties to them;
+        `check_store`: none of them is still stored on the IPFS service."""
         claim = f"the erasure of customer {customer_id} with receipt 0x{receipt_hash.hex()}"
         registry = self.crm.registry
+        if check_store and (receipt is None or self.store is None):
+            raise ConfigError("checking that the erased documents are gone needs the receipt and the IPFS service")
 
         def check() -> tuple[str, Evidence]:
             if tx_hash is None:
@@ -233,10 +310,10 @@ class Verifier:
                     raise _Refuted(
                         f"customer {customer_id} has no CustomerErased event from the registry {registry.address}"
                     )
-                receipt = self._receipt(erased[-1]["transactionHash"].to_0x_hex())
+                mined = self._receipt(erased[-1]["transactionHash"].to_0x_hex())
             else:
-                receipt = self._receipt(tx_hash)
-            logs = self._events_in(receipt, registry.contract, "CustomerErased", registry.address, "registry")
+                mined = self._receipt(tx_hash)
+            logs = self._events_in(mined, registry.contract, "CustomerErased", registry.address, "registry")
             ours = [
                 (log, args)
                 for log in logs
@@ -244,22 +321,24 @@ class Verifier:
                 == customer_id
             ]
             if not ours:
-                raise _Refuted(f"transaction {receipt.tx_hash} does not erase customer {customer_id}")
+                raise _Refuted(f"transaction {mined.tx_hash} does not erase customer {customer_id}")
             log, args = ours[-1]
             recorded = bytes(args["receiptHash"])
             if recorded != receipt_hash:
                 raise _Refuted(
                     f"the receipt's keccak256 is 0x{receipt_hash.hex()}, the chain recorded 0x{recorded.hex()} "
-                    f"for customer {customer_id} (block {receipt.block_number}, tx {receipt.tx_hash})"
+                    f"for customer {customer_id} (block {mined.block_number}, tx {mined.tx_hash})"
                 )
-            fields = {
+            fields: dict[str, Any] = {
                 "customer_id": customer_id,
                 "receipt_hash": "0x" + recorded.hex(),
                 "actor": to_checksum_address(args["actor"]),
                 "at": int(args["at"]),
             }
             summary = f"customer {customer_id} was erased by {fields['actor']} with this receipt"
-            return summary, self._evidence("CustomerErased", receipt, log, fields)
+            if receipt is not None:
+                summary += self._receipt_documents(customer_id, receipt, fields, check_store)
+            return summary, self._evidence("CustomerErased", mined, log, fields)
 
         return self._verdict(claim, check)
 
@@ -338,6 +417,72 @@ class Verifier:
             fields=dict(fields),
         )
 
+    # ------------------------------------------------------------------ documents
+
+    def _reread(self, found: Interaction, fields: dict[str, Any], reader: LocalAccount | None) -> str:
+        """Fetch the interaction's document again and check it; the summary's tail, or refuted."""
+        from chaincrm.transparency import NoteReader
+
+        assert self.store is not None
+        cid = digest_to_cid(found.content_hash)
+        if not self.store.has(cid):
+            raise _Refuted(f"the document {cid} of the interaction is not stored on the IPFS service (erased?)")
+        document = self.store.get(cid)
+        digest = document_digest(document)
+        if digest is not None and digest != found.content_hash:
+            raise _Refuted(
+                f"the IPFS service answered {cid} with {len(document)} bytes whose CID is {digest_to_cid(digest)}"
+            )
+        fields["document_bytes"] = len(document)
+        fields["document_rehashed"] = digest is not None
+        tail = f"; its document is stored ({len(document)} bytes" + (", re-hashed)" if digest is not None else ")")
+        if reader is None:
+            return tail
+        view = NoteReader(self.crm, self.store, reader).read(found)
+        if view.content is None:
+            raise _Refuted(
+                f"the document {cid} does not open as customer {found.customer_id}'s note: {view.unreadable}"
+            )
+        fields["note"] = view.content.note
+        fields["attachments"] = list(view.attachment_names)
+        return tail + f" and decrypts for {reader.address} as a note with {len(view.attachment_names)} attachment(s)"
+
+    def _receipt_documents(self, customer_id: int, receipt: bytes, fields: dict[str, Any], check_store: bool) -> str:
+        """Check the receipt's content against the chain; the summary's tail, or refuted."""
+        from chaincrm.notes import documents_of
+
+        try:
+            parsed = json.loads(receipt)
+            listed = {(str(item["kind"]), str(item["cid"])) for item in parsed["documents"]}
+            format_, receipt_customer = parsed["format"], parsed["customer_id"]
+        except (ValueError, UnicodeDecodeError, TypeError, KeyError):
+            raise _Refuted("the receipt matches the chain's hash but is not a chaincrm erasure receipt") from None
+        if format_ != RECEIPT_FORMAT:
+            raise _Refuted(f"the receipt's format is {str(format_)[:40]!r}, not {RECEIPT_FORMAT}")
+        if receipt_customer != customer_id:
+            raise _Refuted(f"the receipt is for customer {receipt_customer}, not {customer_id}")
+        expected = {(kind, str(cid)) for kind, cid in documents_of(self.crm, customer_id)}
+        missing = sorted(expected - listed)
+        if missing:
+            shown = ", ".join(f"{kind} {cid}" for kind, cid in missing[:3]) + (", ..." if len(missing) > 3 else "")
+            raise _Refuted(
+                f"the receipt leaves out {len(missing)} document(s) the chain ties to customer {customer_id}: {shown}"
+            )
+        counts = Counter(kind for kind, _ in listed)
+        fields["documents"] = dict(sorted(counts.items()))
+        tail = (
+            f"; it lists all {len(listed)} of their documents ("
+            + ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
+            + ")"
+        )
+        if check_store:
+            assert self.store is not None
+            kept = sorted(cid for _, cid in expected if self.store.has(Cid(cid)))
+            if kept:
+                raise _Refuted(f"{len(kept)} erased document(s) are still stored on the IPFS service: {kept[0]}")
+            tail += ", none of them stored on the IPFS service any more"
+        return tail
+
     # ------------------------------------------------------------------ interactions
 
     def _interaction_by_content(self, customer_id: int | None, content_hash: bytes) -> Interaction:
@@ -348,7 +493,7 @@ class Verifier:
         if not found:
             whose = f"with customer {customer_id} " if customer_id is not None else ""
             raise _Refuted(
-                f"no interaction {whose}has content hash 0x{content_hash.hex()} on the registry {registry.address}"
+                f"no interaction {whose}has document {digest_to_cid(content_hash)} on the registry {registry.address}"
             )
         return found[-1]
 
@@ -396,18 +541,18 @@ class Verifier:
             matching = [r for r in candidates if r.content_hash == content_hash]
             if not matching:
                 recorded = (
-                    f"has content hash 0x{candidates[0].content_hash.hex()}"
+                    f"has document {digest_to_cid(candidates[0].content_hash)}"
                     if len(candidates) == 1
-                    else "has no record with that content hash"
+                    else "has no record with that document"
                 )
                 raise _Refuted(
-                    f"the interaction in transaction {receipt.tx_hash} {recorded}, not 0x{content_hash.hex()}"
+                    f"the interaction in transaction {receipt.tx_hash} {recorded}, not {digest_to_cid(content_hash)}"
                 )
             candidates = matching
         if len(candidates) > 1:
             raise ConfigError(
                 f"transaction {receipt.tx_hash} logged {len(candidates)} interactions: "
-                "name one with a position, a customer or a content hash"
+                "name one with a position, a customer or its document's CID"
             )
         return candidates[0]
 
@@ -417,7 +562,7 @@ def _is_batch(crm: Crm, log: Any) -> bool:
 
 
 def _stage(stage: Stage | None) -> str:
-    return stage.name.lower() if stage is not None else "?"
+    return stage.label if stage is not None else "?"
 
 
 def _interaction_claim(
@@ -427,7 +572,7 @@ def _interaction_claim(
     if customer_id is not None:
         parts.append(f"with customer {customer_id}")
     if content_hash is not None:
-        parts.append(f"with content hash 0x{content_hash.hex()}")
+        parts.append(f"with document {digest_to_cid(content_hash)}")
     if tx_hash is not None:
         parts.append(f"in transaction {tx_hash}" + (f" at position {position}" if position is not None else ""))
     return " ".join(parts)

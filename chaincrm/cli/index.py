@@ -79,6 +79,7 @@ class _Totals:
     rows: int = 0
     interactions: int = 0
     logs: int = 0
+    foreign_logs: int = 0
     seconds: float = 0.0
     rolled_back_from: list[int] = field(default_factory=list)
     last: SyncReport | None = None
@@ -88,6 +89,7 @@ class _Totals:
         self.rows += report.rows
         self.interactions += report.interactions
         self.logs += report.logs
+        self.foreign_logs += report.foreign_logs
         self.seconds += report.seconds
         if report.rolled_back_from is not None:
             self.rolled_back_from.append(report.rolled_back_from)
@@ -98,7 +100,9 @@ class _Totals:
     name="index",
     help="Follow the CRM contracts' events into the off-chain index: a SQLite file by default, PostgreSQL "
     "by URL. Blocks behind --confirmations are final; newer rows are provisional and undone by a reorg. "
-    "Runs one pass, or keeps following new blocks with --follow (Ctrl-C stops cleanly).",
+    "Runs one pass, or keeps following new blocks with --follow (Ctrl-C stops cleanly). Only logs the "
+    "deployment's own contracts emitted are indexed; a look-alike from another address is counted "
+    "(foreign_logs) and ignored.",
 )
 @click.option(
     "--database",
@@ -179,6 +183,7 @@ def index_command(
         "confirmations": confirmations,
         "passes": totals.passes,
         "logs": totals.logs,
+        "foreign_logs": totals.foreign_logs,
         "rows": totals.rows,
         "interactions": totals.interactions,
         "rolled_back_from": totals.rolled_back_from,
@@ -197,6 +202,8 @@ def index_command(
 
 def _pass_line(report: SyncReport) -> str:
     line = f"blocks {report.first_block}..{report.last_block}: {report.rows:,} rows"
+    if report.foreign_logs:
+        line += f", {report.foreign_logs} log(s) from other contracts ignored"
     if report.rolled_back_from is not None:
         line += f" (rolled back from block {report.rolled_back_from} after a reorg)"
     return line

@@ -73,8 +73,9 @@ class MomentType(click.ParamType):
 @click.command(
     name="report",
     help="KPIs from the event index: conversion funnel, win rate, time in stage (median, p90), staff "
-    "effectiveness, receivables aging and overdue invoices, revenue by month. Prints tables; --csv, --png "
-    "and --html write files. --verify recomputes every figure from the chain's logs and compares.",
+    "effectiveness, receivables aging and overdue invoices (a cancelled and re-issued invoice counts once), "
+    "revenue by month (refunds when credited), refunds owed (credited, not withdrawn). Prints tables; --csv, "
+    "--png and --html write files. --verify recomputes every figure from the chain's logs and compares.",
 )
 @click.option(
     "--since", type=MomentType(end_of_day=False), help="Window start (inclusive): 2026-01-01, ISO time or Unix s."

@@ -4,6 +4,10 @@ Each command prints `yes: ...` with the block and transaction that record the cl
 or `no: <reason>` and exits 1. The event must come from the deployment's contract, its
 transaction must have succeeded and be in the canonical chain. The node is `--rpc-url` (any
 node of the deployment's chain: your own, a public one), the contracts those in `--deployment`.
+
+An interaction is recorded by the CID of its encrypted document (trust model v2), so it is named
+by that CID or by its transaction; `--fetch` re-reads the document from the IPFS service and
+`--keystore` (a reader) decrypts it. A note's plaintext cannot be hashed to check it.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ from chaincrm.cli.files import read_bytes
 from chaincrm.cli.output import emit_line
 from chaincrm.client import Crm, connect
 from chaincrm.deployment import load_record
-from chaincrm.documents import content_hash
+from chaincrm.documents import DocumentStore, cid_to_digest, content_hash
+from chaincrm.errors import StorageError
 from chaincrm.models import Stage
-from chaincrm.verification import Verdict, Verifier
+from chaincrm.verification import UNIXFS_CHUNK_BYTES, Verdict, Verifier, document_digest
 
 MAX_RECEIPT_BYTES = 1024 * 1024
 
@@ -45,8 +50,24 @@ class Hash32Type(click.ParamType):
         return digest
 
 
+class CidType(click.ParamType):
+    """A CIDv0 (`Qm` and 44 base58 characters): the chain records the sha2-256 digest inside it."""
+
+    name = "cid"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> bytes:
+        if isinstance(value, bytes):
+            return value
+        try:
+            return cid_to_digest(str(value).strip())
+        except StorageError as problem:
+            self.fail(str(problem), param, ctx)
+
+
 HASH32 = Hash32Type()
+CID = CidType()
 STAGE = EnumChoice(Stage, exclude=(Stage.NONE,))
+MAX_DOCUMENT_FILE_BYTES = UNIXFS_CHUNK_BYTES  # a document hashed here is one Kubo chunk at most
 
 
 def endpoint_options(func: F) -> F:
@@ -66,9 +87,9 @@ def tx_option(func: F) -> F:
     return click.option("--tx", "tx_hash", type=HASH32, help="The transaction that records it.")(func)
 
 
-def _verifier(app: App, rpc_url: str | None, record: Path | None) -> Verifier:
+def _verifier(app: App, rpc_url: str | None, record: Path | None, *, store: DocumentStore | None = None) -> Verifier:
     chain = connect(rpc_url or app.settings.rpc_url)
-    return Verifier(Crm.attach(chain, load_record(record or app.settings.deployment_path)))
+    return Verifier(Crm.attach(chain, load_record(record or app.settings.deployment_path)), store)
 
 
 def _tx(tx_hash: bytes | None) -> str | None:
@@ -110,44 +131,86 @@ def verify_command() -> None:
 
 
 @verify_command.command(
-    help="An interaction: by --tx (and --position in a batch), and/or by --customer and its content hash."
+    help="An interaction with CUSTOMER: by the CID of its encrypted document (--cid, what the chain records), "
+    "by --tx (and --position in a batch), or both. --fetch re-reads the document from the IPFS service "
+    "(--ipfs-api) and checks it; --keystore (a reader: the customer, a manager, staff with a grant) also "
+    "decrypts it. --document FILE names the interaction by a copy of its encrypted document."
 )
+@click.argument("customer_id", metavar="[CUSTOMER]", type=ID, required=False)
+@click.option("--cid", "cid_digest", type=CID, help="The CID of its encrypted document (Qm...).")
 @tx_option
 @click.option("--position", type=click.IntRange(min=0), help="The record's index in a batch (from 0).")
-@click.option("--customer", "customer_id", type=ID, help="The customer it was with.")
-@click.option("--content-hash", type=HASH32, help="The keccak256 the chain should hold.")
+@click.option("--customer", "customer_option", type=ID, hidden=True)
+@click.option("--content-hash", type=HASH32, help="The digest the chain holds (the sha2-256 inside the CID), in hex.")
 @click.option(
-    "--content-file",
+    "--document",
     type=click.Path(path_type=Path, dir_okay=False),
-    help="The note or attachment itself: its keccak256 is the content hash.",
+    help="A copy of the encrypted document as stored (up to 256 KiB): its CID is computed here.",
+)
+@click.option("--content-file", type=click.Path(path_type=Path, dir_okay=False), hidden=True)
+@click.option("--fetch", is_flag=True, help="Re-read the stored document from the IPFS service and check it.")
+@click.option(
+    "--keystore",
+    metavar="ADDRESS|PATH",
+    help="A reader's keystore: decrypt the re-read document as them (not read from CHAINCRM_KEYSTORE: "
+    "verifying needs no key unless you ask).",
 )
 @endpoint_options
 @json_option
 @pass_app
 def interaction(
     app: App,
+    customer_id: int | None,
+    cid_digest: bytes | None,
     tx_hash: bytes | None,
     position: int | None,
-    customer_id: int | None,
+    customer_option: int | None,
     content_hash: bytes | None,
+    document: Path | None,
     content_file: Path | None,
+    fetch: bool,
+    keystore: str | None,
     rpc_url: str | None,
     record: Path | None,
     as_json: bool,
 ) -> None:
-    if content_hash is not None and content_file is not None:
-        raise click.UsageError("give --content-hash or --content-file, not both")
     if content_file is not None:
-        content_hash = _content_hash(content_file)
-    if tx_hash is None and content_hash is None:
-        raise click.UsageError("name the interaction: --tx, or --content-hash/--content-file (with --customer)")
+        raise click.UsageError(
+            "--content-file is gone: the chain records the CID of the encrypted document, not a hash of the note; "
+            "give --cid (or --document with the encrypted copy), or --tx with --fetch --keystore to read it back"
+        )
+    if customer_id is not None and customer_option is not None and customer_id != customer_option:
+        raise click.UsageError("give the customer once")
+    customer_id = customer_id if customer_id is not None else customer_option
+    named = [digest for digest in (cid_digest, content_hash, _document_digest(document)) if digest is not None]
+    if len(named) > 1:
+        raise click.UsageError("name the document once: --cid, --content-hash or --document")
+    digest = named[0] if named else None
+    if tx_hash is None and digest is None:
+        raise click.UsageError("name the interaction: --cid (with CUSTOMER), --document, or --tx")
     if position is not None and tx_hash is None:
         raise click.UsageError("--position needs the batch's --tx")
-    verifier = _verifier(app, rpc_url, record)
+    reader = app.signer(keystore).account if keystore else None
+    store = app.store if fetch or reader is not None else None
+    verifier = _verifier(app, rpc_url, record, store=store)
     verdict = verifier.interaction(
-        tx_hash=_tx(tx_hash), position=position, customer_id=customer_id, content_hash=content_hash
+        tx_hash=_tx(tx_hash),
+        position=position,
+        customer_id=customer_id,
+        content_hash=digest,
+        fetch=fetch,
+        reader=reader,
     )
     _report(verdict, as_json)
+
+
+def _document_digest(path: Path | None) -> bytes | None:
+    if path is None:
+        return None
+    digest = document_digest(read_bytes(path, "document", MAX_DOCUMENT_FILE_BYTES))
+    if digest is None:  # read_bytes already refused a larger file
+        raise click.UsageError(f"{path} is larger than one chunk: give its --cid")
+    return digest
 
 
 @verify_command.command(help="A stage change: --deal and --to, and/or the --tx that made it.")
@@ -195,11 +258,14 @@ def payment(
 
 
 @verify_command.command(
-    help="An erasure receipt: keccak256 of the receipt file (or --receipt-hash) must be what the chain recorded."
+    help="An erasure receipt: keccak256 of the receipt file (or --receipt-hash) must be what the chain recorded. "
+    "With the file, it must also be this customer's and list every document the chain ties to them (profile "
+    "versions, interaction documents, deal documents); --check-store: none is still on the IPFS service."
 )
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
 @click.option("--receipt", type=click.Path(path_type=Path, dir_okay=False), help="The erasure receipt file.")
 @click.option("--receipt-hash", type=HASH32, help="Its keccak256, if you do not have the file.")
+@click.option("--check-store", is_flag=True, help="Also check that no listed document is still stored (--ipfs-api).")
 @tx_option
 @endpoint_options
 @json_option
@@ -209,6 +275,7 @@ def erasure(
     customer_id: int,
     receipt: Path | None,
     receipt_hash: bytes | None,
+    check_store: bool,
     tx_hash: bytes | None,
     rpc_url: str | None,
     record: Path | None,
@@ -216,12 +283,14 @@ def erasure(
 ) -> None:
     if (receipt is None) == (receipt_hash is None):
         raise click.UsageError("give exactly one of --receipt FILE and --receipt-hash")
-    if receipt is not None:
-        receipt_hash = content_hash(read_bytes(receipt, "receipt", MAX_RECEIPT_BYTES))
+    if check_store and receipt is None:
+        raise click.UsageError("--check-store needs the --receipt file (it lists the documents)")
+    receipt_bytes = read_bytes(receipt, "receipt", MAX_RECEIPT_BYTES) if receipt is not None else None
+    if receipt_bytes is not None:
+        receipt_hash = content_hash(receipt_bytes)
     assert receipt_hash is not None
-    verifier = _verifier(app, rpc_url, record)
-    _report(verifier.erasure(customer_id, receipt_hash, tx_hash=_tx(tx_hash)), as_json)
-
-
-def _content_hash(path: Path) -> bytes:
-    return content_hash(read_bytes(path, "content file"))
+    verifier = _verifier(app, rpc_url, record, store=app.store if check_store else None)
+    verdict = verifier.erasure(
+        customer_id, receipt_hash, tx_hash=_tx(tx_hash), receipt=receipt_bytes, check_store=check_store
+    )
+    _report(verdict, as_json)

@@ -35,7 +35,7 @@ def test_one_pass_prints_a_json_summary_and_writes_the_default_file(
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["database"] == str(tmp_path / "index.sqlite")
-    assert (summary["passes"], summary["interactions"], summary["stopped"]) == (1, 3, False)
+    assert (summary["passes"], summary["interactions"], summary["stopped"], summary["foreign_logs"]) == (1, 3, False, 0)
     assert summary["last_block"] == summary["last_final_block"] == crm.chain.w3.eth.block_number
 
 

@@ -77,7 +77,7 @@ def postgres_url() -> Iterator[str]:
 def test_a_postgresql_index_holds_the_same_rows_as_a_sqlite_one(
     postgres_url: str, chain: Chain, crm: Crm, staff: Staff, make_indexer: MakeIndexer, snapshot: None
 ) -> None:
-    customer_id = register(crm, staff, wallet=staff.customer.address)
+    customer_id = register(crm, staff, wallet=staff.customer)
     crm.registry.log_interactions([entry(customer_id) for _ in range(4)], staff.agent)
     deal_id = crm.pipeline.open_deal(customer_id, staff.agent.address, DEAL_VALUE_WEI, staff.agent)
     crm.pipeline.move(deal_id, Stage.QUALIFIED, staff.agent)

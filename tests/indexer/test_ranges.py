@@ -25,7 +25,8 @@ def test_ranges_the_node_refuses_shrink_until_it_answers(
     report = refused.sync_once()
 
     assert report.range_refusals >= 1
-    assert max(span for span in provider.spans if span <= 3) == 3
+    assert report.last_block == chain.w3.eth.block_number
+    assert min(provider.spans) >= 1 and any(span <= 3 for span in provider.spans)
     plain = make_indexer(chain, crm, name="plain")
     plain.sync_once()
     assert dump(refused.engine) == dump(plain.engine)

@@ -15,8 +15,8 @@ from chaincrm.client import Crm, connect
 from chaincrm.deployment import deploy
 from chaincrm.devchain import AnvilOptions, free_port, start_anvil, stop_process
 from chaincrm.errors import ChainError
-from chaincrm.models import Role
-from tests.indexer.conftest import MakeIndexer, chain_over, dump, entry, register
+from chaincrm.models import Purpose, Role
+from tests.indexer.conftest import MakeIndexer, chain_over, dump, entry, grant, register
 from tests.sdk.conftest import Staff
 
 
@@ -55,6 +55,7 @@ def test_a_reorg_inside_the_confirmation_depth_is_rolled_back_and_read_again(
 ) -> None:
     chain = own_crm.chain
     customer_id = register(own_crm, staff)
+    grant(own_crm, customer_id, staff.agent2, Purpose.SUPPORT, staff.manager)  # the replacement's author
     own_crm.registry.log_interaction(entry(customer_id), staff.agent)
     own_crm.registry.log_interaction(entry(customer_id), staff.agent)
     indexer = make_indexer(chain, own_crm, confirmations=5)

@@ -30,6 +30,7 @@ from chaincrm.indexer import Indexer
 from chaincrm.models import InteractionKind, LossReason, Outcome, Purpose, Role, Stage
 from chaincrm.registry import InteractionEntry
 from chaincrm.reports import BRANCHES_FILE
+from tests.indexer.conftest import grant, register
 from tests.sdk.conftest import Staff, anvil_node, chain, staff  # noqa: F401 - fixtures
 
 HOUR = 3_600
@@ -52,10 +53,14 @@ class Story:
     - deal 3 (B, 3 ETH): opened 2d1h; qualified 2d2h; lost 2d6h.
     - deal 4 (B, 4 ETH): opened 3d; qualified 3d2h; proposal 3d4h; back to qualified 3d5h; open.
     - deal 5 (A, 5 ETH): opened 35d, one stage an hour to won at 35d5h (invoice 3, due 65d5h),
-      paid at 36d.
-    - deal 6 (B, 6 ETH): opened 50d, one stage an hour to won at 50d5h (invoice 4, due 80d5h).
+      paid at 36d, refunded by M at 37d (a credit to the payer), withdrawn by the payer at 38d.
+    - deal 6 (B, 6 ETH): opened 50d, one stage an hour to won at 50d5h (invoice 4, due 80d5h);
+      M re-issues it at 60d: invoice 4 is cancelled, invoice 5 issued (due 90d).
     - interactions: A at 30m, 1d30m, 40d (singles); B a batch of two at 2d30m and one at 3d1h.
     - an empty block at 75d ends the story.
+
+    The three customers are registered by A before T0, each with a wallet that accepted (their
+    payer); B works on all three through a grant from M.
     """
 
     crm: Crm
@@ -106,10 +111,9 @@ def story(chain: Chain, staff: Staff) -> Story:  # noqa: F811 - fixtures importe
     for role, account in ((Role.AGENT, a), (Role.AGENT, b), (Role.MANAGER, m)):
         crm.registry.grant_role(role, account.address, staff.admin)
     wallets = (staff.customer, staff.customer2, staff.stranger)
-    customers = [
-        crm.registry.register_customer(_hash(100 + i), _hash(200 + i), w.address, Purpose.SALES, a)
-        for i, w in enumerate(wallets)
-    ]
+    customers = [register(crm, staff, wallet=wallet, agent=a) for wallet in wallets]
+    for customer in customers:
+        grant(crm, customer, b, Purpose.SUPPORT, m)
     payer = dict(zip(customers, wallets, strict=True))
     c1, c2, c3 = customers
     t0 = first_second_of_next_month(int(chain.w3.eth.get_block("latest")["timestamp"]) + DAY)
@@ -170,14 +174,20 @@ def story(chain: Chain, staff: Staff) -> Story:  # noqa: F811 - fixtures importe
     for hours, stage in enumerate(FORWARD, start=1):
         move(35 * DAY + hours * HOUR, d5, stage, a)
     pay(36 * DAY, 3, c3)
+    clock.at(37 * DAY)
+    escrow.refund(3, m)
+    clock.at(38 * DAY)
+    escrow.withdraw_refund(payer[c3])
     interact(40 * DAY, a, c3)
 
     d6 = open_deal(50 * DAY, c2, b, 6 * ETH)
     for hours, stage in enumerate(FORWARD, start=1):
         move(50 * DAY + hours * HOUR, d6, stage, b)
+    clock.at(60 * DAY)
+    pipeline.reissue_invoice(d6, m)
 
     assert (d1, d2, d3, d4, d5, d6) == (1, 2, 3, 4, 5, 6)
-    assert [pipeline.deal(d).invoice_id for d in (d1, d2, d5, d6)] == [1, 2, 3, 4]
+    assert [pipeline.invoices_of(d) for d in (d1, d2, d5, d6)] == [[1], [2], [3], [4, 5]]
     end_block = clock.mine(END_OFFSET)
     return Story(crm=crm, t0=t0, end_block=end_block, agent_a=a.address, agent_b=b.address, manager=m.address)
 

@@ -16,7 +16,7 @@ from chaincrm.errors import ConfigError
 from chaincrm.indexer import open_database
 from chaincrm.models import Stage
 from chaincrm.reports import history_from_chain, history_from_index
-from tests.reports.conftest import Run, Story, cli_in
+from tests.reports.conftest import DAY, ETH, Run, Story, cli_in
 from tests.sdk.conftest import Staff
 
 
@@ -115,6 +115,16 @@ def test_the_report_reads_the_index_by_default(report_cli: Run, story: Story) ->
     assert data["block_number"] == story.end_block
     assert [step["deals"] for step in data["funnel"]] == [6, 6, 5, 4, 4, 4]
     assert (data["won"], data["lost"], data["win_rate"]) == (4, 1, 0.8)
+    assert data["refunds_owed_wei"] == "0"  # credited at 37d, withdrawn at 38d
+
+
+def test_verify_covers_the_refunds_owed(report_cli: Run, story: Story) -> None:
+    result = report_cli("--verify", "--until", story.t0 + 37 * DAY, "--json")
+
+    assert result.exit_code == 0, result.output
+    checks = {check["kpi"]: check for check in json.loads(result.stdout)["verify"]}
+    assert checks["refunds owed wei"] == {"kpi": "refunds owed wei", "index": str(5 * ETH), "chain": str(5 * ETH),
+                                          "match": True}  # fmt: skip
 
 
 def test_a_report_without_an_index_says_how_to_build_one(settings: Settings, tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from chaincrm.models import Stage
+from chaincrm.models import InvoiceStatus, Stage
 from chaincrm.reports import History, Report, ReportFilter, compute, history_from_chain
 from tests.reports.conftest import DAY, ETH, HOUR, Story
 
@@ -86,11 +86,44 @@ def test_overdue_lists_the_unpaid_invoice_past_its_due_date(report: Report, stor
     assert (overdue.due_at, overdue.days_past_due) == (story.t0 + 32 * DAY, 43)
 
 
-def test_revenue_by_month_sums_payments_and_releases(report: Report, story: Story) -> None:
+def test_revenue_by_month_sums_payments_releases_and_refunds_credited(report: Report, story: Story) -> None:
     assert [(m.month, m.paid_wei, m.released_wei, m.refunded_wei) for m in report.revenue] == [
         (story.month(0), 1 * ETH, 1 * ETH, 0),
-        (story.month(36 * DAY), 5 * ETH, 0, 0),
+        (story.month(36 * DAY), 5 * ETH, 0, 5 * ETH),
     ]
+
+
+def test_a_refund_is_owed_from_its_credit_until_the_payer_withdraws_it(history: History, story: Story) -> None:
+    def owed(until: int) -> int | None:
+        return compute(history, ReportFilter(until=story.t0 + until)).refunds_owed_wei
+
+    assert [owed(36 * DAY), owed(37 * DAY), owed(38 * DAY - 1), owed(38 * DAY)] == [0, 5 * ETH, 5 * ETH, 0]
+
+
+def test_refunds_owed_are_not_split_by_agent(history: History, story: Story) -> None:
+    """A withdrawal takes every refund credited to a payer at once: it belongs to no agent."""
+    report = compute(history, ReportFilter(agents=frozenset({story.agent_a}), until=story.t0 + 37 * DAY))
+
+    assert report.refunds_owed_wei is None
+    assert report.figures()["refunds owed wei"] == "-"
+
+
+def test_a_reissued_invoice_is_receivable_once_as_the_new_invoice(history: History, story: Story) -> None:
+    deal_6 = sorted(i.invoice_id for i in history.invoices if i.deal_id == 6)
+    cancelled = {e.invoice_id for e in history.invoice_events if e.status is InvoiceStatus.CANCELLED}
+    before = compute(history, ReportFilter(until=story.t0 + 60 * DAY - 1))
+    after = compute(history)
+
+    assert deal_6 == [4, 5] and cancelled == {4}
+    assert [(b.label, b.invoices, b.amount_wei) for b in before.aging if b.invoices] == [
+        ("current", 1, 6 * ETH),  # invoice 4
+        ("1-30", 1, 2 * ETH),
+    ]
+    assert [(b.label, b.invoices, b.amount_wei) for b in after.aging if b.invoices] == [
+        ("current", 1, 6 * ETH),  # invoice 5, not 4 and 5
+        ("31-60", 1, 2 * ETH),
+    ]
+    assert after.deals == 6 and after.won == 4  # one deal, however many invoices
 
 
 def test_an_agent_filter_keeps_that_agents_deals_and_activity(history: History, story: Story) -> None:

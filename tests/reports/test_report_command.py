@@ -60,7 +60,7 @@ def test_dates_narrow_the_window_and_a_date_until_covers_its_whole_day(report_cl
     assert data["until"] == story.t0 + 41 * DAY - 1
     assert data["deals_opened"] == 1  # deal 5; deal 6 opens on day 50
     assert data["revenue_by_month"] == [
-        {"month": story.month(36 * DAY), "paid_wei": str(5 * ETH), "released_wei": "0", "refunded_wei": "0"}
+        {"month": story.month(36 * DAY), "paid_wei": str(5 * ETH), "released_wei": "0", "refunded_wei": str(5 * ETH)}
     ]
 
 

@@ -2,6 +2,9 @@
 and the embedded IPFS node, the CRM deployed, keystores for every named account), imported
 explicitly, and a `cli` that also knows `me` and `verify`.
 
+`customer_id` is a customer whose wallet accepted and whose profile was re-sealed for it (trust
+model v2: a proposed wallet reads nothing); `proposed_customer_id` the same before the acceptance.
+
 `cli` runs through `chaincrm.cli.main`, exactly as the console script does, with the root group
 swapped for one that has the two commands added: it works the same before and after they are
 registered in `chaincrm.cli.commands`.
@@ -22,6 +25,7 @@ from chaincrm.client import Crm
 from chaincrm.config import Settings
 from chaincrm.customers import CustomerData
 from chaincrm.documents import KuboStore
+from chaincrm.notes import CustomerNotes
 from tests.cli.conftest import (  # noqa: F401 - fixtures and the warning filter
     Cli,
     accounts,
@@ -31,6 +35,7 @@ from tests.cli.conftest import (  # noqa: F401 - fixtures and the warning filter
     deal_id,
     environment_for,
     invoice_id,
+    proposed_customer_id,
     pytest_configure,
     settings,
     snapshot,
@@ -60,3 +65,8 @@ def cli(settings: Settings, crm: Crm) -> Iterator[Cli]:  # noqa: F811 - the impo
 @pytest.fixture
 def data(crm: Crm, store: KuboStore) -> CustomerData:  # noqa: F811 - the imported fixtures
     return CustomerData(crm, store)
+
+
+@pytest.fixture
+def notes(crm: Crm, store: KuboStore) -> CustomerNotes:  # noqa: F811 - the imported fixtures
+    return CustomerNotes(crm, store)

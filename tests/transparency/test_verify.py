@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -11,23 +13,29 @@ from web3.types import RPCEndpoint, RPCResponse, TxReceipt
 
 from chaincrm.client import Crm, chain_for
 from chaincrm.config import Settings
-from chaincrm.customers import CustomerData
+from chaincrm.customers import CustomerData, public_key64
 from chaincrm.deployment import deploy
 from chaincrm.devchain import free_port
-from chaincrm.documents import content_hash
-from chaincrm.models import InteractionKind, Outcome, Purpose, Role, Stage
+from chaincrm.documents import KuboStore, content_hash, digest_to_cid
+from chaincrm.models import DocumentKind, InteractionKind, Outcome, Purpose, Role, Stage
+from chaincrm.notes import CustomerNotes, StoredContent
+from chaincrm.privacy import Attachment, InteractionContent, erasure_receipt
 from chaincrm.registry import InteractionEntry
-from chaincrm.verification import Verifier
-from tests.cli.conftest import DEAL_VALUE_WEI, Accounts, Cli, Run
+from chaincrm.verification import UNIXFS_CHUNK_BYTES, Verifier, document_digest
+from tests.cli.conftest import DEAL_VALUE_WEI, PROFILE, Accounts, Cli, Run
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 
-NOTE = b"Called about the renewal; wants a quote by Friday."
+NOTE = "Called about the renewal; wants a quote by Friday."
 
 
-def _log(crm: Crm, customer_id: int, accounts: Accounts, note: bytes = NOTE) -> TxReceipt:
-    entry = InteractionEntry(customer_id, InteractionKind.CALL, Outcome.POSITIVE, content_hash(note))
-    return crm.registry.log_interaction(entry, accounts.agent)
+def _log(notes: CustomerNotes, customer_id: int, accounts: Accounts, note: str = NOTE) -> StoredContent:
+    content = InteractionContent(note, (Attachment("quote.pdf", b"%PDF-1.7"),))
+    return notes.log_interaction(customer_id, InteractionKind.CALL, Outcome.POSITIVE, content, accounts.agent)
+
+
+def _receipt_of(crm: Crm, tx_hash: str) -> TxReceipt:
+    return crm.chain.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
 
 
 def _tx(receipt: TxReceipt) -> str:
@@ -55,26 +63,99 @@ def _no(run: Run) -> str:
 # ------------------------------------------------------------------ interactions
 
 
-def test_an_interaction_verifies_by_its_transaction(cli: Cli, crm: Crm, customer_id: int, accounts: Accounts) -> None:
-    receipt = _log(crm, customer_id, accounts)
+def test_an_interaction_verifies_by_its_transaction(
+    cli: Cli, crm: Crm, notes: CustomerNotes, customer_id: int, accounts: Accounts
+) -> None:
+    stored = _log(notes, customer_id, accounts)
 
-    run = cli("verify", "interaction", "--tx", _tx(receipt))
+    run = cli("verify", "interaction", "--tx", stored.tx_hash)
 
-    line = _yes(run, receipt)
-    assert f"a call with customer {customer_id} (positive) by {accounts.agent.address}" in line
+    line = _yes(run, _receipt_of(crm, stored.tx_hash))
+    assert f"a call with customer {customer_id} (positive) by {accounts.agent.address}, document {stored.cid}" in line
     assert f"InteractionLogged from {crm.registry.address}" in line
 
 
-def test_an_interaction_verifies_by_customer_and_the_content_itself(
-    cli: Cli, crm: Crm, customer_id: int, accounts: Accounts, tmp_path: Path
+def test_an_interaction_verifies_by_customer_and_the_cid_of_its_encrypted_document(
+    cli: Cli, crm: Crm, notes: CustomerNotes, customer_id: int, accounts: Accounts
 ) -> None:
-    receipt = _log(crm, customer_id, accounts)
-    note = tmp_path / "note.txt"
-    note.write_bytes(NOTE)
+    stored = _log(notes, customer_id, accounts)
 
-    run = cli("verify", "interaction", "--customer", customer_id, "--content-file", note)
+    run = cli("verify", "interaction", customer_id, "--cid", stored.cid)
 
-    _yes(run, receipt)
+    _yes(run, _receipt_of(crm, stored.tx_hash))
+
+
+def test_an_interaction_verifies_by_a_copy_of_its_encrypted_document(
+    cli: Cli, crm: Crm, notes: CustomerNotes, customer_id: int, accounts: Accounts, tmp_path: Path
+) -> None:
+    stored = _log(notes, customer_id, accounts)
+    copy = tmp_path / "document.json"
+    copy.write_bytes(notes.store.get(stored.cid))
+
+    run = cli("verify", "interaction", customer_id, "--document", copy)
+
+    _yes(run, _receipt_of(crm, stored.tx_hash))
+
+
+def test_the_cid_is_recomputed_here_exactly_as_the_ipfs_service_computes_it(store: KuboStore) -> None:
+    documents = [b"hello world\n", os.urandom(1000), os.urandom(UNIXFS_CHUNK_BYTES)]
+
+    cids = [store.put(document) for document in documents]
+
+    assert [digest_to_cid(document_digest(d) or b"") for d in documents] == cids
+    assert document_digest(os.urandom(UNIXFS_CHUNK_BYTES + 1)) is None
+
+
+def test_fetching_re_reads_and_re_hashes_the_stored_document(
+    cli: Cli, crm: Crm, notes: CustomerNotes, customer_id: int, accounts: Accounts
+) -> None:
+    stored = _log(notes, customer_id, accounts)
+
+    data = cli("verify", "interaction", customer_id, "--cid", stored.cid, "--fetch", "--json").json()
+
+    assert data["verified"] is True and data["fields"]["cid"] == stored.cid
+    assert data["fields"]["document_rehashed"] is True and data["fields"]["document_bytes"] > 0
+    assert "note" not in data["fields"]
+
+
+def test_a_reader_reads_the_note_back_while_verifying(
+    cli: Cli, notes: CustomerNotes, customer_id: int, accounts: Accounts
+) -> None:
+    stored = _log(notes, customer_id, accounts)
+
+    data = cli(
+        "verify", "interaction", "--tx", stored.tx_hash, "--fetch", "--keystore", accounts.customer.address, "--json"
+    ).json()
+
+    assert (data["fields"]["note"], data["fields"]["attachments"]) == (NOTE, ["quote.pdf"])
+    assert f"decrypts for {accounts.customer.address}" in data["reason"]
+
+
+def test_a_document_that_does_not_open_for_the_reader_verifies_as_no(
+    cli: Cli, notes: CustomerNotes, customer_id: int, accounts: Accounts
+) -> None:
+    stored = _log(notes, customer_id, accounts)
+
+    run = cli("verify", "interaction", "--tx", stored.tx_hash, "--keystore", accounts.stranger.address)
+
+    assert _no(run).startswith(f"no: the document {stored.cid} does not open as customer {customer_id}'s note:")
+
+
+def test_an_interaction_whose_document_is_not_stored_verifies_as_no_when_fetched(
+    cli: Cli, crm: Crm, customer_id: int, accounts: Accounts
+) -> None:
+    digest = content_hash(b"never stored")
+    receipt = crm.registry.log_interaction(
+        InteractionEntry(customer_id, InteractionKind.NOTE, Outcome.NONE, digest), accounts.agent
+    )
+
+    plain = cli("verify", "interaction", "--tx", _tx(receipt))
+    fetched = cli("verify", "interaction", "--tx", _tx(receipt), "--fetch")
+
+    _yes(plain, receipt)
+    assert _no(fetched) == (
+        f"no: the document {digest_to_cid(digest)} of the interaction is not stored on the IPFS service (erased?)"
+    )
 
 
 def test_an_interaction_in_a_batch_verifies_by_its_position(
@@ -105,27 +186,24 @@ def test_an_interaction_in_a_batch_verifies_by_its_position(
     assert (data["block_number"], data["tx_hash"]) == (receipt["blockNumber"], _tx(receipt))
 
 
-def test_a_wrong_content_hash_verifies_as_no(cli: Cli, crm: Crm, customer_id: int, accounts: Accounts) -> None:
-    receipt = _log(crm, customer_id, accounts)
-    claimed = content_hash(NOTE + b" (edited)")
+def test_a_wrong_cid_verifies_as_no(cli: Cli, notes: CustomerNotes, customer_id: int, accounts: Accounts) -> None:
+    stored = _log(notes, customer_id, accounts)
+    other = _log(notes, customer_id, accounts, "another note")
 
-    run = cli("verify", "interaction", "--tx", _tx(receipt), "--content-hash", "0x" + claimed.hex())
+    run = cli("verify", "interaction", "--tx", stored.tx_hash, "--cid", other.cid)
 
     assert _no(run) == (
-        f"no: the interaction in transaction {_tx(receipt)} has content hash 0x{content_hash(NOTE).hex()}, "
-        f"not 0x{claimed.hex()}"
+        f"no: the interaction in transaction {stored.tx_hash} has document {stored.cid}, not {other.cid}"
     )
 
 
-def test_a_content_hash_nobody_logged_verifies_as_no(cli: Cli, crm: Crm, customer_id: int, accounts: Accounts) -> None:
-    _log(crm, customer_id, accounts)
-    claimed = content_hash(b"never said")
+def test_a_cid_nobody_logged_verifies_as_no(cli: Cli, crm: Crm, customer_id: int, accounts: Accounts) -> None:
+    claimed = digest_to_cid(content_hash(b"never said"))
 
-    run = cli("verify", "interaction", "--customer", customer_id, "--content-hash", "0x" + claimed.hex())
+    run = cli("verify", "interaction", customer_id, "--cid", claimed)
 
     assert _no(run) == (
-        f"no: no interaction with customer {customer_id} has content hash 0x{claimed.hex()} "
-        f"on the registry {crm.registry.address}"
+        f"no: no interaction with customer {customer_id} has document {claimed} on the registry {crm.registry.address}"
     )
 
 
@@ -142,19 +220,29 @@ def test_a_position_past_the_end_of_a_batch_verifies_as_no(
 
 
 def test_an_interaction_logged_on_another_contract_address_verifies_as_no(
-    cli: Cli, crm: Crm, customer_id: int, accounts: Accounts
+    cli: Cli, crm: Crm, store: KuboStore, customer_id: int, accounts: Accounts
 ) -> None:
     other = Crm.attach(crm.chain, deploy(crm.chain, accounts.admin, treasury=accounts.treasury.address))
     other.registry.grant_role(Role.AGENT, accounts.agent.address, accounts.admin)
-    look_alike = other.registry.register_customer(b"\x01" * 32, b"\x02" * 32, None, Purpose.SALES, accounts.agent)
-    receipt = _log(other, look_alike, accounts)
+    other.registry.register_encryption_key(public_key64(accounts.agent), accounts.agent)
+    look_alike = CustomerData(other, store).add(PROFILE, wallet=None, purpose=Purpose.SALES, agent=accounts.agent)
+    stored = _log(CustomerNotes(other, store), look_alike.customer_id, accounts)
 
-    run = cli("verify", "interaction", "--tx", _tx(receipt), "--content-hash", "0x" + content_hash(NOTE).hex())
+    run = cli("verify", "interaction", "--tx", stored.tx_hash, "--cid", stored.cid)
 
     assert _no(run) == (
-        f"no: the interaction in transaction {_tx(receipt)} was logged by {other.registry.address}, "
+        f"no: the interaction in transaction {stored.tx_hash} was logged by {other.registry.address}, "
         f"not the deployment's registry {crm.registry.address}"
     )
+
+
+def test_a_content_file_is_refused_with_what_to_give_instead(cli: Cli, tmp_path: Path) -> None:
+    note = tmp_path / "note.txt"
+    note.write_text(NOTE)
+
+    run = cli("verify", "interaction", 1, "--content-file", note)
+
+    assert "the chain records the CID of the encrypted document, not a hash of the note" in run.usage_error
 
 
 def test_an_unknown_transaction_verifies_as_no(cli: Cli, crm: Crm) -> None:
@@ -281,6 +369,43 @@ def test_an_erasure_receipt_file_verifies(
     assert f"tx {erased.tx_hash}" in run.stdout
 
 
+def test_an_erasure_receipt_lists_the_documents_of_every_kind_and_none_is_left_stored(
+    cli: Cli, crm: Crm, notes: CustomerNotes, deal_id: int, customer_id: int, accounts: Accounts, tmp_path: Path
+) -> None:
+    _log(notes, customer_id, accounts)
+    notes.attach_deal_document(deal_id, DocumentKind.PROPOSAL, b"%PDF-1.7 proposal", accounts.agent)
+    erased = notes.customers.erase(customer_id, accounts.manager)
+    receipt_file = tmp_path / "receipt.json"
+    receipt_file.write_bytes(notes.store.get(erased.receipt_cid))
+
+    data = cli("verify", "erasure", customer_id, "--receipt", receipt_file, "--check-store", "--json").json()
+
+    assert data["verified"] is True
+    assert data["fields"]["documents"] == {"deal-document": 1, "interaction": 1, "profile": 2}
+    assert data["reason"].endswith(
+        "it lists all 4 of their documents (1 deal-document, 1 interaction, 2 profile), "
+        "none of them stored on the IPFS service any more"
+    )
+
+
+def test_a_receipt_that_leaves_out_a_document_verifies_as_no(
+    cli: Cli, crm: Crm, notes: CustomerNotes, customer_id: int, accounts: Accounts, tmp_path: Path
+) -> None:
+    stored = _log(notes, customer_id, accounts)
+    profile = digest_to_cid(crm.registry.profile(customer_id, 1).cid_digest)
+    latest = digest_to_cid(crm.registry.profile(customer_id, 2).cid_digest)
+    partial = erasure_receipt(customer_id, [], [("profile", profile), ("profile", latest)], datetime.now(UTC))
+    crm.registry.erase_customer(customer_id, partial.receipt_hash, accounts.manager)
+    receipt_file = tmp_path / "receipt.json"
+    receipt_file.write_bytes(partial.receipt)
+
+    run = cli("verify", "erasure", customer_id, "--receipt", receipt_file)
+
+    assert _no(run) == (
+        f"no: the receipt leaves out 1 document(s) the chain ties to customer {customer_id}: interaction {stored.cid}"
+    )
+
+
 def test_a_tampered_erasure_receipt_verifies_as_no(
     cli: Cli, data: CustomerData, customer_id: int, accounts: Accounts, tmp_path: Path
 ) -> None:
@@ -311,7 +436,9 @@ def test_a_customer_who_was_never_erased_verifies_as_no(cli: Cli, crm: Crm, cust
 def test_verify_asks_the_node_given_by_rpc_url(
     cli: Cli, crm: Crm, settings: Settings, customer_id: int, accounts: Accounts
 ) -> None:
-    receipt = _log(crm, customer_id, accounts)
+    receipt = crm.registry.log_interaction(
+        InteractionEntry(customer_id, InteractionKind.CALL, Outcome.POSITIVE, content_hash(b"call")), accounts.agent
+    )
     nowhere = f"http://127.0.0.1:{free_port()}"
     same_node = settings.rpc_url.replace("127.0.0.1", "localhost")
 
@@ -320,7 +447,7 @@ def test_verify_asks_the_node_given_by_rpc_url(
     _yes(run, receipt)
 
 
-def test_an_unreachable_node_is_an_error_not_a_no(cli: Cli, customer_id: int) -> None:
+def test_an_unreachable_node_is_an_error_not_a_no(cli: Cli) -> None:
     nowhere = f"http://127.0.0.1:{free_port()}"
 
     run = cli("verify", "payment", 1, "--rpc-url", nowhere)
