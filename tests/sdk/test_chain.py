@@ -9,6 +9,7 @@ import pytest
 from chaincrm.client import Crm, connect
 from chaincrm.errors import ChainError, ContractRevert
 from chaincrm.models import InteractionKind, Outcome, Purpose
+from chaincrm.privacy import readers_hash
 from chaincrm.registry import InteractionEntry
 from chaincrm.reverts import revert_type
 from tests.sdk.conftest import Staff
@@ -16,6 +17,17 @@ from tests.sdk.conftest import Staff
 
 def _entry(customer_id: int) -> InteractionEntry:
     return InteractionEntry(customer_id, InteractionKind.CALL, Outcome.POSITIVE, os.urandom(32))
+
+
+def _readers(staff: Staff) -> bytes:
+    """The readers a customer registered by `agent` has: the agent and the manager."""
+    return readers_hash([staff.agent.address, staff.manager.address])
+
+
+def _register(crm: Crm, staff: Staff) -> int:
+    return crm.registry.register_customer(
+        os.urandom(32), os.urandom(32), _readers(staff), None, Purpose.SALES, staff.agent
+    )
 
 
 def test_a_revert_is_raised_as_its_named_error_with_arguments(crm: Crm, staff: Staff, snapshot: None) -> None:
@@ -32,7 +44,7 @@ def test_a_revert_sends_nothing_and_keeps_the_nonce(crm: Crm, staff: Staff, snap
 
     with pytest.raises(ContractRevert):
         crm.registry.log_interaction(_entry(999), staff.agent)
-    customer_id = crm.registry.register_customer(os.urandom(32), os.urandom(32), None, Purpose.SALES, staff.agent)
+    customer_id = _register(crm, staff)
 
     assert customer_id == crm.registry.customer_count()
     assert crm.chain.w3.eth.get_transaction_count(staff.agent.address) == before + 1
@@ -42,13 +54,15 @@ def test_an_access_control_refusal_names_the_account_and_role(crm: Crm, staff: S
     from chaincrm.models import Role
 
     with pytest.raises(revert_type("AccessControlUnauthorizedAccount")) as raised:
-        crm.registry.register_customer(os.urandom(32), os.urandom(32), None, Purpose.SALES, staff.stranger)
+        crm.registry.register_customer(
+            os.urandom(32), os.urandom(32), _readers(staff), None, Purpose.SALES, staff.stranger
+        )
 
     assert raised.value.args_by_name == {"account": staff.stranger.address, "neededRole": Role.AGENT.role_id}
 
 
 def test_pipelined_transactions_from_one_signer_are_all_mined_in_order(crm: Crm, staff: Staff, snapshot: None) -> None:
-    customer_id = crm.registry.register_customer(os.urandom(32), os.urandom(32), None, Purpose.SALES, staff.agent)
+    customer_id = _register(crm, staff)
     entries = [_entry(customer_id) for _ in range(250)]
 
     receipts = crm.registry.log_interactions_pipelined(entries, staff.agent)
@@ -61,7 +75,7 @@ def test_pipelined_transactions_from_one_signer_are_all_mined_in_order(crm: Crm,
 def test_a_pipelined_transaction_that_fails_on_chain_is_decoded_from_its_receipt(
     crm: Crm, staff: Staff, snapshot: None
 ) -> None:
-    first = crm.registry.register_customer(os.urandom(32), os.urandom(32), None, Purpose.SALES, staff.agent)
+    first = _register(crm, staff)
     calls = [
         (crm.registry.contract.functions.logInteraction(first, 1, 1, os.urandom(32)), 0),
         (crm.registry.contract.functions.logInteraction(first + 50, 1, 1, os.urandom(32)), 0),
