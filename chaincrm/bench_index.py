@@ -25,11 +25,13 @@ from eth_account import Account
 from sqlalchemy import insert, text
 
 from chaincrm import index_schema as db
+from chaincrm.bench import register_many
 from chaincrm.client import Crm, connect
+from chaincrm.customers import public_key64
 from chaincrm.deployment import deploy
 from chaincrm.devchain import AnvilOptions, anvil, dev_private_keys, free_port
 from chaincrm.indexer import Indexer, customer_timeline
-from chaincrm.models import InteractionKind, Outcome, Purpose, Role
+from chaincrm.models import InteractionKind, Outcome, Role
 from chaincrm.registry import MAX_BATCH_RECORDS, InteractionEntry, pack_records
 
 TARGET_RECORDS_PER_SECOND = 5_000
@@ -67,6 +69,7 @@ def run_index_bench(
         deployment = deploy(chain, admin, treasury=admin.address)
         crm = Crm.attach(chain, deployment)
         crm.registry.grant_role(Role.AGENT, agent.address, admin)
+        crm.registry.register_encryption_key(public_key64(agent), agent)  # registering needs a published key
 
         started = time.perf_counter()
         customer_ids = _register(crm, agent, customers)
@@ -114,15 +117,17 @@ def run_index_bench(
 
 
 def _register(crm: Crm, agent: Any, count: int) -> list[int]:
-    """Register `count` customers, 100 transactions to a block (automine off while registering)."""
+    """Register `count` customers, 100 transactions to a block (automine off while registering).
+
+    The agent registers them all, so it holds the grant on each that logging needs.
+    """
     provider = crm.chain.w3.provider
     provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
     try:
-        profiles = [(os.urandom(32), os.urandom(32), None) for _ in range(count)]
-        return crm.registry.register_customers(
-            profiles,
-            Purpose.SALES,
+        return register_many(
+            crm,
             agent,
+            count,
             after_batch=lambda: provider.make_request("evm_mine", []),  # type: ignore[arg-type]
         )
     finally:

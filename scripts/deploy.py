@@ -1,8 +1,10 @@
 """brownie run scripts/deploy.py [main RECORD FORCE]: deploy the CRM to the active network.
 
-Writes the deployment record (chain id, addresses, block, deployer) the SDK reads; refuses to
-replace a record for another chain unless FORCE is true. The treasury is $CHAINCRM_TREASURY, or
-the deployer.
+Deploys the registry (the deployer is its admin), the escrow with the pipeline's address as its
+only issuer, and the pipeline, with the SDK's default settings (7-day dispute window, 10 ETH
+approval threshold). Writes the deployment record (chain id, addresses, block, deployer, those
+settings) the SDK reads; refuses to replace a record for another chain unless FORCE is true. The
+treasury is $CHAINCRM_TREASURY, or the deployer.
 """
 
 from __future__ import annotations
@@ -27,6 +29,12 @@ def main(record: str = "", force: bool = False) -> None:
         save_record(deployment, path, force=str(force).lower() in ("1", "true", "yes"))
         print(f"deployed to {network_name()} (chain {deployment.chain_id}) at block {deployment.block_number}")
         print(f"  registry {deployment.registry}\n  pipeline {deployment.pipeline}\n  escrow   {deployment.escrow}")
+        print(
+            f"  treasury {deployment.treasury}; dispute window {deployment.dispute_window_seconds} s, "
+            f"resolution {deployment.dispute_resolution_seconds} s, treasury change delay "
+            f"{deployment.treasury_delay_seconds} s; deals above {deployment.approval_threshold_wei} wei "
+            "need a manager to be won"
+        )
         print(f"  record   {path}")
 
     run(body)

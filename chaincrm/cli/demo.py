@@ -1,10 +1,14 @@
 """The main job: the whole story on a local chain and a local IPFS node, with real components.
 
 node up (Anvil with persisted state + the embedded IPFS node), deploy, staff with encrypted
-keystores, customers with encrypted profiles on IPFS, interactions with documents on IPFS, deals
-moving through stages, the contract issuing invoices, a customer paying from their keystore
-wallet, release to the treasury, and a report. On success the stack keeps running for the CLI
-(`chaincrm node down` stops it); on failure or Ctrl-C whatever this run started is stopped.
+keystores and published encryption keys, customers with encrypted profiles on IPFS whose wallets
+are proposed by staff and accepted by the customers themselves (by transaction, or by a relayed
+signature from a wallet without ETH), interactions whose notes are encrypted documents on IPFS,
+deals moving through stages (large ones won by a manager), the contract issuing invoices, a
+consent given and withdrawn around a manager's grant, a customer paying from their keystore
+wallet, release after the dispute window by the treasury, and a report from the index checked
+against the chain. On success the stack keeps running for the CLI (`chaincrm node down` stops
+it); on failure or Ctrl-C whatever this run started is stopped.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from eth_account import Account
@@ -19,26 +24,41 @@ from eth_account.signers.local import LocalAccount
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from web3 import HTTPProvider, Web3
+from web3.types import RPCEndpoint
 
 from chaincrm import stack
-from chaincrm.client import Crm, connect
+from chaincrm.chain import Chain
+from chaincrm.client import RPC_TIMEOUT_SECONDS, Crm, chain_for
 from chaincrm.config import Settings
 from chaincrm.customers import CustomerData
 from chaincrm.deployment import deploy, save_record
 from chaincrm.devchain import dev_private_keys
-from chaincrm.documents import KuboStore, cid_to_digest, content_hash
+from chaincrm.documents import KuboStore
 from chaincrm.errors import PrivacyError
 from chaincrm.indexer import Indexer
 from chaincrm.keys import create_keystore, keystore_path, load_signer
-from chaincrm.models import DocumentKind, InteractionKind, InvoiceStatus, Outcome, Stage
+from chaincrm.models import DocumentKind, InteractionKind, Invoice, InvoiceStatus, Outcome, Purpose, Stage
+from chaincrm.notes import CustomerNotes
 from chaincrm.payments import payment_uri
+from chaincrm.privacy import Attachment, InteractionContent
 from chaincrm.queries import customer_timeline, pipeline_by_stage
-from chaincrm.registry import InteractionEntry
 from chaincrm.report_render import print_report
 from chaincrm.reports import compute, history_from_database, verify_against_chain
-from chaincrm.seeding import DemoStaff, seed
+from chaincrm.seeding import (
+    SIGNATURE_LIFETIME_SECONDS,
+    DemoStaff,
+    SeedSummary,
+    chain_time,
+    days_pass,
+    progress_totals,
+    seed,
+    top_up,
+)
+from chaincrm.signatures import sign_consent_change
 
 WEI_PER_ETH = 10**18
+DAY_SECONDS = 24 * 3600
 ANVIL_PORT = 8545
 IPFS_PORT = 5001
 DEMO_PASSWORD = "chaincrm-demo"  # noqa: S105 - protects only the public Anvil test keys of the demo
@@ -86,111 +106,74 @@ def run_demo(
 def _story(
     console: Console, settings: Settings, password: str, *, customers: int, interactions: int, deals: int
 ) -> None:
-    chain = connect(settings.rpc_url)
+    chain = _connect(settings.rpc_url)
     keys = [Account.from_key(key) for key in dev_private_keys(7)]
-    staff = DemoStaff(admin=keys[0], manager=keys[1], agents=(keys[2], keys[3], keys[4]), auditor=keys[5])
     treasury = keys[6]
+    staff = DemoStaff(
+        admin=keys[0], manager=keys[1], agents=(keys[2], keys[3], keys[4]), auditor=keys[5], treasury=treasury
+    )
 
     deployment = deploy(chain, staff.admin, treasury=treasury.address)
     save_record(deployment, settings.deployment_path, force=True)
     console.print(
         f"[bold]Deployed[/] on chain {deployment.chain_id} at block {deployment.block_number}: "
-        f"registry {deployment.registry}, pipeline {deployment.pipeline}, escrow {deployment.escrow}"
+        f"registry {deployment.registry}, pipeline {deployment.pipeline}, escrow {deployment.escrow}; "
+        f"deals above {deployment.approval_threshold_wei / WEI_PER_ETH:g} ETH need a manager to be won, "
+        f"dispute window {deployment.dispute_window_seconds // DAY_SECONDS} days"
     )
     crm = Crm.attach(chain, deployment)
     store = KuboStore(settings.ipfs_api)
 
-    console.print(f"[bold]Staff keystores[/] in {settings.keystore_dir} (encrypted, scrypt)")
-    for role, account in (
+    staff_accounts = (
         ("admin", staff.admin),
         ("manager", staff.manager),
         ("agent", staff.agents[0]),
         ("auditor", staff.auditor),
-    ):
-        _keystore(settings, account, password)
+        ("treasury", treasury),
+    )
+    console.print(f"[bold]Staff keystores[/] in {settings.keystore_dir} (encrypted, scrypt)")
+    for role, account in staff_accounts:
         console.print(f"  {role:8} {account.address}")
-
-    columns = (TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console) as progress:
-        tasks = {
-            name: progress.add_task(name, total=total)
-            for name, total in (
-                ("staff", 1),
-                ("customers", customers),
-                ("interactions", interactions),
-                ("deals", deals),
-            )
-        }
-        summary = seed(
-            crm, store, staff, customers=customers, interactions=interactions, deals=deals,
-            rng=random.Random(7), progress=lambda what, n: progress.advance(tasks[what], n),
-        )  # fmt: skip
-    console.print(
-        f"[bold]Seeded[/] {len(summary.customers)} customers (profiles encrypted on IPFS), "
-        f"{summary.interactions} interactions, {len(summary.deals)} deals; "
-        f"the contract issued {len(summary.invoices_paid) + len(summary.invoices_unpaid)} invoices"
-    )
-
     data = CustomerData(crm, store)
-    customer_id = summary.customers[0]
-    agent = next(a for a in staff.agents if a.address in data.readers(customer_id))
-    notes = data.seal_attachment(customer_id, b"Meeting notes: renewal terms agreed, pricing follow-up.", agent)
-    cid = store.put(notes)
-    crm.registry.log_interaction(
-        InteractionEntry(customer_id, InteractionKind.MEETING, Outcome.FOLLOW_UP, content_hash(notes)), agent
-    )
-    console.print(
-        f"[bold]Interaction[/] with encrypted meeting notes on IPFS: customer {customer_id}, notes {cid} "
-        "(only the hash is on-chain)"
-    )
+    notes = CustomerNotes(crm, store)
+    # scrypt makes each keystore take a moment: they are written on a thread of their own while the
+    # data is seeded, and the payer's while the first stories are told.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="keystores") as keystores:
+        written = keystores.submit(lambda: [_keystore(settings, account, password) for _, account in staff_accounts])
+        columns = (TextColumn("{task.description:>12}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=console) as progress:
+            totals = progress_totals(customers, interactions, deals)
+            tasks = {name: progress.add_task(name, total=total) for name, total in totals.items()}
+            summary = seed(
+                crm, store, staff, customers=customers, interactions=interactions, deals=deals,
+                rng=random.Random(7), progress=lambda what, n: progress.advance(tasks[what], n),
+            )  # fmt: skip
+        _print_seeded(console, summary)
 
-    invoice_id = summary.invoices_unpaid[0]
-    invoice = crm.escrow.invoice(invoice_id)
-    proposal = (
-        f"Proposal for deal {invoice.deal_id}: annual licence, {invoice.amount_wei / WEI_PER_ETH:.3f} ETH.".encode()
-    )
-    proposal_cid = store.put(proposal)
-    crm.pipeline.attach_document(
-        invoice.deal_id, DocumentKind.PROPOSAL, content_hash(proposal), cid_to_digest(proposal_cid), staff.manager
-    )
-    console.print(
-        f"[bold]Proposal[/] for deal {invoice.deal_id} stored at {proposal_cid}; its hash recorded on the deal"
-    )
+        invoice = _invoice_to_pay(crm, summary)
+        wallet = summary.customer_wallets[invoice.customer_id]
+        unlocked = keystores.submit(
+            lambda: load_signer(_keystore(settings, wallet, password), password=password, prompt=False).account
+        )
+        _meeting(console, crm, notes, summary)
+        _consent_and_grant(console, crm, data, staff, summary)
+        payer = unlocked.result()
+        _payment(console, crm, notes, staff, invoice, payer)
+        written.result()
 
-    wallet = summary.customer_wallets[invoice.customer_id]
-    keystore = _keystore(settings, wallet, password)
-    payer = load_signer(keystore, password=password, prompt=False).account
-    console.print(
-        f"[bold]Customer {invoice.customer_id} pays invoice {invoice_id}[/] from their keystore wallet {payer.address}"
-    )
-    console.print(
-        "  payment URI (a wallet app can scan it as a QR code): "
-        f"{payment_uri(chain.chain_id, crm.escrow.address, invoice)}"
-    )
-    receipt = crm.escrow.pay(invoice_id, payer)
-    console.print(
-        f"  paid {invoice.amount_wei / WEI_PER_ETH:.4f} ETH into escrow in block {receipt['blockNumber']} "
-        f"(gas {receipt['gasUsed']:,})"
-    )
-    crm.escrow.confirm_delivery(invoice_id, payer)
-    console.print(
-        f"  delivery confirmed: invoice {invoice_id} is "
-        f"{crm.escrow.invoice(invoice_id).status.name.lower()} to the treasury"
-    )
-
-    data.read(invoice.customer_id, payer)
-    readers = set(data.readers(invoice.customer_id))
-    outsider = next(a for a in (*staff.agents, staff.manager, staff.auditor) if a.address not in readers)
+    customer_id = invoice.customer_id
+    data.read(customer_id, payer)
+    readers = set(data.readers(customer_id))
+    outsider = next(a for a in (*staff.agents, staff.auditor) if a.address not in readers)
     try:
-        data.read(invoice.customer_id, outsider)
-        raise AssertionError("an agent without a grant decrypted a profile")
+        data.read(customer_id, outsider)
+        raise AssertionError("staff without a grant decrypted a profile")
     except PrivacyError as refused:
         console.print(
-            f"  customer {invoice.customer_id} decrypted their own profile from IPFS; "
-            f"staff without a grant cannot ({refused})"
+            f"  customer {customer_id} decrypted their own profile from IPFS; staff without a grant cannot ({refused})"
         )
 
-    _print_report(console, crm, invoice.customer_id)
+    _print_report(console, crm, customer_id)
 
     # Each run deploys new contracts, so the previous run's index belongs to another deployment.
     for stale in settings.home.glob("index.sqlite*"):
@@ -207,6 +190,141 @@ def _story(
     checks = verify_against_chain(crm, history, report)
     matching = sum(1 for check in checks if check.matches)
     console.print(f"[bold]Recomputed from the chain alone[/]: {matching} of {len(checks)} figures match the index")
+    if matching != len(checks):
+        raise AssertionError("the index and the chain disagree: see the figures above")
+
+
+def _meeting(console: Console, crm: Crm, notes: CustomerNotes, summary: SeedSummary) -> None:
+    """An agent logs a meeting with minutes attached; the customer reads it back with their own key."""
+    customer_id = summary.customers[0]
+    agent, wallet = summary.agent_of[customer_id], summary.customer_wallets[customer_id]
+    content = InteractionContent(
+        "Renewal terms agreed; pricing follow-up next week.",
+        (Attachment("minutes.txt", b"Attendees: customer, account agent. Decisions: renew for 12 months.\n"),),
+    )
+    stored = notes.log_interaction(customer_id, InteractionKind.MEETING, Outcome.FOLLOW_UP, content, agent)
+    read_back = notes.read_interaction(customer_id, stored.digest, wallet)
+    assert read_back == content
+    console.print(
+        f"[bold]Interaction[/] with customer {customer_id}: note and minutes sealed under the customer's content "
+        f"key, stored at {stored.cid}; the chain logged only the CID digest 0x{stored.digest.hex()[:16]}…; "
+        f"the customer decrypted it with their wallet key ({len(read_back.attachments)} attachment)"
+    )
+
+
+def _consent_and_grant(console: Console, crm: Crm, data: CustomerData, staff: DemoStaff, summary: SeedSummary) -> None:
+    """Consent given by the customer's transaction, a manager's grant for that purpose, and the
+    consent withdrawn by a relayed signature, which ends the grant and re-seals without its holder."""
+    customer_id = summary.accepted_by_transaction[min(1, len(summary.accepted_by_transaction) - 1)]
+    wallet, agent = summary.customer_wallets[customer_id], summary.agent_of[customer_id]
+    marketer = next(a for a in staff.agents if a.address not in crm.registry.readers_of(customer_id))
+
+    data.set_consent(customer_id, Purpose.MARKETING, True, wallet)
+    granted = data.grant(customer_id, marketer.address, Purpose.MARKETING, staff.manager)
+    data.read(customer_id, marketer)
+    console.print(
+        f"[bold]Consent[/]: customer {customer_id} consented to marketing from their wallet; the manager granted "
+        f"{marketer.address} marketing access with profile version {granted.version} sealed for "
+        f"{len(granted.readers)} readers, and they can read it"
+    )
+    change = sign_consent_change(
+        wallet,
+        chain_id=crm.chain.chain_id,
+        registry=crm.registry.address,
+        customer_id=customer_id,
+        purpose=Purpose.MARKETING,
+        granted=False,
+        nonce=crm.registry.nonce_of(customer_id),
+        deadline=chain_time(crm) + SIGNATURE_LIFETIME_SECONDS,
+    )
+    resealed = data.relay_consent_change(change, agent)
+    assert resealed is not None and marketer.address not in resealed.readers
+    assert not crm.registry.has_active_grant(customer_id, marketer.address)
+    try:
+        data.read(customer_id, marketer)
+        raise AssertionError("a grant outlived the consent it rested on")
+    except PrivacyError:
+        pass
+    epoch = data.vault(customer_id, agent).keyring.current_epoch
+    console.print(
+        f"  the customer withdrew it by a signature their agent relayed: the marketing grant ended on-chain and "
+        f"version {resealed.version} is sealed without {marketer.address[:10]}…, new notes under content epoch {epoch}"
+    )
+
+
+def _print_seeded(console: Console, summary: SeedSummary) -> None:
+    released = list(summary.released_by.values())
+    console.print(
+        f"[bold]Seeded[/] {len(summary.customers)} customers with encrypted profiles on IPFS. Each wallet was "
+        f"proposed at registration and accepted by the wallet itself: {len(summary.accepted_by_transaction)} by "
+        f"their own transaction, {len(summary.accepted_by_signature)} by an EIP-712 signature their agent relayed "
+        "(those wallets hold 0 ETH); every profile was then re-sealed so its customer can read it."
+    )
+    console.print(
+        f"  {summary.interactions} interactions, each note encrypted on IPFS (the chain logs the CID digest of "
+        f"the ciphertext); {len(summary.deals)} deals, {len(summary.won_by_manager)} won above the approval "
+        f"threshold by the manager; the contract issued {len(summary.invoices_paid) + len(summary.invoices_unpaid)} "
+        f"invoices, {len(summary.invoices_paid)} paid: {released.count('payer (confirmed delivery)')} confirmed "
+        f"by the payer, {released.count('treasury')} released after the window by the treasury, "
+        f"{released.count('payer')} by the payer"
+    )
+
+
+def _invoice_to_pay(crm: Crm, summary: SeedSummary) -> Invoice:
+    """An unpaid invoice, preferably of a customer whose wallet holds ETH already."""
+    invoices = [crm.escrow.invoice(invoice_id) for invoice_id in summary.invoices_unpaid]
+    return next((i for i in invoices if summary.funded(i.customer_id)), invoices[0])
+
+
+def _payment(
+    console: Console, crm: Crm, notes: CustomerNotes, staff: DemoStaff, invoice: Invoice, payer: LocalAccount
+) -> None:
+    """A customer pays an invoice from their keystore wallet; after the window the treasury releases it."""
+    proposal = notes.attach_deal_document(
+        invoice.deal_id,
+        DocumentKind.PROPOSAL,
+        f"Proposal for deal {invoice.deal_id}: annual licence, {invoice.amount_wei / WEI_PER_ETH:.3f} ETH.".encode(),
+        staff.manager,
+    )
+    console.print(
+        f"[bold]Proposal[/] for deal {invoice.deal_id} encrypted for the customer's readers at {proposal.cid}; "
+        "its hashes recorded on the deal"
+    )
+
+    top_up(crm, staff, payer.address, invoice.amount_wei)
+    console.print(
+        f"[bold]Customer {invoice.customer_id} pays invoice {invoice.id}[/] from their keystore wallet {payer.address}"
+    )
+    console.print(
+        "  payment URI (a wallet app can scan it as a QR code): "
+        f"{payment_uri(crm.chain.chain_id, crm.escrow.address, invoice)}"
+    )
+    receipt = crm.escrow.pay(invoice.id, payer)
+    console.print(
+        f"  paid {invoice.amount_wei / WEI_PER_ETH:.4f} ETH into escrow in block {receipt['blockNumber']} "
+        f"(gas {receipt['gasUsed']:,}); the treasury it goes to is fixed now"
+    )
+    days_pass(crm, crm.deployment.dispute_window_seconds + 1)
+    treasury = staff.treasury
+    assert treasury is not None
+    released = crm.escrow.release(invoice.id, treasury)
+    console.print(
+        f"  no dispute within {crm.deployment.dispute_window_seconds // DAY_SECONDS} days: the treasury released "
+        f"it to itself (gas {released['gasUsed']:,}); invoice {invoice.id} is "
+        f"{crm.escrow.invoice(invoice.id).status.label}"
+    )
+
+
+def _connect(rpc_url: str) -> Chain:
+    """A chain connection that asks the node for its chain id once: web3 checks the id of every
+    call and estimate it sends, which would otherwise double the demo's requests."""
+    provider = HTTPProvider(
+        rpc_url,
+        request_kwargs={"timeout": RPC_TIMEOUT_SECONDS},
+        cache_allowed_requests=True,
+        cacheable_requests={RPCEndpoint("eth_chainId")},
+    )
+    return chain_for(Web3(provider))
 
 
 def _keystore(settings: Settings, account: LocalAccount, password: str) -> Path:

@@ -84,7 +84,7 @@ def people(tmp_path: Path) -> Iterator[tuple[Person, Person]]:
         stack.down(staff_settings)  # a no-op when the story's own `node down` ran
 
 
-def test_a_customer_is_won_invoiced_and_pays_from_their_own_wallet(
+def test_a_customer_accepts_their_wallet_reads_their_data_and_pays_from_it(
     people: tuple[Person, Person], tmp_path: Path
 ) -> None:
     staff, customer = people
@@ -100,45 +100,46 @@ def test_a_customer_is_won_invoiced_and_pays_from_their_own_wallet(
     assert staff.json("staff", "add", agent, "--role", "agent", "--keystore", admin)["changed"]
     assert staff.json("staff", "key", "--keystore", agent)["changed"]
 
-    # The customer, on their own machine, makes a keystore and publishes their key.
+    # The customer, on their own machine, makes a keystore; their key travels with their acceptance.
     wallet = customer.new_key(CUSTOMER)
     shutil.copy(staff.home / "deployment.json", customer.home / "deployment.json")
-    assert customer.json("key", "publish", "--keystore", wallet)["changed"]
 
-    # The agent registers the customer and logs a meeting with its minutes attached.
+    # The agent registers the customer: the wallet is only proposed, and cannot read anything yet.
     added = staff.json(
-        "customer",
-        "add",
-        "--name",
-        "Lena Lindqvist",
-        "--email",
-        "lena@example.org",
-        "--wallet",
-        wallet,
-        "--keystore",
-        agent,
-    )
+        "customer", "add", "--name", "Lena Lindqvist", "--email", "lena@example.org", "--wallet", wallet,
+        "--keystore", agent,
+    )  # fmt: skip
     customer_id = added["customer_id"]
-    assert wallet in added["readers"]
+    assert added["proposed_wallet"] == wallet and wallet not in added["readers"]
+    record = staff.json("customer", "show", customer_id)
+    assert (record["wallet"], record["pending_wallet"]) == (None, wallet)
+
+    # The customer accepts the binding with their own transaction; the profile is now stale.
+    accepted = customer.json("customer", "accept-wallet", customer_id, "--keystore", wallet)
+    assert accepted["wallet"] == wallet and accepted["stale"] is True
+
+    # The agent, a reader of the current version, re-seals it for the chain's readers: now the customer too.
+    resealed = staff.json("customer", "reseal", customer_id, "--keystore", agent)
+    assert wallet in resealed["readers"] and agent in resealed["readers"]
+
+    # The agent logs a meeting with its minutes attached: encrypted on IPFS, the CID digest on-chain.
     minutes = tmp_path / "minutes.txt"
     minutes.write_text("Agreed on a pilot of 1.25 ETH.\n")
     logged = staff.json(
-        "interaction",
-        "log",
-        customer_id,
-        "--kind",
-        "meeting",
-        "--outcome",
-        "positive",
-        "--attach",
-        minutes,
-        "--keystore",
-        agent,
-    )
+        "interaction", "log", customer_id, "--kind", "meeting", "--outcome", "positive", "--note",
+        "Pilot agreed.", "--attach", minutes, "--keystore", agent,
+    )  # fmt: skip
     assert logged["cid"].startswith("Qm")
     assert staff.json("interaction", "list", customer_id)[0]["content_hash"] == logged["content_hash"]
 
-    # The agent opens a deal and takes it all the way to won, which issues the invoice.
+    # The customer reads their own profile and the meeting's note, decrypted with their wallet's key.
+    (mine,) = customer.json("me", "profile", "--keystore", wallet)
+    assert mine["profile"]["name"] == "Lena Lindqvist"
+    assert mine["wallet"] == wallet and mine["sealed_for_you"] is True
+    (meeting,) = customer.json("me", "interactions", "--keystore", wallet)
+    assert (meeting["note"], meeting["attachments"]) == ("Pilot agreed.", ["minutes.txt"])
+
+    # The agent opens a deal and takes it all the way to won, which issues the invoice to the wallet.
     deal_id = staff.json("deal", "open", customer_id, "--value", "1.25", "--keystore", agent)["deal_id"]
     for stage in ("qualified", "proposal", "negotiation", "contracting"):
         assert staff.json("deal", "move", deal_id, stage, "--keystore", agent)["stage"] == stage
@@ -156,11 +157,6 @@ def test_a_customer_is_won_invoiced_and_pays_from_their_own_wallet(
     # The customer pays from their own wallet and confirms delivery.
     assert customer.json("invoice", "pay", invoice_id, "--keystore", wallet)["status"] == "paid"
     assert customer.json("invoice", "confirm", invoice_id, "--keystore", wallet)["status"] == "released"
-
-    # The customer reads their own profile: decrypted with their key, with what the chain records.
-    profile = customer.json("customer", "show", customer_id, "--keystore", wallet)
-    assert profile["profile"]["name"] == "Lena Lindqvist"
-    assert profile["wallet"] == wallet and profile["status"] == "active"
 
     # A mistake along the way is one line and changes nothing.
     refused = customer.run("invoice", "pay", invoice_id, "--keystore", wallet)

@@ -10,7 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from chaincrm.client import Crm, connect
+from chaincrm.deployment import load_record
 from chaincrm.devchain import AnvilOptions, start_anvil, stop_process
+from chaincrm.documents import KuboStore, digest_to_cid
 from chaincrm.ipfs_node import NodeHandle
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -68,11 +71,17 @@ def deployed(
     return env
 
 
-def test_deploy_writes_a_record_the_sdk_reads(deployed: dict[str, str]) -> None:
-    record = json.loads((Path(deployed["CHAINCRM_HOME"]) / "deployment.json").read_text())
+def test_deploy_writes_a_record_the_sdk_reads(deployed: dict[str, str], chain_on_test_port: str) -> None:
+    path = Path(deployed["CHAINCRM_HOME"]) / "deployment.json"
+    record = json.loads(path.read_text())
+
+    crm = Crm.attach(connect(chain_on_test_port), load_record(path))
 
     assert record["chain_id"] == 31337
-    assert {"registry", "pipeline", "escrow", "deployer", "block_number"} <= set(record)
+    assert {"registry", "pipeline", "escrow", "deployer", "block_number", "treasury"} <= set(record)
+    assert crm.escrow.treasury() == record["treasury"] == record["deployer"]
+    assert crm.pipeline.approval_threshold_wei() == record["approval_threshold_wei"]
+    assert crm.escrow.contract.functions.issuer().call() == record["pipeline"]
 
 
 def test_deploy_refuses_to_replace_a_record_for_another_chain(
@@ -89,15 +98,29 @@ def test_deploy_refuses_to_replace_a_record_for_another_chain(
     assert json.loads(record.read_text()) == {"chain_id": 5}
 
 
-def test_seed_then_query_show_the_pipeline_and_a_timeline(deployed: dict[str, str]) -> None:
+def test_seed_then_query_show_the_pipeline_and_a_timeline(
+    deployed: dict[str, str], chain_on_test_port: str, ipfs_node: NodeHandle
+) -> None:
     seeded = _brownie(deployed, "scripts/seed.py", "main", "6", "30", "8")
     pipeline = _brownie(deployed, "scripts/query.py", "main", "pipeline")
     timeline = _brownie(deployed, "scripts/query.py", "main", "timeline", "1")
 
     assert seeded.returncode == 0, seeded.stdout + seeded.stderr
     assert "seeded 6 customers, 30 interactions, 8 deals" in seeded.stdout
+    assert "by their own transaction: 5, by a relayed signature: 1" in seeded.stdout
     assert pipeline.returncode == 0 and "Won" in pipeline.stdout
     assert timeline.returncode == 0 and "registered" in timeline.stdout
+    crm = Crm.attach(connect(chain_on_test_port), load_record(Path(deployed["CHAINCRM_HOME"]) / "deployment.json"))
+    customers = [crm.registry.customer(customer_id) for customer_id in range(1, 7)]
+    assert all(c.wallet is not None and c.pending_wallet is None for c in customers)
+    assert all(
+        crm.registry.profile(c.id, c.profile_version).readers_hash == crm.registry.readers_hash_of(c.id)
+        for c in customers
+    ), "a profile was not re-sealed for its customer after the wallet accepted"
+    interactions = crm.registry.interactions(from_block=crm.deployment.block_number)
+    with KuboStore(ipfs_node.api_addr) as store:
+        assert len(interactions) == 30
+        assert all(store.has(digest_to_cid(i.content_hash)) for i in interactions)
 
 
 @pytest.mark.parametrize(

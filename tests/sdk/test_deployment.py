@@ -3,14 +3,31 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import pytest
 
 from chaincrm.client import Crm
-from chaincrm.deployment import check_record, load_record, save_record
+from chaincrm.deployment import DAY_SECONDS, check_record, load_record, save_record
 from chaincrm.errors import ChainError, ConfigError
+
+
+def test_the_record_holds_the_settings_the_contracts_were_deployed_with(crm: Crm) -> None:
+    escrow, pipeline, deployment = crm.escrow.contract.functions, crm.pipeline.contract.functions, crm.deployment
+
+    on_chain = {
+        "dispute_window_seconds": escrow.disputeWindowSeconds().call(),
+        "payment_term_seconds": escrow.paymentTermSeconds().call(),
+        "dispute_resolution_seconds": escrow.disputeResolutionSeconds().call(),
+        "treasury_delay_seconds": escrow.treasuryDelaySeconds().call(),
+        "approval_threshold_wei": pipeline.approvalThresholdWei().call(),
+        "treasury": escrow.treasury().call(),
+    }
+
+    assert on_chain == {name: getattr(deployment, name) for name in on_chain}
+    assert deployment.treasury_delay_seconds == deployment.dispute_window_seconds + DAY_SECONDS
+    assert escrow.issuer().call() == deployment.pipeline
 
 
 def test_a_saved_record_loads_back_equal(crm: Crm, tmp_path: Path) -> None:
@@ -68,3 +85,17 @@ def test_a_malformed_record_is_one_config_error(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError):
         load_record(path)
+
+
+def test_a_record_from_before_trust_model_v2_is_refused_with_the_reason(crm: Crm, tmp_path: Path) -> None:
+    path = tmp_path / "deployment.json"
+    old = asdict(crm.deployment)
+    for added in ("dispute_resolution_seconds", "treasury_delay_seconds", "approval_threshold_wei"):
+        del old[added]
+    path.write_text(json.dumps(old))
+
+    with pytest.raises(ConfigError) as raised:
+        load_record(path)
+
+    assert "before trust model v2" in str(raised.value)
+    assert "deploy again" in str(raised.value)

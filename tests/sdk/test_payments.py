@@ -13,10 +13,12 @@ import pytest
 from PIL import Image
 
 from chaincrm.client import Crm
+from chaincrm.customers import public_key64
 from chaincrm.devchain import AnvilNode
 from chaincrm.errors import ConfigError
 from chaincrm.models import InvoiceStatus, Purpose, Stage
 from chaincrm.payments import PaymentRequest, parse_payment_uri, payment_uri, qr_png, qr_terminal
+from chaincrm.privacy import readers_hash
 from tests.sdk.conftest import Staff
 
 ONE_ETH = 10**18
@@ -60,9 +62,13 @@ def _as_a_wallet_reads_it(uri: str) -> WalletCall:
 
 
 def _open_invoice(crm: Crm, staff: Staff, value: int = ONE_ETH) -> int:
-    customer_id = crm.registry.register_customer(
-        os.urandom(32), os.urandom(32), staff.customer.address, Purpose.BILLING, staff.agent
+    """An open invoice to the customer's wallet, proposed by the agent and accepted by the wallet."""
+    registry = crm.registry
+    readers = {staff.agent.address, *(m for m in registry.managers() if registry.encryption_key_of(m))}
+    customer_id = registry.register_customer(
+        os.urandom(32), os.urandom(32), readers_hash(readers), staff.customer.address, Purpose.BILLING, staff.agent
     )
+    registry.accept_wallet(customer_id, public_key64(staff.customer), staff.customer)
     deal_id = crm.pipeline.open_deal(customer_id, staff.agent.address, value, staff.agent)
     for stage in PATH_TO_WON:
         crm.pipeline.move(deal_id, stage, staff.agent)
