@@ -231,7 +231,7 @@ class CustomerData:
             customer_id=customer_id,
             public_key=public_key64(wallet),
             nonce=self.crm.registry.nonce_of(customer_id),
-            deadline=int(time.time()) + lifetime_seconds,
+            deadline=self._deadline(lifetime_seconds),
         )
 
     def relay_wallet_acceptance(self, acceptance: WalletAcceptance, relayer: LocalAccount) -> ProfileRef | None:
@@ -265,7 +265,7 @@ class CustomerData:
             purpose=purpose,
             granted=granted,
             nonce=self.crm.registry.nonce_of(customer_id),
-            deadline=int(time.time()) + lifetime_seconds,
+            deadline=self._deadline(lifetime_seconds),
         )
 
     def relay_consent_change(self, change: ConsentChange, relayer: LocalAccount) -> ProfileRef | None:
@@ -389,6 +389,11 @@ class CustomerData:
                 raise ConfigError(f"{reader} has not published an encryption key (`chaincrm key publish`)")
             keys[reader] = key
         return keys
+
+    def _deadline(self, lifetime_seconds: int) -> int:
+        """A signature deadline in chain time: a development chain's clock may run ahead of the wall's."""
+        latest = self.crm.chain.rpc(lambda: self.crm.chain.w3.eth.get_block("latest"))
+        return max(int(latest["timestamp"]), int(time.time())) + lifetime_seconds
 
     def _check_domain(self, chain_id: int, registry: str) -> None:
         if chain_id != self.crm.chain.chain_id or to_checksum_address(registry) != self.crm.registry.address:
