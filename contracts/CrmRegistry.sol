@@ -355,6 +355,9 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     /// @inheritdoc ICustomerRegistry
     function hasConsent(uint256 customerId, uint8 purpose) public view override returns (bool) {
         if (purpose > MAX_PURPOSE) return false;
+        // A bit test on the consent bits. Slither taints the whole record with block.timestamp
+        // (registeredAt shares its slot) and so calls `== 1` a dangerous strict equality.
+        // slither-disable-next-line incorrect-equality
         return (uint256(_customers[customerId].consentBits) >> purpose) & 1 == 1;
     }
 
@@ -471,6 +474,8 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     function _grantRole(bytes32 role, address account) internal override returns (bool granted) {
         granted = super._grantRole(role, account);
         if (granted && role == MANAGER_ROLE) {
+            // Always true: `granted` means the account did not hold the role, and the set mirrors it.
+            // slither-disable-next-line unused-return
             _managers.add(account);
             if (_managers.length() > MAX_MANAGERS) revert ManagerLimitReached(MAX_MANAGERS);
         }
@@ -478,6 +483,8 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
 
     function _revokeRole(bytes32 role, address account) internal override returns (bool revoked) {
         revoked = super._revokeRole(role, account);
+        // Always true: `revoked` means the account held the role, and the set mirrors it.
+        // slither-disable-next-line unused-return
         if (revoked && role == MANAGER_ROLE) _managers.remove(account);
     }
 
@@ -564,6 +571,9 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         if (grantees.length() >= MAX_GRANTEES_PER_CUSTOMER) {
             revert GranteeLimitReached(customerId, MAX_GRANTEES_PER_CUSTOMER);
         }
+        // Always true: the set mirrors the active grants, and every caller grants only a staff
+        // member without one (a new customer's registrar, or grantAccess after AccessAlreadyGranted).
+        // slither-disable-next-line unused-return
         grantees.add(staff);
         _grants[customerId][staff] = AccessGrant({purpose: purpose, active: true, since: uint40(block.timestamp)});
         _grantWords[staff][customerId >> CUSTOMERS_PER_WORD_LOG2] |= 1 << (customerId & CUSTOMERS_PER_WORD_MASK);
@@ -577,6 +587,9 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     }
 
     function _clearGrant(uint256 customerId, address staff) private {
+        // Always true: every caller clears an active grant (revokeAccess checks it; erasure and a
+        // consent withdrawal walk the set itself), and the set mirrors the active grants.
+        // slither-disable-next-line unused-return
         _grantees[customerId].remove(staff);
         AccessGrant storage grant = _grants[customerId][staff];
         grant.active = false;
