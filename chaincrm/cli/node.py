@@ -69,9 +69,9 @@ def down(app: App, as_json: bool) -> None:
 
     def human(out: Console) -> None:
         for service in (state.chain, state.ipfs):
-            out.print(f"{service.name}: {'stopped' if service.started else 'was not running'}", markup=False)
+            out.print(f"{service.name}: {'stopped' if service.stopped else 'was not running'}", markup=False)
 
-    emit({"chain": {"stopped": state.chain.started}, "ipfs": {"stopped": state.ipfs.started}}, as_json, human)
+    emit({"chain": {"stopped": state.chain.stopped}, "ipfs": {"stopped": state.ipfs.stopped}}, as_json, human)
 
 
 @node.command(help="Whether Anvil and the IPFS node run, where, and the block number / IPFS version.")
@@ -92,7 +92,7 @@ _OTHER_SERVICE_DETAIL = {"chain": {"version"}, "ipfs": {"block_number"}}
 
 def _state_fields(state: StackState, *, started: bool = False) -> dict[str, Any]:
     """Each service by name; `started` (did this call start it) only for `up`."""
-    dropped = {"name"} if started else {"name", "started"}
+    dropped = {"name", "stopped"} if started else {"name", "started", "stopped"}
     return {
         service.name: {
             key: value

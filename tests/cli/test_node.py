@@ -9,10 +9,10 @@ from dataclasses import dataclass
 import pytest
 import requests
 
-from chaincrm import stack
 from chaincrm.config import Settings
-from chaincrm.devchain import port_in_use
-from chaincrm.ipfs_node import KUBO_VERSION, api_address
+from chaincrm.services import stack
+from chaincrm.services.supervisor import port_in_use
+from chaincrm.storage.node import KUBO_VERSION, api_address
 from tests.cli.conftest import Cli, cli_for, environment_for, settings_for, two_free_ports
 
 
@@ -124,6 +124,16 @@ def test_node_down_stops_both_services_and_frees_their_ports(home: Home) -> None
     assert home.cli("node", "status", "--json").json()["chain"]["running"] is False
 
 
+def test_down_says_it_stopped_each_service_and_leaves_started_unset(home: Home) -> None:
+    stack.up(home.settings, chain_port=home.chain_port, ipfs_port=home.ipfs_port)
+
+    state = stack.down(home.settings)
+
+    assert (state.chain.stopped, state.ipfs.stopped) == (True, True)
+    assert (state.chain.running, state.ipfs.running) == (False, False)
+    assert (state.chain.started, state.ipfs.started) == (False, False)
+
+
 def test_node_down_when_nothing_runs_is_fine(home: Home) -> None:
     stopped = home.cli("node", "down")
 
@@ -146,7 +156,7 @@ def test_a_chain_port_in_use_by_another_program_is_one_line_and_starts_nothing(h
     with _listening(home.chain_port):
         refused = home.cli("node", "up")
 
-    assert f"port {home.chain_port} is already in use" in refused.error
+    assert f"port {home.chain_port} on 127.0.0.1 is already in use" in refused.error
     status = home.cli("node", "status", "--json").json()
     assert not status["chain"]["running"] and not status["ipfs"]["running"]
 

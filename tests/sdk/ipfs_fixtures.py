@@ -6,26 +6,21 @@ fixtures into a nested one.
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
 
-from chaincrm.documents import KuboStore
-from chaincrm.ipfs_node import NodeHandle, start_node, stop_node
+from chaincrm.services.supervisor import free_port
+from chaincrm.storage import KuboStore
+from chaincrm.storage.node import NodeHandle, start_node, stop_node
+
+__all__ = ["document_store", "free_port", "ipfs_node", "pytest_configure"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # chaincrm.documents silences this upstream warning (ipfshttpclient 0.7.0 passing `strict` to
+    # chaincrm.storage silences this upstream warning (ipfshttpclient 0.7.0 passing `strict` to
     # urllib3 2.x) at import, but pytest drops filters set while it collects.
     config.addinivalue_line("filterwarnings", "ignore:The 'strict' parameter is no longer needed:FutureWarning")
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from chaincrm.documents import (
+from chaincrm.errors import ConfigError, IntegrityError, StorageError
+from chaincrm.storage import (
     MAX_DOCUMENT_BYTES,
     Cid,
     DocumentStore,
@@ -19,7 +20,6 @@ from chaincrm.documents import (
     get_verified,
     parse_cid,
 )
-from chaincrm.errors import ConfigError, IntegrityError, StorageError
 from tests.sdk.ipfs_fixtures import free_port
 
 HELLO = b"hello world\n"
