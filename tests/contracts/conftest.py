@@ -148,7 +148,11 @@ def register(registry, agent, manager, bind_wallet):
     def _register(wallet=None, by=None) -> int:
         registrar = by or agent
         tx = registry.registerCustomer(
-            random_hash(), random_hash(), readers_hash(registrar, manager), ZERO_ADDRESS, PURPOSE_SALES,
+            random_hash(),
+            random_hash(),
+            readers_hash(registrar, manager),
+            ZERO_ADDRESS,
+            PURPOSE_SALES,
             {"from": registrar},
         )
         customer_id = tx.return_value
