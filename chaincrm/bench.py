@@ -180,7 +180,9 @@ class _GasRun:
         receipt = self.crm.chain.transact(fn, agent)
         if name:
             self.record(name, receipt)
-        return registry.customer_count()
+        customer_id = registry.customer_count()
+        registry.approve_wallet(customer_id, wallet, self.actors.manager)
+        return customer_id
 
     def reseal(self, customer_id: int, name: str | None = None) -> None:
         registry = self.crm.registry

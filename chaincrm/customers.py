@@ -211,7 +211,13 @@ class CustomerData:
     # ------------------------------------------------------------------ wallet binding
 
     def propose_wallet(self, customer_id: int, wallet: str | None, proposer: LocalAccount) -> None:
+        """Propose a wallet: the bound wallet moving itself, a manager, or (for a customer without
+        a wallet) an agent with a grant, whose proposal a manager must approve."""
         self.crm.registry.propose_wallet(customer_id, wallet, proposer)
+
+    def approve_wallet(self, customer_id: int, wallet: str, manager: LocalAccount) -> None:
+        """A manager approves an agent's proposal: one agent alone cannot bind a wallet."""
+        self.crm.registry.approve_wallet(customer_id, wallet, manager)
 
     def accept_wallet(self, customer_id: int, wallet: LocalAccount) -> None:
         """The proposed wallet accepts by its own transaction (it pays the gas)."""

@@ -189,6 +189,17 @@ class Registry:
         address = to_checksum_address(wallet) if wallet else ZERO_ADDRESS
         return self.chain.transact(self.contract.functions.proposeWallet(customer_id, address), sender)
 
+    def approve_wallet(self, customer_id: int, wallet: str, sender: Sender) -> TxReceipt:
+        """A manager approves an agent's wallet proposal, so that the wallet can accept."""
+        return self.chain.transact(
+            self.contract.functions.approveWallet(customer_id, to_checksum_address(wallet)), sender
+        )
+
+    def wallet_proposal(self, customer_id: int) -> tuple[str | None, bool, int]:
+        """(proposed wallet or None, approved, acceptable from) for the customer's pending proposal."""
+        wallet, approved, acceptable_at = self.chain.call(self.contract.functions.walletProposalOf(customer_id))
+        return (None if int(wallet, 16) == 0 else to_checksum_address(wallet)), bool(approved), int(acceptable_at)
+
     def accept_wallet(self, customer_id: int, public_key64: bytes, sender: Sender) -> TxReceipt:
         return self.chain.transact(self.contract.functions.acceptWallet(customer_id, public_key64), sender)
 

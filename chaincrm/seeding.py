@@ -197,8 +197,9 @@ def _register_customers(
     summary: SeedSummary,
     progress: Progress,
 ) -> None:
-    """Register customers with their wallets proposed, round-robin over the agents. Every fourth
-    wallet gets no ETH: it will accept by a signature its agent relays."""
+    """Register customers with their wallets proposed, round-robin over the agents, each proposal
+    approved by the manager (one agent alone cannot bind a wallet). Every fourth wallet gets no
+    ETH: it will accept by a signature its agent relays."""
     data = CustomerData(crm, store)
     for index in range(count):
         agent = staff.agents[index % len(staff.agents)]
@@ -207,6 +208,7 @@ def _register_customers(
         if not by_signature:
             crm.chain.transfer(wallet.address, CUSTOMER_FUNDING_WEI, staff.admin)
         customer_id = data.add(_profile(rng), wallet=wallet.address, purpose=Purpose.SALES, agent=agent).customer_id
+        data.approve_wallet(customer_id, wallet.address, staff.manager)
         (summary.accepted_by_signature if by_signature else summary.accepted_by_transaction).append(customer_id)
         summary.customers.append(customer_id)
         summary.customer_wallets[customer_id] = wallet

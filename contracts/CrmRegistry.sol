@@ -51,6 +51,9 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     /// customer, grantees are per customer.
     uint256 private constant MAX_MANAGERS = 8;
     uint256 private constant MAX_GRANTEES_PER_CUSTOMER = 16;
+    /// @dev How long a manager's replacement of a bound (lost) wallet waits for the bound wallet
+    /// to object by withdrawing it.
+    uint256 private constant WALLET_RECOVERY_DELAY_SECONDS = 7 days;
 
     /// @dev Active grants are mirrored in a bitmap per staff member, 256 customers per word, so
     /// that logging (single or batched) pays one storage read per 256-customer range to check the
@@ -67,6 +70,15 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         uint16 nonce;
     }
 
+    /// @dev One slot. An agent's proposal needs a manager's approval (a single agent could
+    /// otherwise bind a wallet of his own); a manager's replacement of a bound wallet waits
+    /// WALLET_RECOVERY_DELAY_SECONDS, during which the bound wallet can withdraw it.
+    struct WalletProposal {
+        address wallet;
+        bool approved;
+        uint40 acceptableAt;
+    }
+
     struct PublicKey {
         bytes32 x;
         bytes32 y;
@@ -76,7 +88,7 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     EnumerableSet.AddressSet private _managers;
     mapping(uint256 word => uint256 bits) private _erasedWords;
     mapping(uint256 customerId => CustomerRecord) private _customers;
-    mapping(uint256 customerId => address wallet) private _pendingWallets;
+    mapping(uint256 customerId => WalletProposal) private _pendingWallets;
     mapping(uint256 customerId => mapping(uint32 version => ProfileVersion)) private _profiles;
     mapping(uint256 customerId => mapping(address staff => AccessGrant)) private _grants;
     mapping(uint256 customerId => EnumerableSet.AddressSet) private _grantees;
@@ -151,8 +163,7 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         emit CustomerRegistered(customerId, msg.sender, uint64(block.timestamp));
         _grant(customerId, msg.sender, purpose);
         if (proposedWallet != address(0)) {
-            _pendingWallets[customerId] = proposedWallet;
-            emit WalletProposed(customerId, proposedWallet, msg.sender);
+            _propose(customerId, proposedWallet, hasRole(MANAGER_ROLE, msg.sender), block.timestamp);
         }
         _recordVersion(customerId, contentHash, cidDigest, readersHash);
     }
@@ -172,19 +183,30 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     function proposeWallet(uint256 customerId, address wallet) external override {
         _requireActive(customerId);
         address current = _customers[customerId].wallet;
-        // Once a wallet is bound, an agent could re-point it to a wallet of his own and accept from
-        // there: only the wallet itself or a manager (recovering a lost wallet) may propose.
-        bool staff = hasRole(MANAGER_ROLE, msg.sender)
-            || (current == address(0) && hasRole(AGENT_ROLE, msg.sender) && hasActiveGrant(customerId, msg.sender));
-        if (!staff && (current == address(0) || msg.sender != current)) {
-            revert CallerWithoutAccess(customerId, msg.sender);
-        }
+        bool manager = hasRole(MANAGER_ROLE, msg.sender);
+        bool self = current != address(0) && msg.sender == current;
+        // Agents propose only for a customer without a wallet, and need a manager's approval.
+        bool agent = current == address(0) && hasRole(AGENT_ROLE, msg.sender) && hasActiveGrant(customerId, msg.sender);
+        if (!manager && !self && !agent) revert CallerWithoutAccess(customerId, msg.sender);
         // A wallet that is staff would carry a customer's powers beside its role's. The zero
         // address withdraws the proposal, with or without a bound wallet.
         if (wallet != address(0) && (wallet == current || isStaff(wallet))) revert WalletInvalid(customerId, wallet);
 
-        _pendingWallets[customerId] = wallet;
-        emit WalletProposed(customerId, wallet, msg.sender);
+        // A manager replacing a bound wallet (recovery) waits, so the bound wallet can object.
+        uint256 acceptableAt = (manager && !self && current != address(0))
+            ? block.timestamp + WALLET_RECOVERY_DELAY_SECONDS
+            : block.timestamp;
+        _propose(customerId, wallet, manager || self, acceptableAt);
+    }
+
+    /// @inheritdoc ICustomerRegistry
+    function approveWallet(uint256 customerId, address wallet) external override onlyRole(MANAGER_ROLE) {
+        _requireActive(customerId);
+        WalletProposal storage proposal = _pendingWallets[customerId];
+        if (wallet == address(0) || proposal.wallet != wallet) revert WalletNotProposed(customerId, wallet);
+
+        proposal.approved = true;
+        emit WalletApproved(customerId, wallet, msg.sender);
     }
 
     /// @inheritdoc ICustomerRegistry
@@ -306,7 +328,7 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         CustomerRecord storage record = _customers[customerId];
         return Customer({
             wallet: record.wallet,
-            pendingWallet: _pendingWallets[customerId],
+            pendingWallet: _pendingWallets[customerId].wallet,
             profileVersion: record.profileVersion,
             registeredAt: record.registeredAt,
             consentBits: record.consentBits,
@@ -328,7 +350,18 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
 
     /// @inheritdoc ICustomerRegistry
     function pendingWalletOf(uint256 customerId) external view override returns (address) {
-        return _pendingWallets[customerId];
+        return _pendingWallets[customerId].wallet;
+    }
+
+    /// @inheritdoc ICustomerRegistry
+    function walletProposalOf(uint256 customerId)
+        external
+        view
+        override
+        returns (address wallet, bool approved, uint256 acceptableAt)
+    {
+        WalletProposal storage proposal = _pendingWallets[customerId];
+        return (proposal.wallet, proposal.approved, proposal.acceptableAt);
     }
 
     /// @inheritdoc ICustomerRegistry
@@ -507,7 +540,12 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
 
     function _acceptWallet(uint256 customerId, address wallet, bytes calldata publicKey) private {
         _requireActive(customerId);
-        if (wallet == address(0) || _pendingWallets[customerId] != wallet) revert WalletNotProposed(customerId, wallet);
+        WalletProposal memory proposal = _pendingWallets[customerId];
+        if (wallet == address(0) || proposal.wallet != wallet) revert WalletNotProposed(customerId, wallet);
+        if (!proposal.approved) revert WalletNotApproved(customerId, wallet);
+        // Recovery delays are days long: a few seconds of timestamp drift do not matter.
+        // slither-disable-next-line timestamp
+        if (block.timestamp < proposal.acceptableAt) revert WalletNotYetAcceptable(customerId, proposal.acceptableAt);
         // The account may have been given a staff role since it was proposed.
         if (isStaff(wallet)) revert WalletInvalid(customerId, wallet);
         if (publicKey.length == 0) {
@@ -522,6 +560,17 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         customer.wallet = wallet;
         delete _pendingWallets[customerId];
         emit WalletAccepted(customerId, previous, wallet, publicKey, msg.sender);
+    }
+
+    function _propose(uint256 customerId, address wallet, bool approved, uint256 acceptableAt) private {
+        if (wallet == address(0)) {
+            delete _pendingWallets[customerId];
+        } else {
+            // Fits: block timestamps and a 7-day delay stay far below 2**40 seconds.
+            _pendingWallets[customerId] = WalletProposal(wallet, approved, uint40(acceptableAt));
+        }
+        emit WalletProposed(customerId, wallet, msg.sender);
+        if (wallet != address(0) && approved) emit WalletApproved(customerId, wallet, msg.sender);
     }
 
     function _setConsent(uint256 customerId, address wallet, uint8 purpose, bool granted) private {

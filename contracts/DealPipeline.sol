@@ -70,7 +70,7 @@ contract DealPipeline is IDealPipeline {
     function moveStage(uint256 dealId, uint8 to) external override {
         if (to > uint8(Stage.Lost)) revert DealStageInvalid(to);
         Deal storage deal = _requireOpenDeal(dealId);
-        bool manager = _requireOwnerOrManager(dealId, deal.owner);
+        bool manager = _requireOwnerOrManager(dealId, deal);
         Stage from = deal.stage;
         Stage target = Stage(to);
         if (!canMove(from, target)) revert DealStageTransitionInvalid(dealId, from, target);
@@ -90,7 +90,7 @@ contract DealPipeline is IDealPipeline {
     function markLost(uint256 dealId, uint8 reason) external override {
         if (reason == 0 || reason > MAX_LOSS_REASON) revert LossReasonInvalid(reason);
         Deal storage deal = _requireOpenDeal(dealId);
-        _requireOwnerOrManager(dealId, deal.owner);
+        _requireOwnerOrManager(dealId, deal);
 
         Stage from = deal.stage;
         deal.stage = Stage.Lost;
@@ -116,7 +116,7 @@ contract DealPipeline is IDealPipeline {
     {
         Deal storage deal = _deals[dealId];
         if (deal.stage == Stage.None) revert DealUnknown(dealId);
-        _requireOwnerOrManager(dealId, deal.owner);
+        _requireOwnerOrManager(dealId, deal);
         if (documentKind == 0 || documentKind > MAX_DOCUMENT_KIND) revert DocumentKindInvalid(documentKind);
         if (contentHash == bytes32(0) || cidDigest == bytes32(0)) revert DocumentHashMissing();
         _requireActiveCustomer(deal.customerId);
@@ -214,9 +214,15 @@ contract DealPipeline is IDealPipeline {
     }
 
     /// @return manager Whether the caller passed as a manager.
-    function _requireOwnerOrManager(uint256 dealId, address owner) private view returns (bool manager) {
+    /// @dev An owner acts only while an agent with an active grant on the customer: a revoked
+    /// grant or role ends their hold on the deal (a manager can reassign it).
+    function _requireOwnerOrManager(uint256 dealId, Deal storage deal) private view returns (bool manager) {
         if (registry.hasRole(CrmRoles.MANAGER, msg.sender)) return true;
-        if (msg.sender == owner && registry.hasRole(CrmRoles.AGENT, msg.sender)) return false;
+        if (msg.sender == deal.owner && registry.hasRole(CrmRoles.AGENT, msg.sender)) {
+            if (registry.hasActiveGrant(deal.customerId, msg.sender)) return false;
+            // Erasure clears every grant: name the erasure rather than the lost grant.
+            _requireActiveCustomer(deal.customerId);
+        }
         revert CallerNotDealOwnerOrManager(dealId, msg.sender);
     }
 

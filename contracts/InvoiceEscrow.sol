@@ -308,10 +308,11 @@ contract InvoiceEscrow is IInvoiceEscrow, ReentrancyGuardTransient {
     /// @inheritdoc IInvoiceEscrow
     function liabilitiesWei() public view override returns (uint256 total) {
         total = _refundsOwedWei;
-        uint8 epochs = _treasuryEpoch;
-        // Bounded by MAX_TREASURY_EPOCHS (255).
-        for (uint8 epoch = 1; epoch <= epochs; ++epoch) {
-            total += _treasuries[epoch].heldWei;
+        uint256 epochs = _treasuryEpoch;
+        // Bounded by MAX_TREASURY_EPOCHS (255). The counter is wider than an epoch: a uint8 one
+        // would overflow stepping past the last epoch, and revert once the treasury reached it.
+        for (uint256 epoch = 1; epoch <= epochs; ++epoch) {
+            total += _treasuries[uint8(epoch)].heldWei;
         }
     }
 

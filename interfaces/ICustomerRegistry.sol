@@ -65,6 +65,9 @@ interface ICustomerRegistry {
     );
     /// @notice Staff or the current wallet proposed `wallet`; the zero address withdraws a proposal.
     event WalletProposed(uint256 indexed customerId, address indexed wallet, address indexed proposer);
+    /// @notice `approver` (a manager, or the proposer when a manager or the bound wallet) let
+    /// `wallet` accept. An agent's proposal needs a manager's approval.
+    event WalletApproved(uint256 indexed customerId, address indexed wallet, address indexed approver);
     /// @notice `newWallet` accepted the binding itself (by transaction or signature relayed by
     /// `relayer`). `publicKey` is its secp256k1 key, which data is wrapped to (empty for a wallet
     /// that published its key in the directory).
@@ -98,6 +101,8 @@ interface ICustomerRegistry {
     error ErasureReceiptMissing(uint256 customerId);
     error WalletInvalid(uint256 customerId, address wallet);
     error WalletNotProposed(uint256 customerId, address wallet);
+    error WalletNotApproved(uint256 customerId, address wallet);
+    error WalletNotYetAcceptable(uint256 customerId, uint256 acceptableAt);
     error WalletKeyMismatch(address wallet);
     error WalletWithoutEncryptionKey(address wallet);
     error SignatureExpired(uint256 deadline);
@@ -122,10 +127,16 @@ interface ICustomerRegistry {
         external
         returns (uint32 version);
 
-    /// @notice Propose `wallet` (never a staff account) as the customer's; it must accept. A
-    /// manager, the current wallet, or, while the customer has no wallet, an agent with an active
-    /// grant. The zero address withdraws the proposal.
+    /// @notice Propose `wallet` (never a staff account) as the customer's; it must accept. The
+    /// current wallet (moving itself), a manager, or, while the customer has no wallet, an agent
+    /// with an active grant, whose proposal a manager must approve. A manager replacing a bound
+    /// wallet (recovery) makes it acceptable only after a 7-day delay, during which the bound
+    /// wallet can withdraw it. The zero address withdraws the proposal.
     function proposeWallet(uint256 customerId, address wallet) external;
+
+    /// @notice Approve an agent's wallet proposal, so that the wallet can accept. Managers only:
+    /// one agent alone cannot bind a wallet (of his own) to a customer.
+    function approveWallet(uint256 customerId, address wallet) external;
 
     /// @notice The proposed wallet accepts, by its own transaction. `publicKey` must hash to the
     /// caller, or be empty when the caller published a key in the directory. A wallet that has
@@ -186,6 +197,11 @@ interface ICustomerRegistry {
     function statusOf(uint256 customerId) external view returns (CustomerStatus);
     function walletOf(uint256 customerId) external view returns (address);
     function pendingWalletOf(uint256 customerId) external view returns (address);
+    /// @notice The pending proposal: the wallet, whether it may accept, and from when.
+    function walletProposalOf(uint256 customerId)
+        external
+        view
+        returns (address wallet, bool approved, uint256 acceptableAt);
     function profileOf(uint256 customerId, uint32 version) external view returns (ProfileVersion memory);
     function accessOf(uint256 customerId, address staff) external view returns (AccessGrant memory);
     /// @notice True when `account` holds an active grant on the customer (any purpose).

@@ -65,7 +65,8 @@ interface IDealPipeline {
     function openDeal(uint256 customerId, address owner, uint256 valueWei) external returns (uint256 dealId);
 
     /// @notice Move a deal to an adjacent open stage, or to Won from Contracting (issues the
-    /// invoice). The deal's owner or a manager; a manager only for Won above the threshold.
+    /// invoice). The deal's owner (while an agent with an active grant) or a manager; a manager
+    /// only for Won above the threshold.
     /// @param to A `Stage` code; anything above Lost is refused with `DealStageInvalid`.
     function moveStage(uint256 dealId, uint8 to) external;
 

@@ -231,7 +231,8 @@ def add(
     line = _ref_line("added", ref)
     if wallet:
         line += (
-            f"; wallet {wallet} PROPOSED, not bound: it accepts with `chaincrm customer accept-wallet "
+            f"; wallet {wallet} PROPOSED, not bound: a manager approves it (`chaincrm customer approve-wallet "
+            f"{ref.customer_id} {wallet}`), then it accepts with `chaincrm customer accept-wallet "
             f"{ref.customer_id} --keystore {wallet}` (or signs `customer sign-wallet-acceptance` for staff to relay)"
         )
     emit_line(ref_fields(ref) | {"proposed_wallet": wallet}, as_json, line)
@@ -549,8 +550,10 @@ def erase(app: App, customer_id: int, yes: bool, keystore: str | None, as_json: 
 
 @customer.command(
     name="propose-wallet",
-    help="Propose ADDRESS as the customer's wallet (a manager; an agent with a grant while the customer has no "
-    "wallet; or the current wallet). It binds only when the wallet accepts. --withdraw drops a proposal.",
+    help="Propose ADDRESS as the customer's wallet: the current wallet (moving itself); a manager (replacing a "
+    "bound wallet waits 7 days, during which the bound wallet can --withdraw it); or an agent with a grant while "
+    "the customer has no wallet, which a manager must then `approve-wallet`. It binds only when the wallet "
+    "accepts. --withdraw drops a proposal.",
 )
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
 @click.argument("address", type=ADDRESS, required=False)
@@ -573,6 +576,27 @@ def propose_wallet(
             f"Wallet {address} proposed for customer {customer_id} (block {fields['block_number']}): not bound "
             f"until it accepts (`chaincrm customer accept-wallet {customer_id} --keystore {address}`)"
         )
+    emit_line(fields, as_json, line)
+
+
+@customer.command(
+    name="approve-wallet",
+    help="Approve an agent's wallet proposal (a manager), so that the wallet can accept: one agent alone cannot "
+    "bind a wallet to a customer.",
+)
+@click.argument("customer_id", metavar="CUSTOMER", type=ID)
+@click.argument("address", type=ADDRESS)
+@keystore_option
+@json_option
+@pass_app
+def approve_wallet(app: App, customer_id: int, address: str, keystore: str | None, as_json: bool) -> None:
+    manager = app.signer(keystore)
+    receipt = app.crm.registry.approve_wallet(customer_id, address, manager.account)
+    fields = {"customer_id": customer_id, "approved_wallet": address} | tx_fields(receipt)
+    line = (
+        f"Wallet {address} approved for customer {customer_id} (block {fields['block_number']}): it binds when it "
+        f"accepts (`chaincrm customer accept-wallet {customer_id} --keystore {address}`)"
+    )
     emit_line(fields, as_json, line)
 
 

@@ -213,10 +213,12 @@ def snapshot(crm: Crm) -> Iterator[None]:
 
 @pytest.fixture
 def proposed_customer_id(snapshot: None, crm: Crm, store: KuboStore, accounts: Accounts) -> int:
-    """A customer registered by the agent (granted for sales), the customer's wallet only proposed:
-    readable by the agent and the manager."""
+    """A customer registered by the agent (granted for sales), the customer's wallet proposed and
+    approved by the manager but not accepted: readable by the agent and the manager."""
     data = CustomerData(crm, store)
-    return data.add(PROFILE, wallet=accounts.customer.address, purpose=Purpose.SALES, agent=accounts.agent).customer_id
+    customer_id = data.add(PROFILE, wallet=accounts.customer.address, purpose=Purpose.SALES, agent=accounts.agent)
+    data.approve_wallet(customer_id.customer_id, accounts.customer.address, accounts.manager)
+    return customer_id.customer_id
 
 
 @pytest.fixture

@@ -420,6 +420,7 @@ def test_customer_reseal_all_stale_reseals_what_the_caller_reads_and_names_the_r
     others = CustomerData(crm, store).add(
         PROFILE, wallet=accounts.stranger.address, purpose=Purpose.SALES, agent=accounts.marketer
     )
+    crm.registry.approve_wallet(others.customer_id, accounts.stranger.address, accounts.manager)
     crm.registry.accept_wallet(others.customer_id, public_key64(accounts.stranger), accounts.stranger)
 
     resealed = cli("customer", "reseal", "--all-stale", "--keystore", accounts.agent.address, "--json").json()
@@ -728,9 +729,10 @@ def test_customer_accept_wallet_by_another_account_changes_nothing(
 
 @pytest.fixture
 def penniless(cli: Cli, crm: Crm, accounts: Accounts, customer_id: int) -> str:
-    """A new wallet with 0 ETH (its keystore made with `key new`), proposed by a manager as the customer's."""
+    """A new wallet with 0 ETH (its keystore made with `key new`), proposed by the customer's bound wallet
+    as its successor."""
     address = cli("key", "new", "--scrypt-n", 16, "--json").json()["address"]
-    crm.registry.propose_wallet(customer_id, address, accounts.manager)
+    crm.registry.propose_wallet(customer_id, address, accounts.customer)
     assert balance(crm, address) == 0
     return address
 

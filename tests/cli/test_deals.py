@@ -296,7 +296,7 @@ def test_deal_list_prints_a_table(cli: Cli, deal_id: int) -> None:
 def test_deal_reissue_by_a_manager_invoices_the_customers_new_wallet(
     cli: Cli, crm: Crm, accounts: Accounts, deal_id: int, invoice_id: int, customer_id: int
 ) -> None:
-    crm.registry.propose_wallet(customer_id, accounts.stranger.address, accounts.manager)
+    crm.registry.propose_wallet(customer_id, accounts.stranger.address, accounts.customer)
     crm.registry.accept_wallet(customer_id, public_key64(accounts.stranger), accounts.stranger)
 
     reissued = cli("deal", "reissue", deal_id, "--keystore", accounts.manager.address, "--json").json()

@@ -127,11 +127,15 @@ def current_readers_hash(registry):
 
 
 @pytest.fixture(scope="module")
-def bind_wallet(registry, agent):
-    """Propose `wallet` for a customer (by `agent`) and let the wallet accept by its own transaction."""
+def bind_wallet(registry, agent, manager):
+    """Propose `wallet` for a customer (by `agent`, approved by `manager`) and let the wallet
+    accept by its own transaction."""
 
     def _bind(customer_id: int, wallet, by=None) -> None:
-        registry.proposeWallet(customer_id, wallet, {"from": by or agent})
+        proposer = by or agent
+        registry.proposeWallet(customer_id, wallet, {"from": proposer})
+        if not registry.walletProposalOf(customer_id)[1]:
+            registry.approveWallet(customer_id, wallet, {"from": manager})
         registry.acceptWallet(customer_id, public_key_of(wallet), {"from": wallet})
 
     return _bind

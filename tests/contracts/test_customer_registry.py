@@ -670,11 +670,11 @@ def test_every_write_on_an_erased_customer_reverts(registry, manager, customer2,
 
 
 def test_every_write_would_be_accepted_from_the_same_caller_while_the_customer_is_active(
-    registry, manager, customer2, customer_id, writes
+    registry, customer, customer2, customer_id, writes
 ):
     # The control for the test above: each write fails there only because of the erasure. Each is
     # simulated (eth_call) from the same state, since some would change what the next one needs.
-    registry.proposeWallet(customer_id, customer2, {"from": manager})
+    registry.proposeWallet(customer_id, customer2, {"from": customer})
 
     refused = []
     for name, (function, args, sender) in writes(customer_id).items():

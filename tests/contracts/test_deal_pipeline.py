@@ -81,7 +81,9 @@ def revoke_access(registry, manager):
 
     def _revoke(customer_id: int, staff) -> None:
         readers = [reader for reader in registry.readersOf(customer_id) if reader != staff.address]
-        registry.revokeAccess(customer_id, staff, random_hash(), random_hash(), readers_hash(*readers), {"from": manager})
+        registry.revokeAccess(
+            customer_id, staff, random_hash(), random_hash(), readers_hash(*readers), {"from": manager}
+        )
 
     return _revoke
 
@@ -415,6 +417,25 @@ def test_an_owner_who_lost_the_agent_role_can_no_longer_move_the_deal(pipeline, 
         pipeline.moveStage(deal_id, QUALIFIED, {"from": agent})
 
 
+def test_an_owner_whose_grant_was_revoked_can_no_longer_move_the_deal(
+    pipeline, agent, customer_id, deal_at, revoke_access
+):
+    deal_id = deal_at[LEAD]
+    revoke_access(customer_id, agent)
+
+    with reverts_with("CallerNotDealOwnerOrManager", deal_id, agent):
+        pipeline.moveStage.call(deal_id, QUALIFIED, {"from": agent})
+    with reverts_with("CallerNotDealOwnerOrManager", deal_id, agent):
+        pipeline.markLost.call(deal_id, 1, {"from": agent})
+
+
+def test_the_owner_of_a_deal_of_an_erased_customer_is_told_of_the_erasure(pipeline, agent, customer_id, deal_at, erase):
+    erase(customer_id)
+
+    with reverts_with("CustomerIsErased", customer_id):
+        pipeline.markLost.call(deal_at[LEAD], REASON_PRICE, {"from": agent})
+
+
 def test_moving_an_unknown_deal_reverts(pipeline, agent):
     with reverts_with("DealUnknown", UNKNOWN_DEAL_ID):
         pipeline.moveStage(UNKNOWN_DEAL_ID, QUALIFIED, {"from": agent})
@@ -499,10 +520,12 @@ def test_manager_marks_any_agents_deal_lost(pipeline, manager, deal_at):
     assert tx.events["DealLost"]["actor"] == manager.address
 
 
-def test_a_deal_of_an_erased_customer_can_still_be_marked_lost(pipeline, agent, customer_id, deal_at, erase):
+def test_a_deal_of_an_erased_customer_can_still_be_closed_as_lost_by_a_manager(
+    pipeline, manager, customer_id, deal_at, erase
+):
     erase(customer_id)
 
-    pipeline.markLost(deal_at[LEAD], REASON_PRICE, {"from": agent})
+    pipeline.markLost(deal_at[LEAD], REASON_PRICE, {"from": manager})
 
     assert pipeline.dealOf(deal_at[LEAD])[STAGE] == LOST
 

@@ -1,8 +1,9 @@
-"""InvoiceEscrow against hostile payees: re-entering payers and treasuries, payees that refuse ETH.
+"""InvoiceEscrow against hostile contracts: payers and treasuries that re-enter, payees that refuse ETH.
 
-Each hostile contract catches the failure of its call back, so the outer transfer succeeds and the
-test reads what the escrow answered. Neither kind can drain the escrow (balances exact afterwards)
-nor lock funds that belong elsewhere.
+Each re-entering contract catches the failure of its call back, so the outer transfer succeeds and
+the test reads what the escrow answered. None of them can drain the escrow (balances exact
+afterwards, and the escrow's balance equals what it owes), and a payee that refuses ETH blocks
+only its own money. The escrow here is issued for by a plain account: one transaction per invoice.
 """
 
 from __future__ import annotations
@@ -11,26 +12,27 @@ import pytest
 from brownie import chain, web3
 
 from tests.contracts.helpers import (
+    DISPUTE_RESOLUTION_SECONDS,
     DISPUTE_WINDOW_SECONDS,
-    DISPUTED,
     ONE_ETH,
     PAID,
+    PAYMENT_TERM_SECONDS,
     REFUNDED,
     RELEASED,
+    TREASURY_DELAY_SECONDS,
     reverts_with,
 )
 
 # ReentrantPayer.Attack
-ATTACK_REFUND, ATTACK_RELEASE, ATTACK_CONFIRM_DELIVERY = 1, 2, 3
+ATTACK_WITHDRAW_REFUND, ATTACK_RELEASE, ATTACK_CONFIRM_DELIVERY, ATTACK_RECLAIM = 1, 2, 3, 4
 
 HOSTILE_AMOUNT_WEI = ONE_ETH
 HOSTILE_OTHER_AMOUNT_WEI = 3 * ONE_ETH
 BYSTANDER_AMOUNT_WEI = 2 * ONE_ETH
 BYSTANDER_OTHER_AMOUNT_WEI = 4 * ONE_ETH
-REVERTING_PAYER_AMOUNT_WEI = 5 * ONE_ETH
+REFUSING_AMOUNT_WEI = 5 * ONE_ETH
 
 STATUS = 3  # position of `status` in the Invoice struct
-AMOUNT = 0
 
 
 def guard_error() -> bytes:
@@ -38,37 +40,73 @@ def guard_error() -> bytes:
     return bytes(web3.keccak(text="ReentrancyGuardReentrantCall()")[:4])
 
 
-def escrowed_total(escrow) -> int:
-    """Sum of the amounts of Paid and Disputed invoices: what the escrow must hold."""
-    invoices = [escrow.invoiceOf(invoice_id) for invoice_id in range(1, escrow.invoiceCount() + 1)]
-    return sum(invoice[AMOUNT] for invoice in invoices if invoice[STATUS] in (PAID, DISPUTED))
-
-
 def status_of(escrow, invoice_id: int) -> int:
     return escrow.invoiceOf(invoice_id)[STATUS]
 
 
-def close_dispute_window() -> None:
-    chain.sleep(DISPUTE_WINDOW_SECONDS + 1)
+def sleep_past(seconds: int) -> None:
+    chain.sleep(seconds + 1)
     chain.mine()
 
 
-def customer_paying_through(contract, registry, register, manager) -> int:
-    """A customer whose wallet is `contract`, set by a manager as an operator would."""
-    customer_id = register()
-    registry.setCustomerWallet(customer_id, contract, {"from": manager})
-    return customer_id
+def assert_holds_exactly_what_it_owes(escrow) -> None:
+    assert escrow.balance() == escrow.liabilitiesWei()
 
 
 @pytest.fixture(scope="module")
-def bystanders(escrow, won_invoice, customer_id, customer) -> tuple[int, int]:
+def issuer(accounts):
+    return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def escrow(InvoiceEscrow, registry, issuer, treasury, admin):
+    """An escrow whose issuer is a plain account (shadows the deployment's escrow)."""
+    return InvoiceEscrow.deploy(
+        registry,
+        issuer,
+        treasury,
+        DISPUTE_WINDOW_SECONDS,
+        PAYMENT_TERM_SECONDS,
+        DISPUTE_RESOLUTION_SECONDS,
+        TREASURY_DELAY_SECONDS,
+        {"from": admin},
+    )
+
+
+@pytest.fixture(scope="module")
+def issue_paid(escrow, issuer, stranger):
+    """Issue an invoice to `payer` and pay it from there: an account, or a contract wallet's `pay`."""
+
+    def _issue_paid(payer, amount: int) -> int:
+        invoice_id = escrow.issueInvoice(1, 1, payer, amount, {"from": issuer}).return_value
+        if hasattr(payer, "pay"):
+            payer.pay(invoice_id, {"from": stranger, "value": amount})
+        else:
+            escrow.pay(invoice_id, {"from": payer, "value": amount})
+        return invoice_id
+
+    return _issue_paid
+
+
+@pytest.fixture(scope="module")
+def bystanders(issue_paid, customer) -> tuple[int, int]:
     """Two invoices of an honest customer, paid: funds a drain would steal."""
-    invoice_ids = []
-    for amount in (BYSTANDER_AMOUNT_WEI, BYSTANDER_OTHER_AMOUNT_WEI):
-        invoice_id = won_invoice(customer_id, amount)[1]
-        escrow.pay(invoice_id, {"from": customer, "value": amount})
-        invoice_ids.append(invoice_id)
-    return invoice_ids[0], invoice_ids[1]
+    return issue_paid(customer, BYSTANDER_AMOUNT_WEI), issue_paid(customer, BYSTANDER_OTHER_AMOUNT_WEI)
+
+
+@pytest.fixture(scope="module")
+def install_treasury(escrow, admin):
+    """Make `wallet` (a contract wallet) the treasury: proposed, delay waited out, accepted by it."""
+
+    def _install(wallet) -> None:
+        escrow.proposeTreasury(wallet, {"from": admin})
+        chain.sleep(TREASURY_DELAY_SECONDS + 1)
+        wallet.acceptTreasury({"from": admin})
+
+    return _install
+
+
+# --- a payer that re-enters when its refund is withdrawn ---------------------------------------
 
 
 @pytest.fixture(scope="module")
@@ -77,133 +115,132 @@ def reentrant_payer(ReentrantPayer, escrow, admin):
 
 
 @pytest.fixture(scope="module")
-def hostile_invoices(escrow, registry, register, manager, stranger, won_invoice, reentrant_payer) -> tuple[int, int]:
+def hostile_invoices(issue_paid, reentrant_payer) -> tuple[int, int]:
     """Two invoices whose payer is the re-entering contract, both paid by it."""
-    hostile_customer_id = customer_paying_through(reentrant_payer, registry, register, manager)
-    invoice_ids = []
-    for amount in (HOSTILE_AMOUNT_WEI, HOSTILE_OTHER_AMOUNT_WEI):
-        invoice_id = won_invoice(hostile_customer_id, amount)[1]
-        reentrant_payer.pay(invoice_id, {"from": stranger, "value": amount})
-        invoice_ids.append(invoice_id)
-    return invoice_ids[0], invoice_ids[1]
-
-
-@pytest.fixture(scope="module")
-def reentrant_treasury_contract(ReentrantTreasury, escrow, admin):
-    return ReentrantTreasury.deploy(escrow, {"from": admin})
+    return issue_paid(reentrant_payer, HOSTILE_AMOUNT_WEI), issue_paid(reentrant_payer, HOSTILE_OTHER_AMOUNT_WEI)
 
 
 @pytest.fixture
-def reentrant_treasury(escrow, admin, reentrant_treasury_contract):
-    """The re-entering contract installed as the treasury, for this test only."""
-    escrow.setTreasury(reentrant_treasury_contract, {"from": admin})
-    return reentrant_treasury_contract
+def hostile_refund(escrow, manager, hostile_invoices) -> int:
+    """The first hostile invoice refunded: HOSTILE_AMOUNT_WEI credited to the re-entering payer."""
+    escrow.refund(hostile_invoices[0], {"from": manager})
+    return hostile_invoices[0]
 
 
-@pytest.fixture(scope="module")
-def reverting_payee(RevertingPayee, escrow, admin):
-    return RevertingPayee.deploy(escrow, {"from": admin})
+def test_a_payer_reentering_withdraw_refund_is_stopped_by_the_guard(escrow, stranger, reentrant_payer, hostile_refund):
+    reentrant_payer.setAttack(ATTACK_WITHDRAW_REFUND, 0, {"from": stranger})
 
-
-@pytest.fixture(scope="module")
-def reverting_payer_invoice(escrow, registry, register, manager, stranger, won_invoice, reverting_payee) -> int:
-    """An invoice whose payer refuses ETH, paid by it."""
-    refusing_customer_id = customer_paying_through(reverting_payee, registry, register, manager)
-    invoice_id = won_invoice(refusing_customer_id, REVERTING_PAYER_AMOUNT_WEI)[1]
-    reverting_payee.pay(invoice_id, {"from": stranger, "value": REVERTING_PAYER_AMOUNT_WEI})
-    return invoice_id
-
-
-# --- a payer that re-enters from its refund ----------------------------------------------------
-
-
-def test_a_payer_reentering_refund_from_its_refund_is_stopped_by_the_guard(
-    escrow, manager, reentrant_payer, hostile_invoices
-):
-    invoice_id = hostile_invoices[0]
-    reentrant_payer.setAttack(ATTACK_REFUND, invoice_id, {"from": manager})
-
-    escrow.refund(invoice_id, {"from": manager})
+    reentrant_payer.withdrawRefund({"from": stranger})
 
     assert reentrant_payer.reentryAttempts() == 1
     assert reentrant_payer.reentrySuccesses() == 0
     assert bytes(reentrant_payer.lastReentryError()) == guard_error()
 
 
-def test_a_payer_reentering_refund_is_refunded_exactly_once(
-    escrow, manager, reentrant_payer, hostile_invoices, bystanders
+def test_a_payer_reentering_withdraw_refund_is_paid_exactly_once(
+    escrow, stranger, reentrant_payer, hostile_refund, bystanders
 ):
-    invoice_id = hostile_invoices[0]
-    reentrant_payer.setAttack(ATTACK_REFUND, invoice_id, {"from": manager})
+    reentrant_payer.setAttack(ATTACK_WITHDRAW_REFUND, 0, {"from": stranger})
     payer_before, escrow_before = reentrant_payer.balance(), escrow.balance()
 
-    escrow.refund(invoice_id, {"from": manager})
+    reentrant_payer.withdrawRefund({"from": stranger})
 
     assert reentrant_payer.balance() == payer_before + HOSTILE_AMOUNT_WEI
     assert escrow.balance() == escrow_before - HOSTILE_AMOUNT_WEI
-    assert escrow.balance() == escrowed_total(escrow)
-    assert status_of(escrow, invoice_id) == REFUNDED
+    assert escrow.refundOf(reentrant_payer) == 0
+    assert_holds_exactly_what_it_owes(escrow)
 
 
-def test_a_payer_reentering_release_from_its_refund_cannot_release_another_invoice(
-    escrow, manager, treasury, reentrant_payer, hostile_invoices, bystanders
+def test_a_payer_reentering_release_from_its_withdrawal_cannot_release_its_other_invoice(
+    escrow, stranger, treasury, reentrant_payer, hostile_invoices, hostile_refund
 ):
-    close_dispute_window()  # so that, unguarded, releasing the bystander's invoice would succeed
-    reentrant_payer.setAttack(ATTACK_RELEASE, bystanders[0], {"from": manager})
-    treasury_before, escrow_before = treasury.balance(), escrow.balance()
-
-    escrow.refund(hostile_invoices[0], {"from": manager})
-
-    assert bytes(reentrant_payer.lastReentryError()) == guard_error()
-    assert reentrant_payer.reentrySuccesses() == 0
-    assert status_of(escrow, bystanders[0]) == PAID
-    assert treasury.balance() == treasury_before
-    assert escrow.balance() == escrow_before - HOSTILE_AMOUNT_WEI
-
-
-def test_a_payer_reentering_confirm_delivery_from_its_refund_cannot_release_its_other_invoice(
-    escrow, manager, treasury, reentrant_payer, hostile_invoices
-):
-    refunded, other = hostile_invoices
-    reentrant_payer.setAttack(ATTACK_CONFIRM_DELIVERY, other, {"from": manager})
-    treasury_before, escrow_before = treasury.balance(), escrow.balance()
-
-    escrow.refund(refunded, {"from": manager})
-
-    assert bytes(reentrant_payer.lastReentryError()) == guard_error()
-    assert reentrant_payer.reentrySuccesses() == 0
-    assert status_of(escrow, other) == PAID
-    assert treasury.balance() == treasury_before
-    assert escrow.balance() == escrow_before - HOSTILE_AMOUNT_WEI
-
-
-def test_after_a_stopped_reentry_the_remaining_invoices_settle_normally(
-    escrow, manager, stranger, treasury, reentrant_payer, hostile_invoices, bystanders
-):
-    refunded, other = hostile_invoices
-    reentrant_payer.setAttack(ATTACK_RELEASE, other, {"from": manager})
-    escrow.refund(refunded, {"from": manager})
-    close_dispute_window()
+    other = hostile_invoices[1]
+    sleep_past(DISPUTE_WINDOW_SECONDS)  # so that, unguarded, the payer could release it
+    reentrant_payer.setAttack(ATTACK_RELEASE, other, {"from": stranger})
     treasury_before = treasury.balance()
 
-    for invoice_id in (other, *bystanders):
-        escrow.release(invoice_id, {"from": stranger})
+    reentrant_payer.withdrawRefund({"from": stranger})
 
-    assert treasury.balance() == treasury_before + HOSTILE_OTHER_AMOUNT_WEI + sum(
-        (BYSTANDER_AMOUNT_WEI, BYSTANDER_OTHER_AMOUNT_WEI)
-    )
-    assert escrow.balance() == escrowed_total(escrow) == 0
+    assert bytes(reentrant_payer.lastReentryError()) == guard_error()
+    assert status_of(escrow, other) == PAID
+    assert treasury.balance() == treasury_before
+    assert_holds_exactly_what_it_owes(escrow)
+
+
+def test_a_payer_reentering_confirm_delivery_from_its_withdrawal_cannot_release_its_other_invoice(
+    escrow, stranger, treasury, reentrant_payer, hostile_invoices, hostile_refund
+):
+    other = hostile_invoices[1]
+    reentrant_payer.setAttack(ATTACK_CONFIRM_DELIVERY, other, {"from": stranger})
+    treasury_before = treasury.balance()
+
+    reentrant_payer.withdrawRefund({"from": stranger})
+
+    assert bytes(reentrant_payer.lastReentryError()) == guard_error()
+    assert status_of(escrow, other) == PAID
+    assert treasury.balance() == treasury_before
+
+
+def test_a_payer_reclaiming_from_its_withdrawal_is_credited_not_paid_twice(
+    escrow, stranger, reentrant_payer, hostile_invoices, hostile_refund
+):
+    other = hostile_invoices[1]
+    reentrant_payer.dispute(other, {"from": stranger})
+    sleep_past(DISPUTE_RESOLUTION_SECONDS)
+    reentrant_payer.setAttack(ATTACK_RECLAIM, other, {"from": stranger})
+    payer_before = reentrant_payer.balance()
+
+    reentrant_payer.withdrawRefund({"from": stranger})
+
+    # reclaim moves no ETH, so it needs no guard: the credit it adds waits for the next withdrawal.
+    assert reentrant_payer.reentrySuccesses() == 1
+    assert status_of(escrow, other) == REFUNDED
+    assert reentrant_payer.balance() == payer_before + HOSTILE_AMOUNT_WEI
+    assert escrow.refundOf(reentrant_payer) == HOSTILE_OTHER_AMOUNT_WEI
+    assert_holds_exactly_what_it_owes(escrow)
+
+
+def test_after_a_stopped_reentry_every_invoice_still_settles(
+    escrow, stranger, treasury, reentrant_payer, hostile_invoices, hostile_refund, bystanders
+):
+    other = hostile_invoices[1]
+    reentrant_payer.setAttack(ATTACK_RELEASE, other, {"from": stranger})
+    reentrant_payer.withdrawRefund({"from": stranger})
+    sleep_past(DISPUTE_WINDOW_SECONDS)
+    treasury_before, escrow_before = treasury.balance(), escrow.balance()
+
+    for invoice_id in (other, *bystanders):
+        escrow.release(invoice_id, {"from": treasury})
+
+    released = HOSTILE_OTHER_AMOUNT_WEI + BYSTANDER_AMOUNT_WEI + BYSTANDER_OTHER_AMOUNT_WEI
+    assert treasury.balance() == treasury_before + released
+    assert escrow.balance() == escrow_before - released
+    assert_holds_exactly_what_it_owes(escrow)
 
 
 # --- a treasury that re-enters release ---------------------------------------------------------
 
 
-def test_a_treasury_reentering_release_is_stopped_by_the_guard(escrow, stranger, reentrant_treasury, bystanders):
-    released, other = bystanders
-    reentrant_treasury.setTarget(other, {"from": stranger})
-    close_dispute_window()
+@pytest.fixture
+def reentrant_treasury(ReentrantTreasury, escrow, admin, install_treasury):
+    """The re-entering contract made treasury, for this test only."""
+    contract = ReentrantTreasury.deploy(escrow, {"from": admin})
+    install_treasury(contract)
+    return contract
 
-    escrow.release(released, {"from": stranger})
+
+@pytest.fixture
+def treasury_invoices(issue_paid, customer, reentrant_treasury) -> tuple[int, int]:
+    """Two invoices paid once the re-entering treasury was installed: its funds."""
+    return issue_paid(customer, BYSTANDER_AMOUNT_WEI), issue_paid(customer, BYSTANDER_OTHER_AMOUNT_WEI)
+
+
+def test_a_treasury_reentering_release_is_stopped_by_the_guard(escrow, stranger, reentrant_treasury, treasury_invoices):
+    released, other = treasury_invoices
+    reentrant_treasury.setTarget(other, {"from": stranger})
+    sleep_past(DISPUTE_WINDOW_SECONDS)
+
+    reentrant_treasury.release(released, {"from": stranger})
 
     assert reentrant_treasury.reentryAttempts() == 1
     assert reentrant_treasury.reentrySuccesses() == 0
@@ -211,39 +248,38 @@ def test_a_treasury_reentering_release_is_stopped_by_the_guard(escrow, stranger,
 
 
 def test_a_treasury_reentering_release_receives_exactly_the_released_amount(
-    escrow, stranger, reentrant_treasury, bystanders
+    escrow, stranger, reentrant_treasury, treasury_invoices
 ):
-    released, other = bystanders
+    released, other = treasury_invoices
     reentrant_treasury.setTarget(other, {"from": stranger})
-    close_dispute_window()
-    escrow_before = escrow.balance()
+    sleep_past(DISPUTE_WINDOW_SECONDS)
 
-    escrow.release(released, {"from": stranger})
+    reentrant_treasury.release(released, {"from": stranger})
 
     assert reentrant_treasury.balance() == BYSTANDER_AMOUNT_WEI
-    assert escrow.balance() == escrow_before - BYSTANDER_AMOUNT_WEI == escrowed_total(escrow)
     assert (status_of(escrow, released), status_of(escrow, other)) == (RELEASED, PAID)
+    assert_holds_exactly_what_it_owes(escrow)
 
 
 def test_a_treasury_reentering_release_of_the_same_invoice_is_paid_once(
-    escrow, stranger, reentrant_treasury, bystanders
+    escrow, stranger, reentrant_treasury, treasury_invoices
 ):
-    released = bystanders[0]
+    released = treasury_invoices[0]
     reentrant_treasury.setTarget(released, {"from": stranger})
-    close_dispute_window()
+    sleep_past(DISPUTE_WINDOW_SECONDS)
 
-    escrow.release(released, {"from": stranger})
+    reentrant_treasury.release(released, {"from": stranger})
 
     assert bytes(reentrant_treasury.lastReentryError()) == guard_error()
     assert reentrant_treasury.balance() == BYSTANDER_AMOUNT_WEI
 
 
 def test_a_treasury_reentering_release_on_confirm_delivery_is_stopped_by_the_guard(
-    escrow, customer, stranger, reentrant_treasury, bystanders
+    escrow, customer, stranger, reentrant_treasury, treasury_invoices
 ):
-    confirmed, other = bystanders
+    confirmed, other = treasury_invoices
     reentrant_treasury.setTarget(other, {"from": stranger})
-    close_dispute_window()
+    sleep_past(DISPUTE_WINDOW_SECONDS)
 
     escrow.confirmDelivery(confirmed, {"from": customer})
 
@@ -252,110 +288,165 @@ def test_a_treasury_reentering_release_on_confirm_delivery_is_stopped_by_the_gua
     assert status_of(escrow, other) == PAID
 
 
-def test_after_a_treasury_reentry_the_other_invoice_is_still_released(escrow, stranger, reentrant_treasury, bystanders):
-    released, other = bystanders
-    reentrant_treasury.setTarget(other, {"from": stranger})
-    close_dispute_window()
-    escrow.release(released, {"from": stranger})
+def test_a_treasury_reentering_release_on_sweep_is_stopped_by_the_guard(
+    escrow, ForceSender, admin, stranger, reentrant_treasury, treasury_invoices
+):
+    ForceSender.deploy({"from": admin}).force(escrow, {"from": admin, "value": ONE_ETH})
+    reentrant_treasury.setTarget(treasury_invoices[0], {"from": stranger})
+    sleep_past(DISPUTE_WINDOW_SECONDS)
 
-    escrow.release(other, {"from": stranger})
+    escrow.sweep({"from": stranger})
+
+    assert bytes(reentrant_treasury.lastReentryError()) == guard_error()
+    assert reentrant_treasury.balance() == ONE_ETH
+    assert_holds_exactly_what_it_owes(escrow)
+
+
+def test_after_a_treasury_reentry_the_other_invoice_is_still_released(
+    escrow, stranger, reentrant_treasury, treasury_invoices
+):
+    released, other = treasury_invoices
+    reentrant_treasury.setTarget(other, {"from": stranger})
+    sleep_past(DISPUTE_WINDOW_SECONDS)
+    reentrant_treasury.release(released, {"from": stranger})
+
+    reentrant_treasury.release(other, {"from": stranger})
 
     assert reentrant_treasury.balance() == BYSTANDER_AMOUNT_WEI + BYSTANDER_OTHER_AMOUNT_WEI
     assert reentrant_treasury.reentrySuccesses() == 0
-    assert escrow.balance() == escrowed_total(escrow)
-
-
-# --- a treasury that refuses ETH ---------------------------------------------------------------
-
-
-def test_release_to_a_reverting_treasury_reverts_with_transfer_failed(
-    escrow, admin, stranger, reverting_payee, bystanders
-):
-    escrow.setTreasury(reverting_payee, {"from": admin})
-    close_dispute_window()
-
-    with reverts_with("TransferFailed", reverting_payee, BYSTANDER_AMOUNT_WEI):
-        escrow.release(bystanders[0], {"from": stranger})
-
-    assert status_of(escrow, bystanders[0]) == PAID
-    assert escrow.balance() == escrowed_total(escrow)
-
-
-def test_confirming_delivery_to_a_reverting_treasury_reverts_with_transfer_failed(
-    escrow, admin, customer, reverting_payee, bystanders
-):
-    escrow.setTreasury(reverting_payee, {"from": admin})
-
-    with reverts_with("TransferFailed", reverting_payee, BYSTANDER_AMOUNT_WEI):
-        escrow.confirmDelivery(bystanders[0], {"from": customer})
-
-    assert status_of(escrow, bystanders[0]) == PAID
-
-
-def test_a_reverting_treasury_cannot_lock_funds_once_the_admin_replaces_it(
-    escrow, admin, stranger, treasury, reverting_payee, bystanders
-):
-    escrow.setTreasury(reverting_payee, {"from": admin})
-    close_dispute_window()
-    with reverts_with("TransferFailed", reverting_payee, BYSTANDER_AMOUNT_WEI):
-        escrow.release(bystanders[0], {"from": stranger})
-    escrow.setTreasury(treasury, {"from": admin})
-    treasury_before = treasury.balance()
-
-    escrow.release(bystanders[0], {"from": stranger})
-
-    assert treasury.balance() == treasury_before + BYSTANDER_AMOUNT_WEI
-    assert status_of(escrow, bystanders[0]) == RELEASED
-    assert escrow.balance() == escrowed_total(escrow)
+    assert_holds_exactly_what_it_owes(escrow)
 
 
 # --- a payer that refuses ETH ------------------------------------------------------------------
 
 
-def test_refund_to_a_reverting_payer_reverts_with_transfer_failed(
-    escrow, manager, reverting_payee, reverting_payer_invoice
+@pytest.fixture(scope="module")
+def refusing_payee(RevertingPayee, escrow, admin):
+    return RevertingPayee.deploy(escrow, {"from": admin})
+
+
+@pytest.fixture(scope="module")
+def refusing_payer_invoice(issue_paid, refusing_payee) -> int:
+    """An invoice whose payer refuses ETH, paid by it."""
+    return issue_paid(refusing_payee, REFUSING_AMOUNT_WEI)
+
+
+def test_refunding_a_payer_that_refuses_ether_credits_it(escrow, manager, refusing_payee, refusing_payer_invoice):
+    escrow.refund(refusing_payer_invoice, {"from": manager})
+
+    assert status_of(escrow, refusing_payer_invoice) == REFUNDED
+    assert escrow.refundOf(refusing_payee) == REFUSING_AMOUNT_WEI
+
+
+def test_a_payer_that_refuses_ether_cannot_withdraw_and_keeps_its_credit(
+    escrow, manager, stranger, refusing_payee, refusing_payer_invoice
 ):
-    with reverts_with("TransferFailed", reverting_payee, REVERTING_PAYER_AMOUNT_WEI):
-        escrow.refund(reverting_payer_invoice, {"from": manager})
+    escrow.refund(refusing_payer_invoice, {"from": manager})
+    escrow_before = escrow.balance()
 
-    assert status_of(escrow, reverting_payer_invoice) == PAID
-    assert escrow.balance() == escrowed_total(escrow)
+    with reverts_with("TransferFailed", refusing_payee, REFUSING_AMOUNT_WEI):
+        refusing_payee.withdrawRefund({"from": stranger})
+
+    assert escrow.refundOf(refusing_payee) == REFUSING_AMOUNT_WEI
+    assert escrow.balance() == escrow_before
+    assert_holds_exactly_what_it_owes(escrow)
 
 
-def test_a_reverting_payer_cannot_lock_its_payment_once_the_window_ends(
-    escrow, manager, stranger, treasury, reverting_payee, reverting_payer_invoice
+def test_a_payer_that_refuses_ether_blocks_no_other_settlement(
+    escrow, manager, customer, treasury, refusing_payee, refusing_payer_invoice, bystanders
 ):
-    with reverts_with("TransferFailed", reverting_payee, REVERTING_PAYER_AMOUNT_WEI):
-        escrow.refund(reverting_payer_invoice, {"from": manager})
-    close_dispute_window()
-    treasury_before, escrow_before = treasury.balance(), escrow.balance()
+    released, refunded = bystanders
+    escrow.refund(refusing_payer_invoice, {"from": manager})
+    escrow.refund(refunded, {"from": manager})
+    sleep_past(DISPUTE_WINDOW_SECONDS)
+    treasury_before = treasury.balance()
 
-    escrow.release(reverting_payer_invoice, {"from": stranger})
+    escrow.release(released, {"from": manager})
+    escrow.withdrawRefund({"from": customer})
 
-    assert treasury.balance() == treasury_before + REVERTING_PAYER_AMOUNT_WEI
-    assert escrow.balance() == escrow_before - REVERTING_PAYER_AMOUNT_WEI == escrowed_total(escrow)
+    assert treasury.balance() == treasury_before + BYSTANDER_AMOUNT_WEI
+    assert escrow.refundOf(customer) == 0
+    assert escrow.refundOf(refusing_payee) == REFUSING_AMOUNT_WEI
+    assert_holds_exactly_what_it_owes(escrow)
 
 
-def test_a_reverting_payer_may_still_confirm_delivery(
-    escrow, stranger, treasury, reverting_payee, reverting_payer_invoice
+def test_a_payer_that_refuses_ether_reclaims_a_dispute_as_a_credit(
+    escrow, stranger, refusing_payee, refusing_payer_invoice
+):
+    refusing_payee.dispute(refusing_payer_invoice, {"from": stranger})
+    sleep_past(DISPUTE_RESOLUTION_SECONDS)
+
+    refusing_payee.reclaim(refusing_payer_invoice, {"from": stranger})
+
+    assert escrow.refundOf(refusing_payee) == REFUSING_AMOUNT_WEI
+    assert_holds_exactly_what_it_owes(escrow)
+
+
+def test_a_payer_that_refuses_ether_may_still_confirm_delivery(
+    escrow, stranger, treasury, refusing_payee, refusing_payer_invoice
 ):
     treasury_before = treasury.balance()
 
-    reverting_payee.confirmDelivery(reverting_payer_invoice, {"from": stranger})
+    refusing_payee.confirmDelivery(refusing_payer_invoice, {"from": stranger})
 
-    assert treasury.balance() == treasury_before + REVERTING_PAYER_AMOUNT_WEI
-    assert status_of(escrow, reverting_payer_invoice) == RELEASED
+    assert treasury.balance() == treasury_before + REFUSING_AMOUNT_WEI
+    assert status_of(escrow, refusing_payer_invoice) == RELEASED
 
 
-def test_a_disputed_invoice_of_a_reverting_payer_is_released_by_a_manager(
-    escrow, manager, stranger, treasury, reverting_payee, reverting_payer_invoice
+# --- a treasury that refuses ETH ---------------------------------------------------------------
+
+
+@pytest.fixture
+def refusing_treasury(refusing_payee, install_treasury):
+    """The refusing contract made treasury (it accepted), for this test only."""
+    install_treasury(refusing_payee)
+    return refusing_payee
+
+
+def test_releasing_to_a_treasury_that_refuses_ether_reverts_and_keeps_the_funds(
+    escrow, manager, customer, issue_paid, refusing_treasury
 ):
-    reverting_payee.dispute(reverting_payer_invoice, {"from": stranger})
-    with reverts_with("TransferFailed", reverting_payee, REVERTING_PAYER_AMOUNT_WEI):
-        escrow.refund(reverting_payer_invoice, {"from": manager})
+    invoice_id = issue_paid(customer, BYSTANDER_AMOUNT_WEI)
+    sleep_past(DISPUTE_WINDOW_SECONDS)
+
+    with reverts_with("TransferFailed", refusing_treasury, BYSTANDER_AMOUNT_WEI):
+        escrow.release(invoice_id, {"from": manager})
+
+    assert status_of(escrow, invoice_id) == PAID
+    assert_holds_exactly_what_it_owes(escrow)
+
+
+def test_confirming_delivery_to_a_treasury_that_refuses_ether_reverts(escrow, customer, issue_paid, refusing_treasury):
+    invoice_id = issue_paid(customer, BYSTANDER_AMOUNT_WEI)
+
+    with reverts_with("TransferFailed", refusing_treasury, BYSTANDER_AMOUNT_WEI):
+        escrow.confirmDelivery(invoice_id, {"from": customer})
+
+    assert status_of(escrow, invoice_id) == PAID
+
+
+def test_a_manager_refunds_what_a_refusing_treasury_cannot_receive(
+    escrow, manager, customer, issue_paid, refusing_treasury
+):
+    invoice_id = issue_paid(customer, BYSTANDER_AMOUNT_WEI)
+    escrow.refund(invoice_id, {"from": manager})
+    payer_before, escrow_before = customer.balance(), escrow.balance()
+
+    tx = escrow.withdrawRefund({"from": customer})
+
+    assert customer.balance() == payer_before + BYSTANDER_AMOUNT_WEI - tx.gas_used * tx.gas_price
+    assert escrow.balance() == escrow_before - BYSTANDER_AMOUNT_WEI
+    assert_holds_exactly_what_it_owes(escrow)
+
+
+def test_invoices_paid_before_a_refusing_treasury_accepted_still_release_to_the_old_one(
+    escrow, manager, treasury, bystanders, refusing_treasury
+):
+    sleep_past(DISPUTE_WINDOW_SECONDS)
     treasury_before = treasury.balance()
 
-    escrow.release(reverting_payer_invoice, {"from": manager})
+    for invoice_id in bystanders:
+        escrow.release(invoice_id, {"from": manager})
 
-    assert treasury.balance() == treasury_before + REVERTING_PAYER_AMOUNT_WEI
-    assert escrow.balance() == escrowed_total(escrow)
+    assert treasury.balance() == treasury_before + BYSTANDER_AMOUNT_WEI + BYSTANDER_OTHER_AMOUNT_WEI
+    assert refusing_treasury.balance() == 0

@@ -1,4 +1,10 @@
-"""InvoiceEscrow: issuing, paying, confirming, disputing, releasing, refunding, cancelling."""
+"""InvoiceEscrow: construction, issuing, paying, confirming, disputing, releasing, refunds, cancelling.
+
+Most tests use the deployment's escrow, whose only issuer is the pipeline, with an invoice issued
+by winning a deal. Issuing itself is tested on a second escrow whose issuer is a plain account.
+Treasury changes and sweeping are in test_escrow_treasury.py, hostile payees in
+test_escrow_hostile.py.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,7 @@ from eth_abi import encode
 
 from tests.contracts.helpers import (
     CANCELLED,
+    DISPUTE_RESOLUTION_SECONDS,
     DISPUTE_WINDOW_SECONDS,
     DISPUTED,
     ONE_ETH,
@@ -17,17 +24,20 @@ from tests.contracts.helpers import (
     PAYMENT_TERM_SECONDS,
     REFUNDED,
     RELEASED,
+    TREASURY_DELAY_SECONDS,
     ZERO_ADDRESS,
     reverts_with,
 )
 
 MAX_SETTING_SECONDS = 365 * 24 * 3600
 MAX_AMOUNT_WEI = 2**96 - 1
+MAX_ID = 2**64 - 1
 UNKNOWN_INVOICE_ID = 999
 ONE_DAY_SECONDS = 24 * 3600
+FIRST_EPOCH = 1
 
 # Fields of the Invoice struct, in the order invoiceOf returns them.
-AMOUNT, DUE_AT, PAID_AT, STATUS, DEAL_ID, PAYER, CUSTOMER_ID = range(7)
+AMOUNT, DUE_AT, PAID_AT, STATUS, DEAL_ID, TREASURY_EPOCH, PAYER, CUSTOMER_ID = range(8)
 
 
 def set_next_block_timestamp(timestamp: int) -> None:
@@ -40,12 +50,41 @@ def sleep_past(seconds: int) -> None:
     chain.mine()
 
 
+def gas_cost(tx) -> int:
+    return tx.gas_used * tx.gas_price
+
+
+def deploy_escrow(InvoiceEscrow, registry, issuer, treasury, admin, **settings):
+    """An escrow with the test settings, any of them overridden by keyword."""
+    values = {
+        "window": DISPUTE_WINDOW_SECONDS,
+        "term": PAYMENT_TERM_SECONDS,
+        "resolution": DISPUTE_RESOLUTION_SECONDS,
+        "delay": TREASURY_DELAY_SECONDS,
+        **settings,
+    }
+    return InvoiceEscrow.deploy(
+        registry,
+        issuer,
+        treasury,
+        values["window"],
+        values["term"],
+        values["resolution"],
+        values["delay"],
+        {"from": admin},
+    )
+
+
 @pytest.fixture(scope="module")
-def issuer(accounts, registry, admin):
-    """An account holding the invoice issuer role, to call issueInvoice directly."""
-    account = accounts[9]
-    registry.grantRole(registry.INVOICE_ISSUER_ROLE(), account, {"from": admin})
-    return account
+def issuer(accounts):
+    """A plain account, the only issuer of `direct_escrow`."""
+    return accounts[9]
+
+
+@pytest.fixture(scope="module")
+def direct_escrow(InvoiceEscrow, registry, issuer, treasury, admin):
+    """A second escrow whose issuer is a plain account, to call issueInvoice directly."""
+    return deploy_escrow(InvoiceEscrow, registry, issuer, treasury, admin)
 
 
 @pytest.fixture(scope="module")
@@ -67,71 +106,141 @@ def paid(escrow, customer, invoice_id):
 
 @pytest.fixture
 def disputed(escrow, customer, invoice_id, paid):
+    """The module's invoice paid and disputed; returns the dispute transaction."""
     return escrow.dispute(invoice_id, {"from": customer})
+
+
+@pytest.fixture
+def refunded(escrow, manager, invoice_id, paid):
+    """The module's invoice paid and refunded: ONE_ETH credited to its payer."""
+    return escrow.refund(invoice_id, {"from": manager})
 
 
 # --- constructor -------------------------------------------------------------------------------
 
 
-def test_constructor_stores_its_settings(escrow, registry, treasury):
-    assert escrow.registry() == registry.address
-    assert escrow.treasury() == treasury.address
-    assert escrow.disputeWindowSeconds() == DISPUTE_WINDOW_SECONDS
-    assert escrow.paymentTermSeconds() == PAYMENT_TERM_SECONDS
-    assert escrow.invoiceCount() == 0
+def test_constructor_stores_its_settings(escrow, registry, pipeline, treasury):
+    settings = (
+        escrow.registry(),
+        escrow.issuer(),
+        escrow.disputeWindowSeconds(),
+        escrow.paymentTermSeconds(),
+        escrow.disputeResolutionSeconds(),
+        escrow.treasuryDelaySeconds(),
+    )
+
+    assert settings == (
+        registry.address,
+        pipeline.address,
+        DISPUTE_WINDOW_SECONDS,
+        PAYMENT_TERM_SECONDS,
+        DISPUTE_RESOLUTION_SECONDS,
+        TREASURY_DELAY_SECONDS,
+    )
 
 
-def test_constructor_emits_treasury_changed_from_zero(InvoiceEscrow, registry, treasury, admin):
-    fresh = InvoiceEscrow.deploy(registry, treasury, 1, 1, {"from": admin})
+def test_a_new_escrow_starts_at_the_first_treasury_epoch_with_nothing_owed(escrow, treasury):
+    assert (escrow.treasury(), escrow.treasuryEpoch(), escrow.treasuryOf(FIRST_EPOCH)) == (
+        treasury.address,
+        FIRST_EPOCH,
+        treasury.address,
+    )
+    assert tuple(escrow.pendingTreasury()) == (ZERO_ADDRESS, 0)
+    assert (escrow.invoiceCount(), escrow.liabilitiesWei()) == (0, 0)
 
-    event = fresh.tx.events["TreasuryChanged"]
 
-    assert dict(event) == {
+def test_constructor_emits_treasury_changed_from_zero_at_the_first_epoch(
+    InvoiceEscrow, registry, issuer, treasury, admin
+):
+    fresh = deploy_escrow(InvoiceEscrow, registry, issuer, treasury, admin)
+
+    assert dict(fresh.tx.events["TreasuryChanged"]) == {
         "previousTreasury": ZERO_ADDRESS,
         "newTreasury": treasury.address,
-        "actor": admin.address,
+        "epoch": FIRST_EPOCH,
     }
 
 
-def test_constructor_accepts_settings_of_exactly_one_year(InvoiceEscrow, registry, treasury, admin):
-    fresh = InvoiceEscrow.deploy(registry, treasury, MAX_SETTING_SECONDS, MAX_SETTING_SECONDS, {"from": admin})
+def test_constructor_accepts_settings_of_up_to_one_year(InvoiceEscrow, registry, issuer, treasury, admin):
+    longest_window = MAX_SETTING_SECONDS - 1  # the treasury delay must be longer still
 
-    assert fresh.disputeWindowSeconds() == MAX_SETTING_SECONDS
-    assert fresh.paymentTermSeconds() == MAX_SETTING_SECONDS
+    fresh = deploy_escrow(
+        InvoiceEscrow,
+        registry,
+        issuer,
+        treasury,
+        admin,
+        window=longest_window,
+        term=MAX_SETTING_SECONDS,
+        resolution=MAX_SETTING_SECONDS,
+        delay=MAX_SETTING_SECONDS,
+    )
+
+    assert (
+        fresh.disputeWindowSeconds(),
+        fresh.paymentTermSeconds(),
+        fresh.disputeResolutionSeconds(),
+        fresh.treasuryDelaySeconds(),
+    ) == (longest_window, MAX_SETTING_SECONDS, MAX_SETTING_SECONDS, MAX_SETTING_SECONDS)
 
 
-def test_constructor_refuses_a_zero_treasury(InvoiceEscrow, registry, admin):
+def test_constructor_accepts_a_treasury_delay_one_second_longer_than_the_window(
+    InvoiceEscrow, registry, issuer, treasury, admin
+):
+    fresh = deploy_escrow(InvoiceEscrow, registry, issuer, treasury, admin, delay=DISPUTE_WINDOW_SECONDS + 1)
+
+    assert fresh.treasuryDelaySeconds() == DISPUTE_WINDOW_SECONDS + 1
+
+
+def test_constructor_refuses_a_zero_treasury(InvoiceEscrow, registry, issuer, admin):
     with reverts_with("TreasuryInvalid", ZERO_ADDRESS):
-        InvoiceEscrow.deploy(registry, ZERO_ADDRESS, DISPUTE_WINDOW_SECONDS, PAYMENT_TERM_SECONDS, {"from": admin})
+        deploy_escrow(InvoiceEscrow, registry, issuer, ZERO_ADDRESS, admin)
 
 
 @pytest.mark.parametrize(
-    "window, term",
+    "settings",
     [
-        (0, PAYMENT_TERM_SECONDS),
-        (MAX_SETTING_SECONDS + 1, PAYMENT_TERM_SECONDS),
-        (DISPUTE_WINDOW_SECONDS, 0),
-        (DISPUTE_WINDOW_SECONDS, MAX_SETTING_SECONDS + 1),
+        {"window": 0},
+        {"window": MAX_SETTING_SECONDS + 1, "delay": MAX_SETTING_SECONDS + 2},
+        {"term": 0},
+        {"term": MAX_SETTING_SECONDS + 1},
+        {"resolution": 0},
+        {"resolution": MAX_SETTING_SECONDS + 1},
     ],
-    ids=["zero-window", "window-over-a-year", "zero-term", "term-over-a-year"],
+    ids=["zero-window", "window-over-a-year", "zero-term", "term-over-a-year", "zero-resolution", "resolution-over"],
 )
-def test_constructor_refuses_settings_out_of_bounds(InvoiceEscrow, registry, treasury, admin, window, term):
+def test_constructor_refuses_settings_out_of_bounds(InvoiceEscrow, registry, issuer, treasury, admin, settings):
+    window = settings.get("window", DISPUTE_WINDOW_SECONDS)
+    term = settings.get("term", PAYMENT_TERM_SECONDS)
+
     with reverts_with("EscrowSettingInvalid", window, term):
-        InvoiceEscrow.deploy(registry, treasury, window, term, {"from": admin})
+        deploy_escrow(InvoiceEscrow, registry, issuer, treasury, admin, **settings)
+
+
+@pytest.mark.parametrize(
+    "delay",
+    [DISPUTE_WINDOW_SECONDS, DISPUTE_WINDOW_SECONDS - 1, 0, MAX_SETTING_SECONDS + 1],
+    ids=["equal-to-the-window", "shorter-than-the-window", "zero", "over-a-year"],
+)
+def test_constructor_refuses_a_treasury_delay_not_longer_than_the_window(
+    InvoiceEscrow, registry, issuer, treasury, admin, delay
+):
+    with reverts_with("TreasuryDelayInvalid", delay, DISPUTE_WINDOW_SECONDS):
+        deploy_escrow(InvoiceEscrow, registry, issuer, treasury, admin, delay=delay)
 
 
 # --- issueInvoice ------------------------------------------------------------------------------
 
 
-def test_issuer_issues_an_open_invoice(escrow, issuer, customer):
-    tx = escrow.issueInvoice(41, 42, customer, ONE_ETH, {"from": issuer})
+def test_issuer_issues_an_open_invoice(direct_escrow, issuer, customer):
+    tx = direct_escrow.issueInvoice(41, 42, customer, ONE_ETH, {"from": issuer})
 
-    invoice = tuple(escrow.invoiceOf(tx.return_value))
-    assert invoice == (ONE_ETH, tx.timestamp + PAYMENT_TERM_SECONDS, 0, OPEN, 41, customer.address, 42)
+    invoice = tuple(direct_escrow.invoiceOf(tx.return_value))
+    assert invoice == (ONE_ETH, tx.timestamp + PAYMENT_TERM_SECONDS, 0, OPEN, 41, 0, customer.address, 42)
 
 
-def test_issuing_emits_invoice_issued(escrow, issuer, customer):
-    tx = escrow.issueInvoice(41, 42, customer, ONE_ETH, {"from": issuer})
+def test_issuing_emits_invoice_issued(direct_escrow, issuer, customer):
+    tx = direct_escrow.issueInvoice(41, 42, customer, ONE_ETH, {"from": issuer})
 
     assert dict(tx.events["InvoiceIssued"]) == {
         "invoiceId": tx.return_value,
@@ -140,43 +249,71 @@ def test_issuing_emits_invoice_issued(escrow, issuer, customer):
         "payer": customer.address,
         "amount": ONE_ETH,
         "dueAt": tx.timestamp + PAYMENT_TERM_SECONDS,
-        "paymentReference": escrow.paymentReference(tx.return_value),
+        "paymentReference": direct_escrow.paymentReference(tx.return_value),
     }
 
 
-def test_invoice_ids_count_up_one_by_one(escrow, issuer, customer):
-    count_before = escrow.invoiceCount()
+def test_invoice_ids_count_up_one_by_one_from_one(direct_escrow, issuer, customer):
+    first = direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": issuer}).return_value
+    second = direct_escrow.issueInvoice(2, 1, customer, ONE_ETH, {"from": issuer}).return_value
 
-    first = escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": issuer}).return_value
-    second = escrow.issueInvoice(2, 1, customer, ONE_ETH, {"from": issuer}).return_value
-
-    assert (first, second) == (count_before + 1, count_before + 2)
-    assert escrow.invoiceCount() == count_before + 2
+    assert (first, second) == (1, 2)
+    assert direct_escrow.invoiceCount() == 2
 
 
-def test_issuer_may_issue_the_largest_uint96_amount(escrow, issuer, customer):
-    invoice = escrow.issueInvoice(1, 1, customer, MAX_AMOUNT_WEI, {"from": issuer}).return_value
+def test_issuing_holds_no_funds(direct_escrow, issuer, customer):
+    direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": issuer})
 
-    assert escrow.invoiceOf(invoice)[AMOUNT] == MAX_AMOUNT_WEI
+    assert (direct_escrow.liabilitiesWei(), direct_escrow.balance()) == (0, 0)
 
 
-@pytest.mark.parametrize("caller", ["agent", "manager", "admin", "stranger", "customer"])
-def test_issuing_is_refused_without_the_issuer_role(request, escrow, registry, customer, caller):
+def test_issuer_may_issue_the_largest_uint96_amount(direct_escrow, issuer, customer):
+    invoice_id = direct_escrow.issueInvoice(1, 1, customer, MAX_AMOUNT_WEI, {"from": issuer}).return_value
+
+    assert direct_escrow.invoiceOf(invoice_id)[AMOUNT] == MAX_AMOUNT_WEI
+
+
+def test_issuer_may_use_the_largest_uint64_deal_and_customer_ids(direct_escrow, issuer, customer):
+    invoice_id = direct_escrow.issueInvoice(MAX_ID, MAX_ID, customer, ONE_ETH, {"from": issuer}).return_value
+
+    invoice = direct_escrow.invoiceOf(invoice_id)
+    assert (invoice[DEAL_ID], invoice[CUSTOMER_ID]) == (MAX_ID, MAX_ID)
+
+
+@pytest.mark.parametrize("caller", ["agent", "manager", "admin", "stranger", "customer", "treasury"])
+def test_issuing_is_refused_to_anyone_but_the_issuer(request, direct_escrow, customer, caller):
     account = request.getfixturevalue(caller)
 
-    with reverts_with("AccessControlUnauthorizedAccount", account, registry.INVOICE_ISSUER_ROLE()):
-        escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": account})
+    with reverts_with("CallerNotIssuer", account):
+        direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": account})
 
 
-def test_issuing_to_no_payer_reverts(escrow, issuer):
+def test_the_pipelines_escrow_refuses_invoices_issued_by_anyone_else(escrow, manager, customer):
+    with reverts_with("CallerNotIssuer", manager):
+        escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": manager})
+
+
+def test_issuing_to_no_payer_reverts(direct_escrow, issuer):
     with reverts_with("InvoicePayerMissing", 41):
-        escrow.issueInvoice(41, 1, ZERO_ADDRESS, ONE_ETH, {"from": issuer})
+        direct_escrow.issueInvoice(41, 1, ZERO_ADDRESS, ONE_ETH, {"from": issuer})
 
 
 @pytest.mark.parametrize("amount", [0, MAX_AMOUNT_WEI + 1], ids=["zero", "above-uint96"])
-def test_issuing_an_invalid_amount_reverts(escrow, issuer, customer, amount):
+def test_issuing_an_invalid_amount_reverts(direct_escrow, issuer, customer, amount):
     with reverts_with("InvoiceAmountInvalid", amount):
-        escrow.issueInvoice(1, 1, customer, amount, {"from": issuer})
+        direct_escrow.issueInvoice(1, 1, customer, amount, {"from": issuer})
+
+
+@pytest.mark.parametrize("deal_id", [MAX_ID + 1, 2**256 - 1], ids=["2**64", "max-uint256"])
+def test_issuing_for_a_deal_id_above_uint64_reverts(direct_escrow, issuer, customer, deal_id):
+    with reverts_with("IdOutOfRange", deal_id):
+        direct_escrow.issueInvoice(deal_id, 1, customer, ONE_ETH, {"from": issuer})
+
+
+@pytest.mark.parametrize("customer_id", [MAX_ID + 1, 2**256 - 1], ids=["2**64", "max-uint256"])
+def test_issuing_for_a_customer_id_above_uint64_reverts(direct_escrow, issuer, customer, customer_id):
+    with reverts_with("IdOutOfRange", customer_id):
+        direct_escrow.issueInvoice(1, customer_id, customer, ONE_ETH, {"from": issuer})
 
 
 # --- pay ---------------------------------------------------------------------------------------
@@ -186,26 +323,37 @@ def test_payer_pays_the_exact_amount_and_the_invoice_is_paid(escrow, customer, i
     tx = escrow.pay(invoice_id, {"from": customer, "value": ONE_ETH})
 
     invoice = escrow.invoiceOf(invoice_id)
-    assert invoice[STATUS] == PAID
-    assert invoice[PAID_AT] == tx.timestamp
+    assert (invoice[STATUS], invoice[PAID_AT]) == (PAID, tx.timestamp)
+
+
+def test_paying_fixes_the_current_treasury_epoch_on_the_invoice(escrow, customer, invoice_id):
+    escrow.pay(invoice_id, {"from": customer, "value": ONE_ETH})
+
+    assert escrow.invoiceOf(invoice_id)[TREASURY_EPOCH] == FIRST_EPOCH
 
 
 def test_paying_moves_the_amount_from_the_payer_to_the_escrow(escrow, customer, invoice_id):
     payer_before = customer.balance()
-    escrow_before = escrow.balance()
 
     tx = escrow.pay(invoice_id, {"from": customer, "value": ONE_ETH})
 
-    assert escrow.balance() == escrow_before + ONE_ETH
-    assert customer.balance() == payer_before - ONE_ETH - tx.gas_used * tx.gas_price
+    assert escrow.balance() == ONE_ETH
+    assert customer.balance() == payer_before - ONE_ETH - gas_cost(tx)
 
 
-def test_paying_emits_invoice_paid(escrow, customer, invoice_id):
+def test_paying_adds_the_amount_to_the_liabilities(escrow, customer, invoice_id):
+    escrow.pay(invoice_id, {"from": customer, "value": ONE_ETH})
+
+    assert escrow.liabilitiesWei() == ONE_ETH == escrow.balance()
+
+
+def test_paying_emits_invoice_paid_naming_the_treasury(escrow, customer, treasury, invoice_id):
     tx = escrow.pay(invoice_id, {"from": customer, "value": ONE_ETH})
 
     assert dict(tx.events["InvoicePaid"]) == {
         "invoiceId": invoice_id,
         "payer": customer.address,
+        "treasury": treasury.address,
         "amount": ONE_ETH,
         "at": tx.timestamp,
     }
@@ -219,7 +367,7 @@ def test_paying_an_overdue_invoice_is_still_accepted(escrow, customer, invoice_i
     assert escrow.invoiceOf(invoice_id)[STATUS] == PAID
 
 
-@pytest.mark.parametrize("caller", ["stranger", "customer2", "manager"])
+@pytest.mark.parametrize("caller", ["stranger", "customer2", "manager", "treasury"])
 def test_paying_from_another_wallet_reverts(request, escrow, customer, invoice_id, caller):
     account = request.getfixturevalue(caller)
 
@@ -238,9 +386,7 @@ def test_paying_twice_reverts(escrow, customer, invoice_id, paid):
         escrow.pay(invoice_id, {"from": customer, "value": ONE_ETH})
 
 
-def test_paying_a_settled_invoice_reverts_as_already_paid(escrow, customer, manager, invoice_id, paid):
-    escrow.refund(invoice_id, {"from": manager})
-
+def test_paying_a_refunded_invoice_reverts_as_already_paid(escrow, customer, invoice_id, refunded):
     with reverts_with("InvoiceAlreadyPaid", invoice_id):
         escrow.pay(invoice_id, {"from": customer, "value": ONE_ETH})
 
@@ -252,9 +398,10 @@ def test_paying_a_cancelled_invoice_reverts(escrow, customer, manager, invoice_i
         escrow.pay(invoice_id, {"from": customer, "value": ONE_ETH})
 
 
-def test_paying_an_unknown_invoice_reverts(escrow, customer):
-    with reverts_with("InvoiceUnknown", UNKNOWN_INVOICE_ID):
-        escrow.pay(UNKNOWN_INVOICE_ID, {"from": customer, "value": ONE_ETH})
+@pytest.mark.parametrize("unknown_id", [0, UNKNOWN_INVOICE_ID])
+def test_paying_an_unknown_invoice_reverts(escrow, customer, unknown_id):
+    with reverts_with("InvoiceUnknown", unknown_id):
+        escrow.pay(unknown_id, {"from": customer, "value": ONE_ETH})
 
 
 def test_the_escrow_refuses_plain_transfers(escrow, customer):
@@ -268,7 +415,7 @@ def test_the_escrow_refuses_plain_transfers(escrow, customer):
 # --- confirmDelivery ---------------------------------------------------------------------------
 
 
-def test_payer_confirming_delivery_releases_the_invoice(escrow, customer, invoice_id, paid):
+def test_payer_confirming_delivery_releases_the_invoice_within_the_window(escrow, customer, invoice_id, paid):
     escrow.confirmDelivery(invoice_id, {"from": customer})
 
     assert escrow.invoiceOf(invoice_id)[STATUS] == RELEASED
@@ -280,7 +427,7 @@ def test_confirming_delivery_moves_the_amount_to_the_treasury(escrow, customer, 
     escrow.confirmDelivery(invoice_id, {"from": customer})
 
     assert treasury.balance() == treasury_before + ONE_ETH
-    assert escrow.balance() == 0
+    assert (escrow.balance(), escrow.liabilitiesWei()) == (0, 0)
 
 
 def test_confirming_delivery_emits_invoice_released(escrow, customer, treasury, invoice_id, paid):
@@ -304,7 +451,7 @@ def test_confirming_delivery_twice_reverts_and_pays_the_treasury_once(escrow, cu
     assert treasury.balance() == treasury_after_first
 
 
-@pytest.mark.parametrize("caller", ["stranger", "manager", "agent"])
+@pytest.mark.parametrize("caller", ["stranger", "manager", "agent", "treasury"])
 def test_confirming_delivery_is_refused_to_anyone_but_the_payer(request, escrow, customer, invoice_id, paid, caller):
     account = request.getfixturevalue(caller)
 
@@ -322,9 +469,7 @@ def test_confirming_delivery_of_an_unpaid_invoice_reverts(escrow, customer, invo
         escrow.confirmDelivery(invoice_id, {"from": customer})
 
 
-def test_confirming_delivery_of_a_refunded_invoice_reverts(escrow, customer, manager, invoice_id, paid):
-    escrow.refund(invoice_id, {"from": manager})
-
+def test_confirming_delivery_of_a_refunded_invoice_reverts(escrow, customer, invoice_id, refunded):
     with reverts_with("InvoiceNotInEscrow", invoice_id, REFUNDED):
         escrow.confirmDelivery(invoice_id, {"from": customer})
 
@@ -343,6 +488,12 @@ def test_payer_disputes_within_the_window(escrow, customer, invoice_id, paid):
     assert escrow.invoiceOf(invoice_id)[STATUS] == DISPUTED
 
 
+def test_disputing_sets_the_resolution_deadline(escrow, customer, invoice_id, paid):
+    tx = escrow.dispute(invoice_id, {"from": customer})
+
+    assert escrow.disputeDeadlineOf(invoice_id) == tx.timestamp + DISPUTE_RESOLUTION_SECONDS
+
+
 def test_disputing_emits_invoice_disputed(escrow, customer, invoice_id, paid):
     tx = escrow.dispute(invoice_id, {"from": customer})
 
@@ -350,13 +501,14 @@ def test_disputing_emits_invoice_disputed(escrow, customer, invoice_id, paid):
         "invoiceId": invoice_id,
         "payer": customer.address,
         "at": tx.timestamp,
+        "resolveBy": tx.timestamp + DISPUTE_RESOLUTION_SECONDS,
     }
 
 
 def test_disputing_keeps_the_funds_in_escrow(escrow, customer, invoice_id, paid):
     escrow.dispute(invoice_id, {"from": customer})
 
-    assert escrow.balance() == ONE_ETH
+    assert escrow.balance() == escrow.liabilitiesWei() == ONE_ETH
 
 
 def test_payer_may_dispute_in_the_last_second_of_the_window(escrow, customer, invoice_id, paid):
@@ -376,14 +528,7 @@ def test_disputing_when_the_window_ends_reverts(escrow, customer, invoice_id, pa
         escrow.dispute(invoice_id, {"from": customer})
 
 
-def test_disputing_long_after_the_window_reverts(escrow, customer, invoice_id, paid):
-    sleep_past(DISPUTE_WINDOW_SECONDS + ONE_DAY_SECONDS)
-
-    with reverts_with("DisputeWindowClosed", invoice_id, paid.timestamp + DISPUTE_WINDOW_SECONDS):
-        escrow.dispute(invoice_id, {"from": customer})
-
-
-@pytest.mark.parametrize("caller", ["stranger", "manager"])
+@pytest.mark.parametrize("caller", ["stranger", "manager", "treasury"])
 def test_disputing_is_refused_to_anyone_but_the_payer(request, escrow, customer, invoice_id, paid, caller):
     account = request.getfixturevalue(caller)
 
@@ -413,76 +558,111 @@ def test_disputing_an_unknown_invoice_reverts(escrow, customer):
         escrow.dispute(UNKNOWN_INVOICE_ID, {"from": customer})
 
 
-# --- release -----------------------------------------------------------------------------------
+# --- release: a paid invoice -------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("caller", ["stranger", "manager", "customer"])
-def test_releasing_within_the_window_reverts(request, escrow, invoice_id, paid, caller):
+@pytest.mark.parametrize("caller", ["customer", "treasury", "manager", "stranger"])
+def test_releasing_within_the_window_reverts_for_everyone(request, escrow, invoice_id, paid, caller):
     account = request.getfixturevalue(caller)
 
     with reverts_with("DisputeWindowOpen", invoice_id, paid.timestamp + DISPUTE_WINDOW_SECONDS):
         escrow.release(invoice_id, {"from": account})
 
 
-def test_releasing_in_the_last_second_of_the_window_reverts(escrow, stranger, invoice_id, paid):
+def test_releasing_in_the_last_second_of_the_window_reverts(escrow, treasury, invoice_id, paid):
     ends_at = paid.timestamp + DISPUTE_WINDOW_SECONDS
     set_next_block_timestamp(ends_at - 1)
 
     with reverts_with("DisputeWindowOpen", invoice_id, ends_at):
-        escrow.release(invoice_id, {"from": stranger})
+        escrow.release(invoice_id, {"from": treasury})
 
 
-def test_anyone_may_release_when_the_window_ends(escrow, stranger, invoice_id, paid):
+@pytest.mark.parametrize("caller", ["customer", "treasury", "manager"])
+def test_payer_treasury_or_manager_releases_when_the_window_ends(request, escrow, invoice_id, paid, caller):
     set_next_block_timestamp(paid.timestamp + DISPUTE_WINDOW_SECONDS)
 
-    escrow.release(invoice_id, {"from": stranger})
+    escrow.release(invoice_id, {"from": request.getfixturevalue(caller)})
 
     assert escrow.invoiceOf(invoice_id)[STATUS] == RELEASED
 
 
-def test_releasing_after_the_window_pays_the_treasury(escrow, stranger, treasury, invoice_id, paid):
+@pytest.mark.parametrize("caller", ["stranger", "agent", "admin", "auditor", "customer2"])
+def test_releasing_after_the_window_is_refused_to_anyone_else(request, escrow, invoice_id, paid, caller):
+    account = request.getfixturevalue(caller)
+    sleep_past(DISPUTE_WINDOW_SECONDS)
+
+    with reverts_with("CallerCannotRelease", invoice_id, account):
+        escrow.release(invoice_id, {"from": account})
+
+    assert escrow.invoiceOf(invoice_id)[STATUS] == PAID
+
+
+def test_releasing_after_the_window_pays_the_treasury(escrow, customer, treasury, invoice_id, paid):
     treasury_before = treasury.balance()
     sleep_past(DISPUTE_WINDOW_SECONDS)
 
-    escrow.release(invoice_id, {"from": stranger})
+    escrow.release(invoice_id, {"from": customer})
 
     assert treasury.balance() == treasury_before + ONE_ETH
-    assert escrow.balance() == 0
+    assert (escrow.balance(), escrow.liabilitiesWei()) == (0, 0)
 
 
-def test_releasing_emits_invoice_released(escrow, stranger, treasury, invoice_id, paid):
+def test_the_treasury_releasing_receives_the_amount(escrow, treasury, invoice_id, paid):
+    treasury_before = treasury.balance()
     sleep_past(DISPUTE_WINDOW_SECONDS)
 
-    tx = escrow.release(invoice_id, {"from": stranger})
+    tx = escrow.release(invoice_id, {"from": treasury})
+
+    assert treasury.balance() == treasury_before + ONE_ETH - gas_cost(tx)
+
+
+def test_releasing_emits_invoice_released(escrow, manager, treasury, invoice_id, paid):
+    sleep_past(DISPUTE_WINDOW_SECONDS)
+
+    tx = escrow.release(invoice_id, {"from": manager})
 
     assert dict(tx.events["InvoiceReleased"]) == {
         "invoiceId": invoice_id,
         "treasury": treasury.address,
-        "actor": stranger.address,
+        "actor": manager.address,
         "amount": ONE_ETH,
     }
 
 
-def test_releasing_twice_reverts_and_pays_the_treasury_once(escrow, stranger, treasury, invoice_id, paid):
+def test_releasing_twice_reverts_and_pays_the_treasury_once(escrow, customer, treasury, invoice_id, paid):
     sleep_past(DISPUTE_WINDOW_SECONDS)
-    escrow.release(invoice_id, {"from": stranger})
+    escrow.release(invoice_id, {"from": customer})
     treasury_after_first = treasury.balance()
 
     with reverts_with("InvoiceNotInEscrow", invoice_id, RELEASED):
-        escrow.release(invoice_id, {"from": stranger})
+        escrow.release(invoice_id, {"from": customer})
 
     assert treasury.balance() == treasury_after_first
 
 
-@pytest.mark.parametrize("caller", ["stranger", "agent", "customer", "admin"])
-def test_releasing_a_disputed_invoice_is_refused_to_non_managers(
-    request, escrow, registry, invoice_id, disputed, caller
-):
-    account = request.getfixturevalue(caller)
-    sleep_past(DISPUTE_WINDOW_SECONDS)
+def test_releasing_an_unpaid_invoice_reverts(escrow, manager, invoice_id):
+    with reverts_with("InvoiceNotInEscrow", invoice_id, OPEN):
+        escrow.release(invoice_id, {"from": manager})
 
-    with reverts_with("AccessControlUnauthorizedAccount", account, registry.MANAGER_ROLE()):
-        escrow.release(invoice_id, {"from": account})
+
+def test_releasing_a_cancelled_invoice_reverts(escrow, manager, invoice_id):
+    escrow.cancel(invoice_id, {"from": manager})
+
+    with reverts_with("InvoiceNotInEscrow", invoice_id, CANCELLED):
+        escrow.release(invoice_id, {"from": manager})
+
+
+def test_releasing_a_refunded_invoice_reverts(escrow, manager, invoice_id, refunded):
+    with reverts_with("InvoiceNotInEscrow", invoice_id, REFUNDED):
+        escrow.release(invoice_id, {"from": manager})
+
+
+def test_releasing_an_unknown_invoice_reverts(escrow, manager):
+    with reverts_with("InvoiceUnknown", UNKNOWN_INVOICE_ID):
+        escrow.release(UNKNOWN_INVOICE_ID, {"from": manager})
+
+
+# --- release: a disputed invoice ---------------------------------------------------------------
 
 
 def test_manager_releases_a_disputed_invoice_within_the_window(escrow, manager, treasury, invoice_id, disputed):
@@ -495,28 +675,33 @@ def test_manager_releases_a_disputed_invoice_within_the_window(escrow, manager, 
     assert tx.events["InvoiceReleased"]["actor"] == manager.address
 
 
-def test_releasing_an_unpaid_invoice_reverts(escrow, stranger, invoice_id):
-    with reverts_with("InvoiceNotInEscrow", invoice_id, OPEN):
-        escrow.release(invoice_id, {"from": stranger})
+def test_manager_releases_a_disputed_invoice_in_the_last_second_before_the_deadline(
+    escrow, manager, invoice_id, disputed
+):
+    set_next_block_timestamp(disputed.timestamp + DISPUTE_RESOLUTION_SECONDS - 1)
+
+    escrow.release(invoice_id, {"from": manager})
+
+    assert escrow.invoiceOf(invoice_id)[STATUS] == RELEASED
 
 
-def test_releasing_a_cancelled_invoice_reverts(escrow, stranger, manager, invoice_id):
-    escrow.cancel(invoice_id, {"from": manager})
+def test_releasing_a_disputed_invoice_at_its_deadline_reverts(escrow, manager, invoice_id, disputed):
+    resolve_by = disputed.timestamp + DISPUTE_RESOLUTION_SECONDS
+    set_next_block_timestamp(resolve_by)
 
-    with reverts_with("InvoiceNotInEscrow", invoice_id, CANCELLED):
-        escrow.release(invoice_id, {"from": stranger})
-
-
-def test_releasing_a_refunded_invoice_reverts(escrow, manager, invoice_id, paid):
-    escrow.refund(invoice_id, {"from": manager})
-
-    with reverts_with("InvoiceNotInEscrow", invoice_id, REFUNDED):
+    with reverts_with("DisputeResolutionExpired", invoice_id, resolve_by):
         escrow.release(invoice_id, {"from": manager})
 
 
-def test_releasing_an_unknown_invoice_reverts(escrow, stranger):
-    with reverts_with("InvoiceUnknown", UNKNOWN_INVOICE_ID):
-        escrow.release(UNKNOWN_INVOICE_ID, {"from": stranger})
+@pytest.mark.parametrize("caller", ["customer", "treasury", "stranger", "agent", "admin"])
+def test_releasing_a_disputed_invoice_is_refused_to_non_managers(
+    request, escrow, registry, invoice_id, disputed, caller
+):
+    account = request.getfixturevalue(caller)
+    sleep_past(DISPUTE_WINDOW_SECONDS)
+
+    with reverts_with("AccessControlUnauthorizedAccount", account, registry.MANAGER_ROLE()):
+        escrow.release(invoice_id, {"from": account})
 
 
 # --- refund ------------------------------------------------------------------------------------
@@ -528,13 +713,20 @@ def test_manager_refunds_a_paid_invoice(escrow, manager, invoice_id, paid):
     assert escrow.invoiceOf(invoice_id)[STATUS] == REFUNDED
 
 
-def test_refunding_returns_the_amount_to_the_payer(escrow, customer, manager, invoice_id, paid):
+def test_refunding_credits_the_payer_without_sending_ether(escrow, customer, manager, invoice_id, paid):
     payer_before = customer.balance()
 
     escrow.refund(invoice_id, {"from": manager})
 
-    assert customer.balance() == payer_before + ONE_ETH
-    assert escrow.balance() == 0
+    assert escrow.refundOf(customer) == ONE_ETH
+    assert customer.balance() == payer_before
+    assert escrow.balance() == ONE_ETH
+
+
+def test_a_credited_refund_stays_a_liability(escrow, manager, invoice_id, paid):
+    escrow.refund(invoice_id, {"from": manager})
+
+    assert escrow.liabilitiesWei() == ONE_ETH == escrow.balance()
 
 
 def test_refunding_emits_invoice_refunded(escrow, customer, manager, invoice_id, paid):
@@ -549,12 +741,10 @@ def test_refunding_emits_invoice_refunded(escrow, customer, manager, invoice_id,
 
 
 def test_manager_refunds_a_disputed_invoice(escrow, customer, manager, invoice_id, disputed):
-    payer_before = customer.balance()
-
     escrow.refund(invoice_id, {"from": manager})
 
     assert escrow.invoiceOf(invoice_id)[STATUS] == REFUNDED
-    assert customer.balance() == payer_before + ONE_ETH
+    assert escrow.refundOf(customer) == ONE_ETH
 
 
 def test_manager_may_refund_after_the_window(escrow, manager, invoice_id, paid):
@@ -565,17 +755,24 @@ def test_manager_may_refund_after_the_window(escrow, manager, invoice_id, paid):
     assert escrow.invoiceOf(invoice_id)[STATUS] == REFUNDED
 
 
-def test_refunding_twice_reverts_and_pays_the_payer_once(escrow, customer, manager, invoice_id, paid):
-    escrow.refund(invoice_id, {"from": manager})
-    payer_after_first = customer.balance()
+def test_refunds_of_one_payer_add_up(escrow, manager, customer, customer_id, won_invoice, invoice_id, paid):
+    other_invoice_id = won_invoice(customer_id, 2 * ONE_ETH)[1]
+    escrow.pay(other_invoice_id, {"from": customer, "value": 2 * ONE_ETH})
 
+    escrow.refund(invoice_id, {"from": manager})
+    escrow.refund(other_invoice_id, {"from": manager})
+
+    assert escrow.refundOf(customer) == 3 * ONE_ETH
+
+
+def test_refunding_twice_reverts_and_credits_the_payer_once(escrow, customer, manager, invoice_id, refunded):
     with reverts_with("InvoiceNotInEscrow", invoice_id, REFUNDED):
         escrow.refund(invoice_id, {"from": manager})
 
-    assert customer.balance() == payer_after_first
+    assert escrow.refundOf(customer) == ONE_ETH
 
 
-@pytest.mark.parametrize("caller", ["agent", "admin", "stranger", "customer", "auditor"])
+@pytest.mark.parametrize("caller", ["agent", "admin", "stranger", "customer", "auditor", "treasury"])
 def test_refunding_is_refused_to_non_managers(request, escrow, registry, invoice_id, paid, caller):
     account = request.getfixturevalue(caller)
 
@@ -600,6 +797,143 @@ def test_refunding_an_unknown_invoice_reverts(escrow, manager):
         escrow.refund(UNKNOWN_INVOICE_ID, {"from": manager})
 
 
+# --- reclaim -----------------------------------------------------------------------------------
+
+
+def test_payer_reclaims_a_disputed_invoice_at_its_deadline(escrow, customer, invoice_id, disputed):
+    set_next_block_timestamp(disputed.timestamp + DISPUTE_RESOLUTION_SECONDS)
+
+    escrow.reclaim(invoice_id, {"from": customer})
+
+    assert escrow.invoiceOf(invoice_id)[STATUS] == REFUNDED
+    assert escrow.refundOf(customer) == ONE_ETH
+
+
+def test_reclaiming_emits_invoice_refunded_by_the_payer(escrow, customer, invoice_id, disputed):
+    sleep_past(DISPUTE_RESOLUTION_SECONDS)
+
+    tx = escrow.reclaim(invoice_id, {"from": customer})
+
+    assert dict(tx.events["InvoiceRefunded"]) == {
+        "invoiceId": invoice_id,
+        "payer": customer.address,
+        "actor": customer.address,
+        "amount": ONE_ETH,
+    }
+
+
+def test_reclaiming_keeps_the_funds_owed_to_the_payer(escrow, customer, invoice_id, disputed):
+    sleep_past(DISPUTE_RESOLUTION_SECONDS)
+
+    escrow.reclaim(invoice_id, {"from": customer})
+
+    assert escrow.liabilitiesWei() == ONE_ETH == escrow.balance()
+
+
+def test_reclaiming_in_the_last_second_before_the_deadline_reverts(escrow, customer, invoice_id, disputed):
+    resolve_by = disputed.timestamp + DISPUTE_RESOLUTION_SECONDS
+    set_next_block_timestamp(resolve_by - 1)
+
+    with reverts_with("DisputeResolutionOpen", invoice_id, resolve_by):
+        escrow.reclaim(invoice_id, {"from": customer})
+
+
+@pytest.mark.parametrize("caller", ["stranger", "manager", "treasury"])
+def test_reclaiming_is_refused_to_anyone_but_the_payer(request, escrow, customer, invoice_id, disputed, caller):
+    account = request.getfixturevalue(caller)
+    sleep_past(DISPUTE_RESOLUTION_SECONDS)
+
+    with reverts_with("InvoicePayerMismatch", invoice_id, customer, account):
+        escrow.reclaim(invoice_id, {"from": account})
+
+
+def test_reclaiming_a_paid_undisputed_invoice_reverts(escrow, customer, invoice_id, paid):
+    sleep_past(DISPUTE_RESOLUTION_SECONDS)
+
+    with reverts_with("InvoiceNotDisputed", invoice_id, PAID):
+        escrow.reclaim(invoice_id, {"from": customer})
+
+
+def test_reclaiming_an_unpaid_invoice_reverts(escrow, customer, invoice_id):
+    with reverts_with("InvoiceNotDisputed", invoice_id, OPEN):
+        escrow.reclaim(invoice_id, {"from": customer})
+
+
+def test_reclaiming_a_dispute_the_manager_resolved_reverts(escrow, customer, manager, invoice_id, disputed):
+    escrow.release(invoice_id, {"from": manager})
+    sleep_past(DISPUTE_RESOLUTION_SECONDS)
+
+    with reverts_with("InvoiceNotDisputed", invoice_id, RELEASED):
+        escrow.reclaim(invoice_id, {"from": customer})
+
+
+def test_reclaiming_twice_reverts_and_credits_the_payer_once(escrow, customer, invoice_id, disputed):
+    sleep_past(DISPUTE_RESOLUTION_SECONDS)
+    escrow.reclaim(invoice_id, {"from": customer})
+
+    with reverts_with("InvoiceNotDisputed", invoice_id, REFUNDED):
+        escrow.reclaim(invoice_id, {"from": customer})
+
+    assert escrow.refundOf(customer) == ONE_ETH
+
+
+def test_reclaiming_an_unknown_invoice_reverts(escrow, customer):
+    with reverts_with("InvoiceUnknown", UNKNOWN_INVOICE_ID):
+        escrow.reclaim(UNKNOWN_INVOICE_ID, {"from": customer})
+
+
+# --- withdrawRefund ----------------------------------------------------------------------------
+
+
+def test_payer_withdraws_a_credited_refund(escrow, customer, invoice_id, refunded):
+    payer_before = customer.balance()
+
+    tx = escrow.withdrawRefund({"from": customer})
+
+    assert customer.balance() == payer_before + ONE_ETH - gas_cost(tx)
+    assert escrow.balance() == 0
+
+
+def test_withdrawing_clears_the_credit_and_the_liability(escrow, customer, invoice_id, refunded):
+    escrow.withdrawRefund({"from": customer})
+
+    assert (escrow.refundOf(customer), escrow.liabilitiesWei()) == (0, 0)
+
+
+def test_withdrawing_emits_refund_withdrawn(escrow, customer, invoice_id, refunded):
+    tx = escrow.withdrawRefund({"from": customer})
+
+    assert dict(tx.events["RefundWithdrawn"]) == {"payer": customer.address, "amount": ONE_ETH}
+
+
+def test_withdrawing_twice_reverts_and_pays_once(escrow, customer, invoice_id, refunded):
+    escrow.withdrawRefund({"from": customer})
+    payer_after_first = customer.balance()
+
+    with reverts_with("NothingToWithdraw", customer):
+        escrow.withdrawRefund({"from": customer})
+
+    assert customer.balance() == payer_after_first
+
+
+@pytest.mark.parametrize("caller", ["stranger", "manager", "treasury"])
+def test_withdrawing_without_a_credit_reverts(request, escrow, invoice_id, refunded, caller):
+    account = request.getfixturevalue(caller)
+
+    with reverts_with("NothingToWithdraw", account):
+        escrow.withdrawRefund({"from": account})
+
+
+def test_withdrawing_a_reclaimed_invoice_pays_the_payer(escrow, customer, invoice_id, disputed):
+    sleep_past(DISPUTE_RESOLUTION_SECONDS)
+    escrow.reclaim(invoice_id, {"from": customer})
+    payer_before = customer.balance()
+
+    tx = escrow.withdrawRefund({"from": customer})
+
+    assert customer.balance() == payer_before + ONE_ETH - gas_cost(tx)
+
+
 # --- cancel ------------------------------------------------------------------------------------
 
 
@@ -615,16 +949,35 @@ def test_cancelling_emits_invoice_cancelled(escrow, manager, invoice_id):
     assert dict(tx.events["InvoiceCancelled"]) == {"invoiceId": invoice_id, "actor": manager.address}
 
 
-@pytest.mark.parametrize("caller", ["agent", "admin", "stranger", "customer"])
-def test_cancelling_is_refused_to_non_managers(request, escrow, registry, invoice_id, caller):
+def test_the_issuer_cancels_an_open_invoice(direct_escrow, issuer, customer):
+    invoice_id = direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": issuer}).return_value
+
+    tx = direct_escrow.cancel(invoice_id, {"from": issuer})
+
+    assert direct_escrow.invoiceOf(invoice_id)[STATUS] == CANCELLED
+    assert dict(tx.events["InvoiceCancelled"]) == {"invoiceId": invoice_id, "actor": issuer.address}
+
+
+@pytest.mark.parametrize("caller", ["agent", "admin", "stranger", "customer", "treasury"])
+def test_cancelling_is_refused_to_anyone_but_a_manager_or_the_issuer(request, escrow, registry, invoice_id, caller):
     account = request.getfixturevalue(caller)
 
     with reverts_with("AccessControlUnauthorizedAccount", account, registry.MANAGER_ROLE()):
         escrow.cancel(invoice_id, {"from": account})
 
 
-def test_cancelling_a_paid_invoice_reverts(escrow, manager, invoice_id, paid):
-    with reverts_with("InvoiceNotOpen", invoice_id, PAID):
+@pytest.mark.parametrize(
+    "status", [PAID, DISPUTED, RELEASED, REFUNDED], ids=["paid", "disputed", "released", "refunded"]
+)
+def test_cancelling_an_invoice_that_was_paid_reverts(escrow, customer, manager, invoice_id, paid, status):
+    if status == DISPUTED:
+        escrow.dispute(invoice_id, {"from": customer})
+    elif status == RELEASED:
+        escrow.confirmDelivery(invoice_id, {"from": customer})
+    elif status == REFUNDED:
+        escrow.refund(invoice_id, {"from": manager})
+
+    with reverts_with("InvoiceNotOpen", invoice_id, status):
         escrow.cancel(invoice_id, {"from": manager})
 
 
@@ -638,48 +991,6 @@ def test_cancelling_twice_reverts(escrow, manager, invoice_id):
 def test_cancelling_an_unknown_invoice_reverts(escrow, manager):
     with reverts_with("InvoiceUnknown", UNKNOWN_INVOICE_ID):
         escrow.cancel(UNKNOWN_INVOICE_ID, {"from": manager})
-
-
-# --- setTreasury -------------------------------------------------------------------------------
-
-
-def test_admin_sets_a_new_treasury(escrow, admin, stranger):
-    escrow.setTreasury(stranger, {"from": admin})
-
-    assert escrow.treasury() == stranger.address
-
-
-def test_setting_the_treasury_emits_treasury_changed(escrow, admin, treasury, stranger):
-    tx = escrow.setTreasury(stranger, {"from": admin})
-
-    assert dict(tx.events["TreasuryChanged"]) == {
-        "previousTreasury": treasury.address,
-        "newTreasury": stranger.address,
-        "actor": admin.address,
-    }
-
-
-def test_release_pays_the_treasury_set_at_release_time(escrow, admin, customer, treasury, stranger, invoice_id, paid):
-    escrow.setTreasury(stranger, {"from": admin})
-    new_before, old_before = stranger.balance(), treasury.balance()
-
-    escrow.confirmDelivery(invoice_id, {"from": customer})
-
-    assert stranger.balance() == new_before + ONE_ETH
-    assert treasury.balance() == old_before
-
-
-@pytest.mark.parametrize("caller", ["manager", "agent", "stranger", "treasury"])
-def test_setting_the_treasury_is_refused_to_non_admins(request, escrow, registry, stranger, caller):
-    account = request.getfixturevalue(caller)
-
-    with reverts_with("AccessControlUnauthorizedAccount", account, registry.DEFAULT_ADMIN_ROLE()):
-        escrow.setTreasury(stranger, {"from": account})
-
-
-def test_setting_a_zero_treasury_reverts(escrow, admin):
-    with reverts_with("TreasuryInvalid", ZERO_ADDRESS):
-        escrow.setTreasury(ZERO_ADDRESS, {"from": admin})
 
 
 # --- views -------------------------------------------------------------------------------------
@@ -727,11 +1038,22 @@ def test_invoice_of_an_unknown_invoice_reverts(escrow):
         escrow.invoiceOf(0)
 
 
+def test_an_undisputed_invoice_has_no_resolution_deadline(escrow, invoice_id, paid):
+    assert escrow.disputeDeadlineOf(invoice_id) == 0
+
+
+def test_nobody_is_owed_a_refund_by_default(escrow, stranger):
+    assert escrow.refundOf(stranger) == 0
+
+
 def test_payment_reference_hashes_chain_id_escrow_and_invoice_id(escrow, invoice_id):
     expected = web3.keccak(encode(["uint256", "address", "uint256"], [chain.id, escrow.address, invoice_id]))
 
     assert bytes(escrow.paymentReference(invoice_id)) == bytes(expected)
 
 
-def test_payment_references_differ_between_invoices(escrow):
-    assert escrow.paymentReference(1) != escrow.paymentReference(2)
+def test_payment_references_differ_between_invoices_and_escrows(escrow, direct_escrow):
+    references = {bytes(escrow.paymentReference(1)), bytes(escrow.paymentReference(2))}
+    references.add(bytes(direct_escrow.paymentReference(1)))
+
+    assert len(references) == 3

@@ -42,6 +42,9 @@ def grant(registry, customer_id: int, staff, by, purpose: int = PURPOSE_SUPPORT,
     return send(customer_id, staff, purpose, random_hash(), random_hash(), sealed_for, {"from": by})
 
 
+RECOVERY_DELAY_SECONDS = 7 * 24 * 3600
+
+
 def register_proposing(registry, agent, manager, wallet) -> int:
     """Register a customer through `agent`, proposing `wallet` at registration."""
     tx = registry.registerCustomer(
@@ -190,7 +193,7 @@ def test_proposing_a_wallet_is_refused_for_the_pending_wallet(registry, manager,
 
 
 def test_proposing_a_wallet_is_refused_for_the_previous_wallet(registry, manager, customer, customer2, customer_id):
-    registry.proposeWallet(customer_id, customer2, {"from": manager})
+    registry.proposeWallet(customer_id, customer2, {"from": customer})
     registry.acceptWallet(customer_id, public_key_of(customer2), {"from": customer2})
 
     with reverts_with("CallerWithoutAccess", customer_id, customer):
@@ -439,3 +442,101 @@ def test_a_manager_withdraws_a_wallet_an_agent_proposed_at_registration(registry
 
     with reverts_with("WalletNotProposed", customer_id, stranger):
         registry.acceptWallet.call(customer_id, public_key_of(stranger), {"from": stranger})
+
+
+# ---------------------------------------------------------------- four eyes and recovery
+
+
+def test_an_agents_proposal_cannot_be_accepted_before_a_manager_approves_it(
+    registry, agent, customer, customer_without_wallet
+):
+    registry.proposeWallet(customer_without_wallet, customer, {"from": agent})
+
+    with reverts_with("WalletNotApproved", customer_without_wallet, customer):
+        registry.acceptWallet.call(customer_without_wallet, public_key_of(customer), {"from": customer})
+
+
+def test_a_manager_approves_an_agents_proposal_and_the_wallet_accepts(
+    registry, agent, manager, customer, customer_without_wallet
+):
+    registry.proposeWallet(customer_without_wallet, customer, {"from": agent})
+
+    tx = registry.approveWallet(customer_without_wallet, customer, {"from": manager})
+    registry.acceptWallet(customer_without_wallet, public_key_of(customer), {"from": customer})
+
+    event = tx.events["WalletApproved"]
+    assert (event["customerId"], event["wallet"], event["approver"]) == (customer_without_wallet, customer, manager)
+    assert registry.walletOf(customer_without_wallet) == customer
+
+
+def test_approving_a_wallet_is_refused_for_anyone_but_a_manager(
+    registry, agent, agent2, auditor, customer, stranger, customer_without_wallet
+):
+    registry.proposeWallet(customer_without_wallet, customer, {"from": agent})
+
+    for caller in (agent, agent2, auditor, customer, stranger):
+        with reverts_with("AccessControlUnauthorizedAccount", caller, registry.MANAGER_ROLE()):
+            registry.approveWallet.call(customer_without_wallet, customer, {"from": caller})
+
+
+def test_approving_a_wallet_that_is_not_the_proposed_one_reverts(
+    registry, agent, manager, customer, customer2, customer_without_wallet
+):
+    registry.proposeWallet(customer_without_wallet, customer, {"from": agent})
+
+    with reverts_with("WalletNotProposed", customer_without_wallet, customer2):
+        registry.approveWallet.call(customer_without_wallet, customer2, {"from": manager})
+
+
+def test_one_agent_alone_cannot_bind_a_wallet_of_his_own_and_consent_for_the_customer(
+    registry, agent, manager, stranger
+):
+    """The forged-consent attack with the agent accepting from his own second wallet."""
+    own_second_wallet = stranger
+    customer_id = register_proposing(registry, agent, manager, own_second_wallet)
+
+    with reverts_with("WalletNotApproved", customer_id, own_second_wallet):
+        registry.acceptWallet.call(customer_id, public_key_of(own_second_wallet), {"from": own_second_wallet})
+    with reverts_with("CallerNotCustomer", customer_id, own_second_wallet):
+        registry.setConsent.call(customer_id, PURPOSE_MARKETING, True, {"from": own_second_wallet})
+
+
+def test_the_bound_wallet_moves_itself_at_once(registry, customer, customer2, customer_id):
+    registry.proposeWallet(customer_id, customer2, {"from": customer})
+
+    registry.acceptWallet(customer_id, public_key_of(customer2), {"from": customer2})
+
+    assert registry.walletOf(customer_id) == customer2
+
+
+def test_a_managers_replacement_of_a_bound_wallet_waits_for_the_recovery_delay(
+    registry, manager, customer2, customer_id
+):
+    tx = registry.proposeWallet(customer_id, customer2, {"from": manager})
+    acceptable_at = registry.walletProposalOf(customer_id)[2]
+
+    with reverts_with("WalletNotYetAcceptable", customer_id, acceptable_at):
+        registry.acceptWallet.call(customer_id, public_key_of(customer2), {"from": customer2})
+    assert acceptable_at == tx.timestamp + RECOVERY_DELAY_SECONDS
+
+
+def test_a_managers_replacement_is_accepted_after_the_recovery_delay(registry, manager, customer2, customer_id):
+    registry.proposeWallet(customer_id, customer2, {"from": manager})
+    acceptable_at = registry.walletProposalOf(customer_id)[2]
+    web3.provider.make_request("evm_setNextBlockTimestamp", [acceptable_at])
+
+    registry.acceptWallet(customer_id, public_key_of(customer2), {"from": customer2})
+
+    assert registry.walletOf(customer_id) == customer2
+
+
+def test_the_bound_wallet_withdraws_a_managers_replacement_during_the_delay(
+    registry, manager, customer, customer2, customer_id
+):
+    registry.proposeWallet(customer_id, customer2, {"from": manager})
+
+    registry.proposeWallet(customer_id, ZERO_ADDRESS, {"from": customer})
+
+    assert registry.pendingWalletOf(customer_id) == ZERO_ADDRESS
+    with reverts_with("WalletNotProposed", customer_id, customer2):
+        registry.acceptWallet.call(customer_id, public_key_of(customer2), {"from": customer2})

@@ -27,7 +27,7 @@ CHAINCRM = PROJECT_ROOT / ".venv" / "bin" / "chaincrm"
 PASSWORD = "story password"
 COMMAND_TIMEOUT_SECONDS = 120
 
-ADMIN, AGENT, CUSTOMER, TREASURY = 0, 1, 3, 5  # Anvil's dev accounts by index
+ADMIN, AGENT, MANAGER, CUSTOMER, TREASURY = 0, 1, 2, 3, 5  # Anvil's dev accounts by index
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,9 @@ def test_a_customer_accepts_their_wallet_reads_their_data_and_pays_from_it(
     deployed = staff.json("deploy", "--keystore", admin, "--treasury", treasury)
     assert deployed["treasury"] == treasury
 
-    # The admin hires an agent, who publishes their encryption key.
+    # The admin hires an agent, who publishes their encryption key, and a manager.
+    manager = staff.new_key(MANAGER)
+    assert staff.json("staff", "add", manager, "--role", "manager", "--keystore", admin)["changed"]
     assert staff.json("staff", "add", agent, "--role", "agent", "--keystore", admin)["changed"]
     assert staff.json("staff", "key", "--keystore", agent)["changed"]
 
@@ -113,6 +115,11 @@ def test_a_customer_accepts_their_wallet_reads_their_data_and_pays_from_it(
     assert added["proposed_wallet"] == wallet and wallet not in added["readers"]
     record = staff.json("customer", "show", customer_id)
     assert (record["wallet"], record["pending_wallet"]) == (None, wallet)
+
+    # One agent alone cannot bind a wallet: the customer cannot accept before a manager approves.
+    refused = customer.run("customer", "accept-wallet", customer_id, "--keystore", wallet)
+    assert refused.returncode != 0 and "WalletNotApproved" in refused.stderr
+    staff.json("customer", "approve-wallet", customer_id, wallet, "--keystore", manager)
 
     # The customer accepts the binding with their own transaction; the profile is now stale.
     accepted = customer.json("customer", "accept-wallet", customer_id, "--keystore", wallet)

@@ -80,6 +80,7 @@ def register(
         os.urandom(32), os.urandom(32), readers_hash(readers), wallet_address, purpose, agent
     )
     if wallet is not None:
+        registry.approve_wallet(customer_id, wallet.address, people.manager)
         registry.accept_wallet(customer_id, public_key64(wallet), wallet)
     return customer_id
 

@@ -55,6 +55,7 @@ def _with_wallet(crm: Crm, staff: Staff, wallet: LocalAccount | None = None) -> 
     """A customer whose wallet (the customer's dev account by default) accepted by its own transaction."""
     wallet = wallet or staff.customer
     customer_id = _customer(crm, staff, wallet.address)
+    crm.registry.approve_wallet(customer_id, wallet.address, staff.manager)
     crm.registry.accept_wallet(customer_id, public_key64(wallet), wallet)
     return customer_id
 
@@ -118,6 +119,7 @@ def test_a_customer_without_wallet_has_none(crm: Crm, staff: Staff, snapshot: No
 
 def test_an_accepted_wallet_is_the_customers_and_a_reader(crm: Crm, staff: Staff, snapshot: None) -> None:
     customer_id = _customer(crm, staff, staff.customer.address)
+    crm.registry.approve_wallet(customer_id, staff.customer.address, staff.manager)
 
     crm.registry.accept_wallet(customer_id, public_key64(staff.customer), staff.customer)
 
@@ -126,6 +128,17 @@ def test_an_accepted_wallet_is_the_customers_and_a_reader(crm: Crm, staff: Staff
     assert staff.customer.address in crm.registry.readers_of(customer_id)
     assert crm.registry.wallet_public_key(customer_id, staff.customer.address) == public_key64(staff.customer)
     assert crm.registry.readers_hash_of(customer_id) != crm.registry.profile(customer_id, 1).readers_hash
+
+
+def test_an_agents_proposal_cannot_be_accepted_until_a_manager_approves_it(
+    crm: Crm, staff: Staff, snapshot: None
+) -> None:
+    customer_id = _customer(crm, staff, staff.customer.address)
+
+    with pytest.raises(revert_type("WalletNotApproved")):
+        crm.registry.accept_wallet(customer_id, public_key64(staff.customer), staff.customer)
+
+    assert crm.registry.wallet_proposal(customer_id)[:2] == (staff.customer.address, False)
 
 
 def test_a_wallet_that_was_not_proposed_cannot_accept(crm: Crm, staff: Staff, snapshot: None) -> None:
@@ -141,6 +154,7 @@ def test_a_wallet_that_was_not_proposed_cannot_accept(crm: Crm, staff: Staff, sn
 def test_a_relayed_signature_binds_a_wallet_that_holds_no_ether(crm: Crm, staff: Staff, snapshot: None) -> None:
     wallet = Account.create()
     customer_id = _customer(crm, staff, wallet.address)
+    crm.registry.approve_wallet(customer_id, wallet.address, staff.manager)
     now = int(crm.chain.w3.eth.get_block("latest")["timestamp"])
     acceptance = sign_wallet_acceptance(
         wallet,

@@ -49,6 +49,7 @@ def _add(data: CustomerData, staff: Staff) -> int:
     customer_id = data.add(
         _profile(), wallet=staff.customer.address, purpose=Purpose.SALES, agent=staff.agent
     ).customer_id
+    data.approve_wallet(customer_id, staff.customer.address, staff.manager)
     data.accept_wallet(customer_id, staff.customer)
     data.reseal(customer_id, staff.agent)
     return customer_id
@@ -91,6 +92,9 @@ def test_the_forged_consent_attack_fails(data: CustomerData, staff: Staff) -> No
     own_second_wallet = staff.stranger
     customer_id = _add_unbound(data, staff, wallet=own_second_wallet.address)
 
+    with pytest.raises(revert_type("WalletNotApproved")):
+        data.accept_wallet(customer_id, own_second_wallet)
+
     with pytest.raises(revert_type("CallerNotCustomer")):
         data.crm.registry.set_consent(customer_id, Purpose.MARKETING, True, own_second_wallet)
     with pytest.raises(ChainCrmError):
@@ -107,6 +111,7 @@ def test_a_wallet_with_no_ether_binds_itself_by_a_signature_staff_relay(data: Cu
 
     penniless = Account.create()
     customer_id = _add_unbound(data, staff, wallet=penniless.address)
+    data.approve_wallet(customer_id, penniless.address, staff.manager)
     acceptance = data.sign_wallet_acceptance(customer_id, penniless)
 
     ref = data.relay_wallet_acceptance(acceptance, staff.agent)
@@ -119,11 +124,12 @@ def test_a_wallet_with_no_ether_binds_itself_by_a_signature_staff_relay(data: Cu
 
 def test_a_relayed_acceptance_cannot_be_replayed(data: CustomerData, staff: Staff) -> None:
     customer_id = _add_unbound(data, staff, wallet=staff.customer.address)
+    data.approve_wallet(customer_id, staff.customer.address, staff.manager)
     acceptance = data.sign_wallet_acceptance(customer_id, staff.customer)
     data.relay_wallet_acceptance(acceptance, staff.agent)
-    data.propose_wallet(customer_id, staff.customer2.address, staff.manager)
+    data.propose_wallet(customer_id, staff.customer2.address, staff.customer)
     data.accept_wallet(customer_id, staff.customer2)
-    data.propose_wallet(customer_id, staff.customer.address, staff.manager)
+    data.propose_wallet(customer_id, staff.customer.address, staff.customer2)
 
     with pytest.raises(revert_type("SignatureInvalid")):
         data.crm.registry.accept_wallet_by_sig(acceptance, staff.agent)

@@ -68,6 +68,7 @@ def _open_invoice(crm: Crm, staff: Staff, value: int = ONE_ETH) -> int:
     customer_id = registry.register_customer(
         os.urandom(32), os.urandom(32), readers_hash(readers), staff.customer.address, Purpose.BILLING, staff.agent
     )
+    registry.approve_wallet(customer_id, staff.customer.address, staff.manager)
     registry.accept_wallet(customer_id, public_key64(staff.customer), staff.customer)
     deal_id = crm.pipeline.open_deal(customer_id, staff.agent.address, value, staff.agent)
     for stage in PATH_TO_WON:

@@ -36,6 +36,7 @@ def _bound_customer(data: CustomerData, staff: Staff) -> int:
     customer_id = data.add(
         CustomerProfile(name="Ada Example"), wallet=staff.customer.address, purpose=Purpose.SALES, agent=staff.agent
     ).customer_id
+    data.approve_wallet(customer_id, staff.customer.address, staff.manager)
     data.accept_wallet(customer_id, staff.customer)
     data.reseal(customer_id, staff.agent)
     return customer_id

@@ -31,6 +31,7 @@ def _other_customer(data: CustomerData, accounts: Accounts, *, accept: bool = Tr
     """A second customer whose wallet is the stranger's (accepted unless `accept` is False)."""
     other = data.add(OTHER_PROFILE, wallet=accounts.stranger.address, purpose=Purpose.SALES, agent=accounts.agent)
     if accept:
+        data.approve_wallet(other.customer_id, accounts.stranger.address, accounts.manager)
         data.accept_wallet(other.customer_id, accounts.stranger)
     return other.customer_id
 

@@ -107,6 +107,9 @@ abstract contract CrmDeployment {
             // Readers at registration: the registrar (granted in the same call) and the manager.
             crm.customerIds[i] = _register(registry, crm.agents[0], _pair(crm.agents[0], crm.manager), crm.payers[i]);
             _publishKey(registry, crm.payers[i]);
+            // One agent alone cannot bind a wallet: the manager approves the agent's proposal.
+            VM.prank(crm.manager);
+            registry.approveWallet(crm.customerIds[i], crm.payers[i]);
             VM.prank(crm.payers[i]);
             registry.acceptWallet(crm.customerIds[i], "");
         }
