@@ -10,8 +10,8 @@ from brownie import accounts, network, web3
 from eth_account import Account
 
 from chaincrm.chain import NodeAccount, Sender
-from chaincrm.client import Crm
 from chaincrm.config import Settings
+from chaincrm.contracts.client import Crm
 from chaincrm.errors import ChainCrmError
 
 T = TypeVar("T")

@@ -12,8 +12,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from chaincrm.client import chain_for
-from chaincrm.deployment import deploy, save_record
+from chaincrm.contracts.client import chain_for
+from chaincrm.contracts.deployment import deploy, save_record
 from scripts._common import brownie_sender, network_name, record_settings, run
 
 

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from chaincrm.errors import ConfigError
-from chaincrm.queries import customer_timeline, pipeline_by_stage
+from chaincrm.views.timeline import customer_timeline, pipeline_by_stage
 from scripts._common import crm, record_settings, run
 
 WEI_PER_ETH = 10**18

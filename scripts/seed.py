@@ -12,10 +12,10 @@ import random
 
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from chaincrm.devchain import dev_private_keys
-from chaincrm.documents import KuboStore
 from chaincrm.errors import ConfigError
-from chaincrm.seeding import DemoStaff, progress_totals, seed
+from chaincrm.services.anvil import dev_private_keys
+from chaincrm.storage import KuboStore
+from chaincrm_tools.demo.seeding import DemoStaff, progress_totals, seed
 from scripts._common import DEV_CHAIN_IDS, crm, record_settings, run
 
 DEV_ACCOUNTS = 10  # Anvil's default accounts: staff come from the first six

@@ -93,7 +93,7 @@ def bench_group() -> None:
     "--records", "scales", multiple=True, type=click.IntRange(1, 100_000), help="Existing-record counts (repeatable)."
 )
 def bench_gas(out: Path, scales: tuple[int, ...]) -> None:
-    from chaincrm import bench
+    from chaincrm_tools.bench import contracts as bench
 
     bench.run_gas(out, scales or bench.SCALES, log=click.echo)
 
@@ -104,7 +104,7 @@ def bench_gas(out: Path, scales: tuple[int, ...]) -> None:
 @click.option("--out", type=click.Path(path_type=Path), default=Path("bench-results/index.json"), show_default=True)
 @click.option("--interactions", default=100_000, show_default=True, type=click.IntRange(1_000, 1_000_000))
 def bench_index(out: Path, interactions: int) -> None:
-    from chaincrm.bench_index import run_index_bench
+    from chaincrm_tools.bench.index import run_index_bench
 
     run_index_bench(out, interactions, log=click.echo)
 
@@ -115,6 +115,6 @@ def bench_index(out: Path, interactions: int) -> None:
 )
 @click.option("--count", default=2000, show_default=True, type=click.IntRange(100, 100_000))
 def bench_throughput(out: Path, count: int) -> None:
-    from chaincrm import bench
+    from chaincrm_tools.bench import contracts as bench
 
     bench.run_throughput(out, count, log=click.echo)

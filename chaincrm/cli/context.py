@@ -12,16 +12,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from chaincrm.addresses import AddressProblem, parse_address
-from chaincrm.client import Crm
+from chaincrm.chain.addresses import AddressProblem, parse_address
+from chaincrm.chain.keystores import LocalSigner, load_signer
 from chaincrm.config import Settings
-from chaincrm.customers import CustomerData
-from chaincrm.documents import KuboStore
+from chaincrm.contracts.client import Crm
 from chaincrm.errors import KeystoreError
-from chaincrm.keys import LocalSigner, load_signer
+from chaincrm.privacy.customers import CustomerData
+from chaincrm.storage import KuboStore
 
 if TYPE_CHECKING:
-    from chaincrm.notes import CustomerNotes
+    from chaincrm.privacy.notes import CustomerNotes
 
 KEYSTORE_ENV = "CHAINCRM_KEYSTORE"
 WEI_PER_UNIT = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
@@ -50,7 +50,7 @@ class App:
 
     @cached_property
     def notes(self) -> CustomerNotes:
-        from chaincrm.notes import CustomerNotes
+        from chaincrm.privacy.notes import CustomerNotes
 
         return CustomerNotes(self.crm, self.store)
 

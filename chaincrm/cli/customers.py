@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
+from chaincrm.chain.keystores import LocalSigner
 from chaincrm.cli.context import (
     ADDRESS,
     ID,
@@ -47,12 +48,11 @@ from chaincrm.cli.output import (
     when,
     working,
 )
-from chaincrm.customers import ProfileRef
 from chaincrm.errors import ConfigError, PrivacyError
-from chaincrm.keys import LocalSigner
 from chaincrm.models import CONSENT_PURPOSES, Customer, CustomerStatus, Purpose
 from chaincrm.privacy import CustomerProfile
-from chaincrm.queries import customer_timeline
+from chaincrm.privacy.customers import ProfileRef
+from chaincrm.views.timeline import customer_timeline
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -301,7 +301,7 @@ def show(app: App, customer_id: int, version: int | None, keystore: str | None, 
 
 def _public_record(app: App, record: Customer) -> dict[str, Any]:
     """What the chain says about a customer, readable by anyone: no keystore needed."""
-    from chaincrm.documents import digest_to_cid
+    from chaincrm.storage import digest_to_cid
 
     crm = app.crm
     registry = crm.registry
@@ -663,7 +663,7 @@ def relay(app: App, customer_id: int, file: Path, keystore: str | None, as_json:
 def _relay(
     app: App, customer_id: int, file: Path, keystore: str | None, as_json: bool, only: str | None = None
 ) -> None:
-    from chaincrm.signatures import ConsentChange, WalletAcceptance  # only relaying needs EIP-712
+    from chaincrm.contracts.signatures import ConsentChange, WalletAcceptance  # only relaying needs EIP-712
 
     kind, text = _read_signed(file)
     if only is not None and kind != only:

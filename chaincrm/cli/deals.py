@@ -38,7 +38,7 @@ from chaincrm.cli.output import (
     when,
     working,
 )
-from chaincrm.client import Crm
+from chaincrm.contracts.client import Crm
 from chaincrm.errors import ConfigError, PrivacyError
 from chaincrm.models import Deal, DocumentKind, LossReason, Stage
 
@@ -152,7 +152,7 @@ def show(app: App, deal_id: int, as_json: bool) -> None:
 
 def _documents(crm: Crm, deal_id: int) -> list[dict[str, Any]]:
     """The deal's documents from its DealDocumentAttached events, numbered from 1 in chain order."""
-    from chaincrm.documents import digest_to_cid
+    from chaincrm.storage import digest_to_cid
 
     logs = crm.pipeline.contract.events.DealDocumentAttached().get_logs(
         from_block=crm.deployment.block_number, argument_filters={"dealId": deal_id}

@@ -27,25 +27,26 @@ from rich.table import Table
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
-from chaincrm import stack
 from chaincrm.chain import Chain
-from chaincrm.client import RPC_TIMEOUT_SECONDS, Crm, chain_for
+from chaincrm.chain.keystores import create_keystore, keystore_path, load_signer
 from chaincrm.config import Settings
-from chaincrm.customers import CustomerData
-from chaincrm.deployment import deploy, save_record
-from chaincrm.devchain import dev_private_keys
-from chaincrm.documents import KuboStore
+from chaincrm.contracts.client import RPC_TIMEOUT_SECONDS, Crm, chain_for
+from chaincrm.contracts.deployment import deploy, save_record
+from chaincrm.contracts.payments import payment_uri
+from chaincrm.contracts.signatures import sign_consent_change
 from chaincrm.errors import PrivacyError
-from chaincrm.indexer import Indexer
-from chaincrm.keys import create_keystore, keystore_path, load_signer
+from chaincrm.index.indexer import Indexer
 from chaincrm.models import DocumentKind, InteractionKind, Invoice, InvoiceStatus, Outcome, Purpose, Stage
-from chaincrm.notes import CustomerNotes
-from chaincrm.payments import payment_uri
 from chaincrm.privacy import Attachment, InteractionContent
-from chaincrm.queries import customer_timeline, pipeline_by_stage
-from chaincrm.report_render import print_report
-from chaincrm.reports import compute, history_from_database, verify_against_chain
-from chaincrm.seeding import (
+from chaincrm.privacy.customers import CustomerData
+from chaincrm.privacy.notes import CustomerNotes
+from chaincrm.reports.kpis import compute, history_from_database, verify_against_chain
+from chaincrm.reports.render import print_report
+from chaincrm.services import stack
+from chaincrm.services.anvil import dev_private_keys
+from chaincrm.storage import KuboStore
+from chaincrm.views.timeline import customer_timeline, pipeline_by_stage
+from chaincrm_tools.demo.seeding import (
     SIGNATURE_LIFETIME_SECONDS,
     DemoStaff,
     SeedSummary,
@@ -55,7 +56,6 @@ from chaincrm.seeding import (
     seed,
     top_up,
 )
-from chaincrm.signatures import sign_consent_change
 
 WEI_PER_ETH = 10**18
 DAY_SECONDS = 24 * 3600

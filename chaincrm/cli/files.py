@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from chaincrm.documents import MAX_DOCUMENT_BYTES
 from chaincrm.errors import ConfigError
+from chaincrm.storage import MAX_DOCUMENT_BYTES
 
 MAX_JSON_BYTES = 1024 * 1024
 

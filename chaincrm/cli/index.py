@@ -1,6 +1,6 @@
 """`chaincrm index`: follow the contracts' events into the off-chain index (SQLite or PostgreSQL).
 
-A thin layer over :class:`chaincrm.indexer.Indexer`: one pass by default, or `--follow` until
+A thin layer over :class:`chaincrm.index.indexer.Indexer`: one pass by default, or `--follow` until
 Ctrl-C. Progress goes to stderr (a bar on a terminal), the summary to stdout.
 """
 
@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextC
 
 from chaincrm.cli.context import App, json_option, pass_app
 from chaincrm.cli.output import console, emit, facts
-from chaincrm.indexer import (
+from chaincrm.index.indexer import (
     DEFAULT_CONFIRMATIONS,
     DEFAULT_INITIAL_RANGE_BLOCKS,
     DEFAULT_MAX_RANGE_BLOCKS,

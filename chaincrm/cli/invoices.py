@@ -208,7 +208,7 @@ def cancel(app: App, invoice_id: int, keystore: str | None, as_json: bool) -> No
 @json_option
 @pass_app
 def uri(app: App, invoice_id: int, png: Path | None, as_json: bool) -> None:
-    from chaincrm.payments import payment_uri, qr_png, qr_terminal
+    from chaincrm.contracts.payments import payment_uri, qr_png, qr_terminal
 
     crm = app.crm
     found = crm.escrow.invoice(invoice_id)

@@ -13,11 +13,11 @@ import click
 from eth_utils import is_hex_address, to_checksum_address
 from rich.console import Console
 
+from chaincrm.chain.keystores import DEFAULT_PASSWORD_ENV, create_keystore
 from chaincrm.cli.context import App, json_option, pass_app
 from chaincrm.cli.output import emit, emit_line, table
 from chaincrm.cli.staff import publish_key
-from chaincrm.devchain import dev_private_keys
-from chaincrm.keys import DEFAULT_PASSWORD_ENV, create_keystore
+from chaincrm.services.anvil import dev_private_keys
 
 DEV_ACCOUNTS = 10
 

@@ -33,7 +33,7 @@ from chaincrm.cli.output import (
     when,
 )
 from chaincrm.models import Purpose
-from chaincrm.transparency import (
+from chaincrm.views.own_records import (
     AccessHistory,
     Consents,
     CustomerView,

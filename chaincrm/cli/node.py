@@ -8,11 +8,10 @@ from typing import Any
 import click
 from rich.console import Console
 
-from chaincrm import stack
 from chaincrm.cli.context import ADDRESS, ETH_AMOUNT, App, json_option, keystore_option, pass_app
 from chaincrm.cli.output import emit, facts, table, working
-from chaincrm.client import connect
-from chaincrm.deployment import (
+from chaincrm.contracts.client import connect
+from chaincrm.contracts.deployment import (
     DAY_SECONDS,
     DEFAULT_APPROVAL_THRESHOLD_WEI,
     DEFAULT_DISPUTE_RESOLUTION_SECONDS,
@@ -23,7 +22,8 @@ from chaincrm.deployment import (
     save_record,
 )
 from chaincrm.errors import ConfigError
-from chaincrm.stack import ServiceState, StackState
+from chaincrm.services import stack
+from chaincrm.services.stack import ServiceState, StackState
 
 PORT = click.IntRange(1, 65535)
 DAYS = click.FloatRange(min=0, min_open=True)

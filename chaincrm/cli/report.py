@@ -17,16 +17,7 @@ import click
 
 from chaincrm.cli.context import ADDRESS, App, json_option, pass_app
 from chaincrm.cli.output import console, emit, working
-from chaincrm.report_render import (
-    checks_json,
-    print_checks,
-    print_report,
-    report_json,
-    write_charts,
-    write_csv,
-    write_html,
-)
-from chaincrm.reports import (
+from chaincrm.reports.kpis import (
     BRANCHES_FILE,
     ReportFilter,
     agents_for,
@@ -35,6 +26,15 @@ from chaincrm.reports import (
     history_from_database,
     load_branches,
     verify_against_chain,
+)
+from chaincrm.reports.render import (
+    checks_json,
+    print_checks,
+    print_report,
+    report_json,
+    write_charts,
+    write_csv,
+    write_html,
 )
 
 

@@ -22,12 +22,12 @@ from hexbytes import HexBytes
 from chaincrm.cli.context import ADDRESS, ETH_AMOUNT, ID, App, EnumChoice, F, json_option, pass_app
 from chaincrm.cli.files import read_bytes
 from chaincrm.cli.output import emit_line
-from chaincrm.client import Crm, connect
-from chaincrm.deployment import load_record
-from chaincrm.documents import DocumentStore, cid_to_digest, content_hash
+from chaincrm.contracts.client import Crm, connect
+from chaincrm.contracts.deployment import load_record
 from chaincrm.errors import StorageError
 from chaincrm.models import Stage
-from chaincrm.verification import UNIXFS_CHUNK_BYTES, Verdict, Verifier, document_digest
+from chaincrm.storage import DocumentStore, cid_to_digest, content_hash
+from chaincrm.views.verify import UNIXFS_CHUNK_BYTES, Verdict, Verifier, document_digest
 
 MAX_RECEIPT_BYTES = 1024 * 1024
 

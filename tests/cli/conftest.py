@@ -1,5 +1,5 @@
 """Fixtures for CLI tests: one real stack (Anvil + the embedded IPFS node) per session, started and
-stopped by `chaincrm.stack`, with the CRM deployed and keystores for every named account.
+stopped by `chaincrm.services.stack`, with the CRM deployed and keystores for every named account.
 
 Commands run in-process through click's CliRunner, but through `chaincrm.cli.main`, the console
 script's entry point, so that errors are printed exactly as a user sees them. A test that changes
@@ -22,18 +22,18 @@ from click.testing import CliRunner
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from chaincrm import stack
+from chaincrm.chain.keystores import create_keystore
 from chaincrm.cli import main
-from chaincrm.client import Crm, connect
 from chaincrm.config import Settings
-from chaincrm.customers import CustomerData, public_key64
-from chaincrm.deployment import deploy, save_record
-from chaincrm.devchain import dev_private_keys, free_port
-from chaincrm.documents import KuboStore
-from chaincrm.ipfs_node import api_address
-from chaincrm.keys import create_keystore
+from chaincrm.contracts.client import Crm, connect
+from chaincrm.contracts.deployment import deploy, save_record
 from chaincrm.models import Purpose, Role, Stage
 from chaincrm.privacy import CustomerProfile
+from chaincrm.privacy.customers import CustomerData, public_key64
+from chaincrm.services import stack
+from chaincrm.services.anvil import dev_private_keys, free_port
+from chaincrm.storage import KuboStore
+from chaincrm.storage.node import api_address
 
 PASSWORD = "correct horse battery staple"
 SCRYPT_N_FOR_TESTS = 2**4  # milliseconds to unlock; production keeps eth-account's 2**18
@@ -44,7 +44,7 @@ DEAL_VALUE_WEI = 15 * 10**17
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    # ipfshttpclient 0.7.0 passes `strict` to urllib3 2.x; chaincrm.documents silences it at import,
+    # ipfshttpclient 0.7.0 passes `strict` to urllib3 2.x; chaincrm.storage silences it at import,
     # but pytest drops filters set while it collects.
     config.addinivalue_line("filterwarnings", "ignore:The 'strict' parameter is no longer needed:FutureWarning")
 

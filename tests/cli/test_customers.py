@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from chaincrm.client import Crm
-from chaincrm.customers import CustomerData, public_key64
-from chaincrm.devchain import free_port
-from chaincrm.documents import KuboStore
-from chaincrm.ipfs_node import api_address
+from chaincrm.contracts.client import Crm
 from chaincrm.models import CustomerStatus, Purpose
+from chaincrm.privacy.customers import CustomerData, public_key64
+from chaincrm.services.anvil import free_port
+from chaincrm.storage import KuboStore
+from chaincrm.storage.node import api_address
 from tests.cli.conftest import PROFILE, Accounts, Cli, Run, balance
 
 pytestmark = pytest.mark.usefixtures("snapshot")

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from chaincrm.client import Crm
-from chaincrm.customers import CustomerData, public_key64
-from chaincrm.documents import KuboStore
+from chaincrm.contracts.client import Crm
 from chaincrm.models import InvoiceStatus, Purpose, Stage
+from chaincrm.privacy.customers import CustomerData, public_key64
+from chaincrm.storage import KuboStore
 from tests.cli.conftest import DEAL_VALUE_WEI, Accounts, Cli
 
 pytestmark = pytest.mark.usefixtures("snapshot")

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from chaincrm.client import Crm
+from chaincrm.chain.keystores import keystore_path
 from chaincrm.config import Settings
-from chaincrm.deployment import DAY_SECONDS
-from chaincrm.devchain import free_port
-from chaincrm.keys import keystore_path
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.deployment import DAY_SECONDS
+from chaincrm.services.anvil import free_port
 from tests.cli.conftest import Accounts, Cli, cli_for, environment_for
 
 

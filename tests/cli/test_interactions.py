@@ -13,13 +13,13 @@ from eth_utils import keccak
 from hexbytes import HexBytes
 
 from chaincrm.chain import event_topic
-from chaincrm.client import Crm
-from chaincrm.devchain import free_port
-from chaincrm.documents import MAX_DOCUMENT_BYTES, KuboStore, cid_to_digest
-from chaincrm.ipfs_node import api_address
+from chaincrm.chain.reverts import revert_type
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.registry import Registry, interactions_of_log
 from chaincrm.models import Interaction, InteractionKind, Outcome
-from chaincrm.registry import Registry, interactions_of_log
-from chaincrm.reverts import revert_type
+from chaincrm.services.anvil import free_port
+from chaincrm.storage import MAX_DOCUMENT_BYTES, KuboStore, cid_to_digest
+from chaincrm.storage.node import api_address
 from tests.cli.conftest import Accounts, Cli, Run
 
 pytestmark = pytest.mark.usefixtures("snapshot")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from chaincrm.client import Crm
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.payments import parse_payment_uri
 from chaincrm.models import InvoiceStatus
-from chaincrm.payments import parse_payment_uri
 from tests.cli.conftest import DEAL_VALUE_WEI, Accounts, Cli, advance_time, balance
 
 pytestmark = pytest.mark.usefixtures("snapshot")

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 from eth_account import Account
 
+from chaincrm.chain.keystores import load_signer
 from chaincrm.config import Settings
-from chaincrm.keys import load_signer
 from tests.cli.conftest import PASSWORD, SCRYPT_N_FOR_TESTS, Accounts, Cli, cli_for, environment_for
 
 ANVIL_ACCOUNT_0 = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"

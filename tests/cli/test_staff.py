@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from chaincrm.client import Crm
-from chaincrm.customers import CustomerData, public_key64
-from chaincrm.documents import KuboStore
+from chaincrm.contracts.client import Crm
 from chaincrm.models import Role
+from chaincrm.privacy.customers import CustomerData, public_key64
+from chaincrm.storage import KuboStore
 from tests.cli.conftest import Accounts, Cli
 
 pytestmark = pytest.mark.usefixtures("snapshot")

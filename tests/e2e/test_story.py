@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from chaincrm import stack
-from chaincrm.devchain import PROJECT_ROOT
-from chaincrm.payments import parse_payment_uri
+from chaincrm.contracts.payments import parse_payment_uri
+from chaincrm.services import stack
+from chaincrm.services.anvil import PROJECT_ROOT
 from tests.cli.conftest import SCRYPT_N_FOR_TESTS, settings_for, two_free_ports
 
 CHAINCRM = PROJECT_ROOT / ".venv" / "bin" / "chaincrm"

@@ -21,15 +21,15 @@ from eth_utils import event_abi_to_log_topic
 from sqlalchemy import Engine, select
 from web3 import HTTPProvider, Web3
 
-from chaincrm import index_schema as db
-from chaincrm.artifacts import CONTRACT_NAMES, load_artifact
 from chaincrm.chain import Chain
-from chaincrm.client import Crm, chain_for
-from chaincrm.customers import public_key64
-from chaincrm.indexer import Indexer, open_database
+from chaincrm.chain.artifacts import CONTRACT_NAMES, load_artifact
+from chaincrm.contracts.client import Crm, chain_for
+from chaincrm.contracts.registry import InteractionEntry, SealedVersion
+from chaincrm.index import schema as db
+from chaincrm.index.indexer import Indexer, open_database
 from chaincrm.models import InteractionKind, Outcome, Purpose
 from chaincrm.privacy import readers_hash
-from chaincrm.registry import InteractionEntry, SealedVersion
+from chaincrm.privacy.customers import public_key64
 from tests.sdk.conftest import Staff, anvil_node, chain, crm, snapshot, staff  # noqa: F401 - fixtures
 
 MakeIndexer = Callable[..., Indexer]

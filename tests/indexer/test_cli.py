@@ -9,11 +9,11 @@ from click.testing import CliRunner
 
 from chaincrm.cli.context import App
 from chaincrm.cli.index import index_command
-from chaincrm.client import Crm
 from chaincrm.config import Settings
-from chaincrm.deployment import save_record
-from chaincrm.devchain import AnvilNode
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.deployment import save_record
 from chaincrm.errors import ConfigError
+from chaincrm.services.anvil import AnvilNode
 from tests.indexer.conftest import entry, register
 from tests.sdk.conftest import Staff
 

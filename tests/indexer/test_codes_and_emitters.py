@@ -9,14 +9,14 @@ from typing import Any
 
 from sqlalchemy import select
 
-from chaincrm import index_schema as db
 from chaincrm.chain import Chain
-from chaincrm.client import Crm
-from chaincrm.deployment import deploy
-from chaincrm.devchain import AnvilNode
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.deployment import deploy
+from chaincrm.contracts.registry import InteractionEntry, pack_records
+from chaincrm.index import schema as db
 from chaincrm.models import InteractionKind, Outcome, Purpose, Role, Stage
-from chaincrm.registry import InteractionEntry, pack_records
-from chaincrm.reports import compute, history_from_index
+from chaincrm.reports.kpis import compute, history_from_index
+from chaincrm.services.anvil import AnvilNode
 from tests.indexer.conftest import (
     InjectingProvider,
     MakeIndexer,

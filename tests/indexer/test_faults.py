@@ -16,12 +16,12 @@ from eth_utils import to_checksum_address
 from web3 import HTTPProvider
 
 from chaincrm.chain import Chain
-from chaincrm.client import Crm, connect
-from chaincrm.deployment import deploy
-from chaincrm.devchain import AnvilOptions, anvil, free_port, start_anvil, stop_process
+from chaincrm.contracts.client import Crm, connect
+from chaincrm.contracts.deployment import deploy
 from chaincrm.errors import ChainError, ConfigError
-from chaincrm.indexer import Indexer
+from chaincrm.index.indexer import Indexer
 from chaincrm.models import Role
+from chaincrm.services.anvil import AnvilOptions, anvil, free_port, start_anvil, stop_process
 from tests.indexer.conftest import MakeIndexer, chain_over, dump, entry, register
 from tests.sdk.conftest import Staff
 

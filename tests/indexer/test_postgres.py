@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from chaincrm.chain import Chain
-from chaincrm.client import Crm
-from chaincrm.devchain import free_port
-from chaincrm.indexer import Indexer
+from chaincrm.contracts.client import Crm
+from chaincrm.index.indexer import Indexer
 from chaincrm.models import Stage
+from chaincrm.services.anvil import free_port
 from tests.indexer.conftest import MakeIndexer, dump, entry, register
 from tests.sdk.conftest import Staff
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from chaincrm.chain import Chain
-from chaincrm.client import Crm
-from chaincrm.devchain import AnvilNode
+from chaincrm.contracts.client import Crm
+from chaincrm.services.anvil import AnvilNode
 from tests.indexer.conftest import MakeIndexer, RefusingProvider, chain_over, dump, entry, register
 from tests.sdk.conftest import Staff
 

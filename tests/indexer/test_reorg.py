@@ -11,11 +11,11 @@ from sqlalchemy import Engine
 from web3 import HTTPProvider
 
 from chaincrm.chain import Chain
-from chaincrm.client import Crm, connect
-from chaincrm.deployment import deploy
-from chaincrm.devchain import AnvilOptions, free_port, start_anvil, stop_process
+from chaincrm.contracts.client import Crm, connect
+from chaincrm.contracts.deployment import deploy
 from chaincrm.errors import ChainError
 from chaincrm.models import Purpose, Role
+from chaincrm.services.anvil import AnvilOptions, free_port, start_anvil, stop_process
 from tests.indexer.conftest import MakeIndexer, chain_over, dump, entry, grant, register
 from tests.sdk.conftest import Staff
 

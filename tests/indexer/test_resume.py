@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import Engine, func, select
 
-from chaincrm import index_schema as db
 from chaincrm.chain import Chain
-from chaincrm.client import Crm
-from chaincrm.indexer import SyncProgress
+from chaincrm.contracts.client import Crm
+from chaincrm.index import schema as db
+from chaincrm.index.indexer import SyncProgress
 from tests.indexer.conftest import MakeIndexer, dump, entry, register
 from tests.sdk.conftest import Staff
 

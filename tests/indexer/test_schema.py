@@ -9,10 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import insert, select
 
-from chaincrm import index_schema as db
-from chaincrm.indexer import customer_timeline, decode_logs, open_database
+from chaincrm.contracts.registry import InteractionEntry, pack_records
+from chaincrm.index import schema as db
+from chaincrm.index.indexer import customer_timeline, decode_logs, open_database
 from chaincrm.models import InteractionKind, Outcome
-from chaincrm.registry import InteractionEntry, pack_records
 from tests.indexer.conftest import craft_log
 
 AUTHOR = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"

@@ -7,13 +7,13 @@ import threading
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
-from chaincrm import index_schema as db
-from chaincrm.artifacts import load_artifact
 from chaincrm.chain import Chain
-from chaincrm.client import Crm
-from chaincrm.customers import public_key64
-from chaincrm.indexer import Indexer, SyncReport
+from chaincrm.chain.artifacts import load_artifact
+from chaincrm.contracts.client import Crm
+from chaincrm.index import schema as db
+from chaincrm.index.indexer import Indexer, SyncReport
 from chaincrm.models import CustomerStatus, InvoiceStatus, Purpose, Stage
+from chaincrm.privacy.customers import public_key64
 from tests.indexer.conftest import MakeIndexer, dump, entry, grant, register, revoke
 from tests.sdk.conftest import Staff
 

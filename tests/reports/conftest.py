@@ -22,14 +22,14 @@ from eth_account.signers.local import LocalAccount
 from chaincrm.chain import Chain
 from chaincrm.cli.context import App
 from chaincrm.cli.report import report_command
-from chaincrm.client import Crm
 from chaincrm.config import Settings
-from chaincrm.deployment import deploy, save_record
-from chaincrm.devchain import AnvilNode
-from chaincrm.indexer import Indexer
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.deployment import deploy, save_record
+from chaincrm.contracts.registry import InteractionEntry
+from chaincrm.index.indexer import Indexer
 from chaincrm.models import InteractionKind, LossReason, Outcome, Purpose, Role, Stage
-from chaincrm.registry import InteractionEntry
-from chaincrm.reports import BRANCHES_FILE
+from chaincrm.reports.kpis import BRANCHES_FILE
+from chaincrm.services.anvil import AnvilNode
 from tests.indexer.conftest import grant, register
 from tests.sdk.conftest import Staff, anvil_node, chain, staff  # noqa: F401 - fixtures
 

@@ -9,7 +9,7 @@ import pytest
 
 from chaincrm.errors import ConfigError
 from chaincrm.models import Stage
-from chaincrm.reports import (
+from chaincrm.reports.kpis import (
     DealRecord,
     History,
     ReassignRecord,

@@ -9,13 +9,13 @@ from pathlib import Path
 from click.testing import Result
 from sqlalchemy import Executable, delete, update
 
-from chaincrm import index_schema as ix
 from chaincrm.config import Settings
-from chaincrm.deployment import deploy, save_record
+from chaincrm.contracts.deployment import deploy, save_record
 from chaincrm.errors import ConfigError
-from chaincrm.indexer import open_database
+from chaincrm.index import schema as ix
+from chaincrm.index.indexer import open_database
 from chaincrm.models import Stage
-from chaincrm.reports import history_from_chain, history_from_index
+from chaincrm.reports.kpis import history_from_chain, history_from_index
 from tests.reports.conftest import DAY, ETH, Run, Story, cli_in
 from tests.sdk.conftest import Staff
 

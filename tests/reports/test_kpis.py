@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chaincrm.models import InvoiceStatus, Stage
-from chaincrm.reports import History, Report, ReportFilter, compute, history_from_chain
+from chaincrm.reports.kpis import History, Report, ReportFilter, compute, history_from_chain
 from tests.reports.conftest import DAY, ETH, HOUR, Story
 
 

@@ -12,8 +12,8 @@ import pytest
 from PIL import Image
 from rich.console import Console
 
-from chaincrm.report_render import charts, duration_text, html_report, print_report, write_charts, write_csv
-from chaincrm.reports import Report, compute, history_from_chain
+from chaincrm.reports.kpis import Report, compute, history_from_chain
+from chaincrm.reports.render import charts, duration_text, html_report, print_report, write_charts, write_csv
 from tests.reports.conftest import Story
 
 

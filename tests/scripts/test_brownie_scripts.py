@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from chaincrm.client import Crm, connect
-from chaincrm.deployment import load_record
-from chaincrm.devchain import AnvilOptions, start_anvil, stop_process
-from chaincrm.documents import KuboStore, digest_to_cid
-from chaincrm.ipfs_node import NodeHandle
+from chaincrm.contracts.client import Crm, connect
+from chaincrm.contracts.deployment import load_record
+from chaincrm.services.anvil import AnvilOptions, start_anvil, stop_process
+from chaincrm.storage import KuboStore, digest_to_cid
+from chaincrm.storage.node import NodeHandle
 
 ROOT = Path(__file__).resolve().parents[2]
 NETWORK = "chaincrm-test"

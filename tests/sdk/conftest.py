@@ -10,11 +10,11 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from chaincrm.chain import Chain
-from chaincrm.client import Crm, connect
-from chaincrm.customers import public_key64
-from chaincrm.deployment import deploy
-from chaincrm.devchain import AnvilNode, AnvilOptions, dev_private_keys, free_port, start_anvil, stop_process
+from chaincrm.contracts.client import Crm, connect
+from chaincrm.contracts.deployment import deploy
 from chaincrm.models import Role
+from chaincrm.privacy.customers import public_key64
+from chaincrm.services.anvil import AnvilNode, AnvilOptions, dev_private_keys, free_port, start_anvil, stop_process
 from tests.sdk.ipfs_fixtures import document_store, ipfs_node, pytest_configure  # noqa: F401 - fixtures
 
 

@@ -6,12 +6,12 @@ import os
 
 import pytest
 
-from chaincrm.client import Crm, connect
+from chaincrm.chain.reverts import revert_type
+from chaincrm.contracts.client import Crm, connect
+from chaincrm.contracts.registry import InteractionEntry
 from chaincrm.errors import ChainError, ContractRevert
 from chaincrm.models import InteractionKind, Outcome, Purpose
 from chaincrm.privacy import readers_hash
-from chaincrm.registry import InteractionEntry
-from chaincrm.reverts import revert_type
 from tests.sdk.conftest import Staff
 
 

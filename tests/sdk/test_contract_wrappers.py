@@ -8,9 +8,11 @@ import pytest
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from chaincrm.artifacts import load_artifact
-from chaincrm.client import Crm
-from chaincrm.customers import public_key64
+from chaincrm.chain.artifacts import load_artifact
+from chaincrm.chain.reverts import revert_type
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.registry import InteractionEntry, SealedVersion, pack_records, unpack_records
+from chaincrm.contracts.signatures import sign_wallet_acceptance
 from chaincrm.models import (
     Customer,
     CustomerStatus,
@@ -24,9 +26,7 @@ from chaincrm.models import (
     Stage,
 )
 from chaincrm.privacy import readers_hash
-from chaincrm.registry import InteractionEntry, SealedVersion, pack_records, unpack_records
-from chaincrm.reverts import revert_type
-from chaincrm.signatures import sign_wallet_acceptance
+from chaincrm.privacy.customers import public_key64
 from tests.sdk.conftest import Staff
 
 ONE_ETH = 10**18

@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from chaincrm.client import Crm
-from chaincrm.customers import CustomerData
-from chaincrm.documents import KuboStore, digest_to_cid
+from chaincrm.chain.reverts import revert_type
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.registry import InteractionEntry
 from chaincrm.errors import ChainCrmError, ConfigError, IntegrityError, PrivacyError
-from chaincrm.ipfs_node import NodeHandle
 from chaincrm.models import CustomerStatus, InteractionKind, Outcome, Purpose, Role
-from chaincrm.notes import CustomerNotes
 from chaincrm.privacy import CustomerProfile, InteractionContent, KeyRing, readers_hash, seal_profile
-from chaincrm.registry import InteractionEntry
-from chaincrm.reverts import revert_type
+from chaincrm.privacy.customers import CustomerData
+from chaincrm.privacy.notes import CustomerNotes
+from chaincrm.storage import KuboStore, digest_to_cid
+from chaincrm.storage.node import NodeHandle
 from tests.sdk.conftest import Staff
 
 SECRET_NAME = "Quillon Zebrowski-Vantablack"
@@ -211,7 +211,7 @@ def test_a_version_sealed_for_other_readers_than_the_chain_recorded_is_not_trust
     data: CustomerData, staff: Staff
 ) -> None:
     """A granted agent with his own client seals a version for himself alone."""
-    from chaincrm.documents import cid_to_digest, content_hash
+    from chaincrm.storage import cid_to_digest, content_hash
 
     customer_id = _add(data, staff)
     version = data.crm.registry.customer(customer_id).profile_version + 1
@@ -283,7 +283,7 @@ def test_an_update_is_a_new_version_for_the_same_readers(data: CustomerData, sta
 
 
 def test_a_document_that_does_not_match_its_on_chain_hash_is_refused(data: CustomerData, staff: Staff) -> None:
-    from chaincrm.documents import cid_to_digest
+    from chaincrm.storage import cid_to_digest
 
     customer_id = _add(data, staff)
     other_cid = data.store.put(b"not the profile")

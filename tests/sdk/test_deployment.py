@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from chaincrm.client import Crm
-from chaincrm.deployment import DAY_SECONDS, check_record, load_record, save_record
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.deployment import DAY_SECONDS, check_record, load_record, save_record
 from chaincrm.errors import ChainError, ConfigError
 
 

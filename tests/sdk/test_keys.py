@@ -1,4 +1,4 @@
-"""chaincrm.keys: keystores on disk, password sources, and the signer they unlock."""
+"""chaincrm.chain.keystores: keystores on disk, password sources, and the signer they unlock."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import pytest
 from eth_account import Account
 from eth_utils.crypto import keccak
 
+from chaincrm.chain.keystores import LocalSigner, create_keystore, keystore_folder, load_signer
 from chaincrm.errors import KeystoreError
-from chaincrm.keys import LocalSigner, create_keystore, keystore_folder, load_signer
 from chaincrm.privacy import CustomerProfile, KeyRing, ProfileContext, open_profile, seal_profile
 
 # scrypt's cost parameter lowered so a test decrypts in milliseconds; production keeps 2**18.

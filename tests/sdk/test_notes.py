@@ -11,15 +11,15 @@ from collections.abc import Iterator
 import pytest
 from eth_utils import keccak
 
-from chaincrm.client import Crm
-from chaincrm.customers import CustomerData
-from chaincrm.documents import KuboStore, cid_to_digest
+from chaincrm.chain.reverts import revert_type
+from chaincrm.contracts.client import Crm
 from chaincrm.errors import PrivacyError
-from chaincrm.ipfs_node import NodeHandle
 from chaincrm.models import DocumentKind, InteractionKind, Outcome, Purpose
-from chaincrm.notes import CustomerNotes, documents_of
 from chaincrm.privacy import Attachment, CustomerProfile, InteractionContent
-from chaincrm.reverts import revert_type
+from chaincrm.privacy.customers import CustomerData
+from chaincrm.privacy.notes import CustomerNotes, documents_of
+from chaincrm.storage import KuboStore, cid_to_digest
+from chaincrm.storage.node import NodeHandle
 from tests.sdk.conftest import Staff
 
 NOTE = "No answer"
@@ -111,9 +111,9 @@ def test_a_revoked_reader_cannot_read_what_is_written_after_the_revocation(notes
 
     digest = _log(notes, customer_id, staff)
 
-    from chaincrm.documents import digest_to_cid
-    from chaincrm.notes import INTERACTION
     from chaincrm.privacy import open_content
+    from chaincrm.privacy.notes import INTERACTION
+    from chaincrm.storage import digest_to_cid
 
     document = notes.store.get(digest_to_cid(digest))
     with pytest.raises(PrivacyError):

@@ -12,13 +12,13 @@ from urllib.parse import parse_qsl, urlsplit
 import pytest
 from PIL import Image
 
-from chaincrm.client import Crm
-from chaincrm.customers import public_key64
-from chaincrm.devchain import AnvilNode
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.payments import PaymentRequest, parse_payment_uri, payment_uri, qr_png, qr_terminal
 from chaincrm.errors import ConfigError
 from chaincrm.models import InvoiceStatus, Purpose, Stage
-from chaincrm.payments import PaymentRequest, parse_payment_uri, payment_uri, qr_png, qr_terminal
 from chaincrm.privacy import readers_hash
+from chaincrm.privacy.customers import public_key64
+from chaincrm.services.anvil import AnvilNode
 from tests.sdk.conftest import Staff
 
 ONE_ETH = 10**18

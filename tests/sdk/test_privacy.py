@@ -18,8 +18,8 @@ from eth_utils.crypto import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from chaincrm.chain.keystores import LocalSigner
 from chaincrm.errors import ConfigError, PrivacyError
-from chaincrm.keys import LocalSigner
 from chaincrm.privacy import (
     Attachment,
     ContentContext,

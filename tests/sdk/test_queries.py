@@ -8,17 +8,17 @@ from collections.abc import Iterator
 
 import pytest
 
-from chaincrm.client import Crm
-from chaincrm.customers import CustomerData
-from chaincrm.devchain import AnvilNode
-from chaincrm.documents import KuboStore
-from chaincrm.ipfs_node import NodeHandle
+from chaincrm.chain.reverts import revert_type
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.registry import InteractionEntry
 from chaincrm.models import InteractionKind, LossReason, Outcome, Purpose, Stage
-from chaincrm.notes import CustomerNotes
 from chaincrm.privacy import Attachment, CustomerProfile, InteractionContent
-from chaincrm.queries import customer_timeline, pipeline_by_stage
-from chaincrm.registry import InteractionEntry
-from chaincrm.reverts import revert_type
+from chaincrm.privacy.customers import CustomerData
+from chaincrm.privacy.notes import CustomerNotes
+from chaincrm.services.anvil import AnvilNode
+from chaincrm.storage import KuboStore
+from chaincrm.storage.node import NodeHandle
+from chaincrm.views.timeline import customer_timeline, pipeline_by_stage
 from tests.indexer.conftest import InjectingProvider, at_block, chain_over, craft_log, register
 from tests.sdk.conftest import Staff
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from eth_account import Account
 
+from chaincrm.contracts.signatures import ConsentChange, WalletAcceptance, sign_consent_change, sign_wallet_acceptance
 from chaincrm.errors import ConfigError
 from chaincrm.models import Purpose
-from chaincrm.signatures import ConsentChange, WalletAcceptance, sign_consent_change, sign_wallet_acceptance
 
 REGISTRY = "0x5FbDB2315678afecb367f032d93F642f64180aa3"
 
@@ -43,7 +43,7 @@ def test_a_signed_consent_change_survives_its_json_form() -> None:
 def test_the_acceptance_signature_recovers_to_the_wallet() -> None:
     from eth_account.messages import encode_typed_data
 
-    from chaincrm.signatures import ACCEPT_WALLET_TYPES, domain
+    from chaincrm.contracts.signatures import ACCEPT_WALLET_TYPES, domain
 
     acceptance = _acceptance()
     message = encode_typed_data(

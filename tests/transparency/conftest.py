@@ -21,11 +21,11 @@ import pytest
 from chaincrm.cli import commands
 from chaincrm.cli.me import me_group
 from chaincrm.cli.verify import verify_command
-from chaincrm.client import Crm
 from chaincrm.config import Settings
-from chaincrm.customers import CustomerData
-from chaincrm.documents import KuboStore
-from chaincrm.notes import CustomerNotes
+from chaincrm.contracts.client import Crm
+from chaincrm.privacy.customers import CustomerData
+from chaincrm.privacy.notes import CustomerNotes
+from chaincrm.storage import KuboStore
 from tests.cli.conftest import (  # noqa: F401 - fixtures and the warning filter
     Cli,
     accounts,

@@ -1,4 +1,4 @@
-"""`chaincrm me ...` and `chaincrm.transparency`: the customer's own view of their records."""
+"""`chaincrm me ...` and `chaincrm.views.own_records`: the customer's own view of their records."""
 
 from __future__ import annotations
 
@@ -8,15 +8,15 @@ import pytest
 from rich.console import Console
 
 from chaincrm.cli import me
-from chaincrm.client import Crm
 from chaincrm.config import Settings
-from chaincrm.customers import CustomerData
-from chaincrm.documents import content_hash
+from chaincrm.contracts.client import Crm
+from chaincrm.contracts.registry import InteractionEntry
 from chaincrm.models import InteractionKind, Outcome, Purpose, Stage
-from chaincrm.notes import CustomerNotes
 from chaincrm.privacy import Attachment, CustomerProfile, InteractionContent
-from chaincrm.registry import InteractionEntry
-from chaincrm.transparency import CustomerView, customer_ids_of, records_of
+from chaincrm.privacy.customers import CustomerData
+from chaincrm.privacy.notes import CustomerNotes
+from chaincrm.storage import content_hash
+from chaincrm.views.own_records import CustomerView, customer_ids_of, records_of
 from tests.cli.conftest import DEAL_VALUE_WEI, PROFILE, Accounts, Cli
 from tests.indexer.conftest import InjectingProvider, at_block, chain_over, craft_log
 

@@ -1,4 +1,4 @@
-"""`chaincrm verify ...` and `chaincrm.verification`: claims checked against the chain, yes or no."""
+"""`chaincrm verify ...` and `chaincrm.views.verify`: claims checked against the chain, yes or no."""
 
 from __future__ import annotations
 
@@ -11,17 +11,17 @@ import pytest
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint, RPCResponse, TxReceipt
 
-from chaincrm.client import Crm, chain_for
 from chaincrm.config import Settings
-from chaincrm.customers import CustomerData, public_key64
-from chaincrm.deployment import deploy
-from chaincrm.devchain import free_port
-from chaincrm.documents import KuboStore, content_hash, digest_to_cid
+from chaincrm.contracts.client import Crm, chain_for
+from chaincrm.contracts.deployment import deploy
+from chaincrm.contracts.registry import InteractionEntry
 from chaincrm.models import DocumentKind, InteractionKind, Outcome, Purpose, Role, Stage
-from chaincrm.notes import CustomerNotes, StoredContent
 from chaincrm.privacy import Attachment, InteractionContent, erasure_receipt
-from chaincrm.registry import InteractionEntry
-from chaincrm.verification import UNIXFS_CHUNK_BYTES, Verifier, document_digest
+from chaincrm.privacy.customers import CustomerData, public_key64
+from chaincrm.privacy.notes import CustomerNotes, StoredContent
+from chaincrm.services.anvil import free_port
+from chaincrm.storage import KuboStore, content_hash, digest_to_cid
+from chaincrm.views.verify import UNIXFS_CHUNK_BYTES, Verifier, document_digest
 from tests.cli.conftest import DEAL_VALUE_WEI, PROFILE, Accounts, Cli, Run
 
 pytestmark = pytest.mark.usefixtures("snapshot")

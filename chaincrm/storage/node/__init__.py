@@ -60,7 +60,7 @@ __all__ = [
 MODULE = "chaincrm.storage.node"
 """What ``python -m`` runs in the node process, and how the process is recognised."""
 _PROCESS_MARKERS = (MODULE, "serve")
-_LEGACY_PROCESS_MARKERS = ("chaincrm.ipfs_node", "serve")  # nodes started before the move to storage/
+_LEGACY_PROCESS_MARKERS = ("chaincrm.storage.node", "serve")  # nodes started before the move to storage/
 START_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = supervisor.STOP_TIMEOUT_SECONDS
 PROBE_TIMEOUT_SECONDS = 1.0

@@ -1,0 +1,96 @@
+"""The DealPipeline contract: deals, their stages and the documents attached to them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from eth_utils import to_checksum_address
+from web3.contract import Contract
+from web3.logs import DISCARD
+from web3.types import TxReceipt
+
+from chaincrm.chain import Chain, Sender, emitted_by
+from chaincrm.chain.artifacts import load_artifact
+from chaincrm.models import Deal, DocumentKind, LossReason, Stage, StageChange
+
+
+class Pipeline:
+    """Typed access to one deployed DealPipeline."""
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        self.chain = chain
+        self.address = to_checksum_address(address)
+        self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=load_artifact("DealPipeline").abi)
+
+    def open_deal(self, customer_id: int, owner: str, value_wei: int, sender: Sender) -> int:
+        receipt = self.chain.transact(
+            self.contract.functions.openDeal(customer_id, to_checksum_address(owner), value_wei), sender
+        )
+        (event,) = emitted_by(self.address, self.contract.events.DealOpened().process_receipt(receipt, errors=DISCARD))
+        return int(event["args"]["dealId"])
+
+    def move(self, deal_id: int, to: Stage, sender: Sender) -> TxReceipt:
+        """Move a deal; moving to Won makes the contract issue the invoice in the same transaction."""
+        return self.chain.transact(self.contract.functions.moveStage(deal_id, int(to)), sender)
+
+    def mark_lost(self, deal_id: int, reason: LossReason, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.markLost(deal_id, int(reason)), sender)
+
+    def reassign(self, deal_id: int, new_owner: str, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.reassign(deal_id, to_checksum_address(new_owner)), sender)
+
+    def attach_document(
+        self, deal_id: int, kind: DocumentKind, content_hash: bytes, cid_digest: bytes, sender: Sender
+    ) -> TxReceipt:
+        fn = self.contract.functions.attachDocument(deal_id, int(kind), content_hash, cid_digest)
+        return self.chain.transact(fn, sender)
+
+    def reissue_invoice(self, deal_id: int, sender: Sender) -> int:
+        """Cancel a won deal's unpaid invoice and issue a new one to the current wallet (a manager)."""
+        receipt = self.chain.transact(self.contract.functions.reissueInvoice(deal_id), sender)
+        events = emitted_by(self.address, self.contract.events.DealInvoiced().process_receipt(receipt, errors=DISCARD))
+        return int(events[-1]["args"]["invoiceId"])
+
+    def invoices_of(self, deal_id: int) -> list[int]:
+        return [int(i) for i in self.chain.call(self.contract.functions.invoicesOf(deal_id))]
+
+    def approval_threshold_wei(self) -> int:
+        return int(self.chain.call(self.contract.functions.approvalThresholdWei()))
+
+    def set_approval_threshold(self, threshold_wei: int, sender: Sender) -> TxReceipt:
+        return self.chain.transact(self.contract.functions.setApprovalThreshold(threshold_wei), sender)
+
+    def deal(self, deal_id: int) -> Deal:
+        return Deal.from_chain(deal_id, self.chain.call(self.contract.functions.dealOf(deal_id)))
+
+    def deal_count(self) -> int:
+        return int(self.chain.call(self.contract.functions.dealCount()))
+
+    def deals(self) -> list[Deal]:
+        return [self.deal(deal_id) for deal_id in range(1, self.deal_count() + 1)]
+
+    def can_move(self, from_stage: Stage, to_stage: Stage) -> bool:
+        return bool(self.chain.call(self.contract.functions.canMove(int(from_stage), int(to_stage))))
+
+    def stage_changes(
+        self, deal_id: int | None = None, from_block: int = 0, to_block: Any = "latest"
+    ) -> list[StageChange]:
+        filters = {"dealId": deal_id} if deal_id is not None else {}
+        changes = [
+            StageChange(
+                deal_id=int(log["args"]["dealId"]),
+                from_stage=Stage(log["args"]["from"]),
+                to_stage=Stage(log["args"]["to"]),
+                actor=to_checksum_address(log["args"]["actor"]),
+                at=int(log["args"]["at"]),
+                block_number=int(log["blockNumber"]),
+                tx_hash=log["transactionHash"].to_0x_hex(),
+            )
+            for log in emitted_by(
+                self.address,
+                self.contract.events.DealStageChanged().get_logs(
+                    from_block=from_block, to_block=to_block, argument_filters=filters
+                ),
+            )
+        ]
+        return changes

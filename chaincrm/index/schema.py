@@ -1,0 +1,449 @@
+"""The off-chain index's relational schema (SQLAlchemy Core), for SQLite and PostgreSQL.
+
+The chain is the record of truth; these tables are a copy that the indexer (``chaincrm.index.indexer``)
+keeps in step with the contracts' events, for queries the chain cannot answer cheaply (a
+customer's timeline, deals by stage, overdue invoices).
+
+Three kinds of table:
+
+- bookkeeping: ``sync_state`` (one row: chain id, contract addresses, the last final block) and
+  ``blocks`` (number, hash, timestamp of the blocks not yet final, plus the last final one, to
+  detect reorgs);
+- event tables, one row per event (per record for batched interactions), each with the
+  ``(block_number, tx_hash, log_index)`` of its log and a unique constraint on
+  ``(block_number, log_index[, position])`` (a log index is unique within its block), so reading
+  a range again never duplicates a row: ``customer_events``, ``profile_versions``,
+  ``access_events``, ``consent_events``, ``interactions``, ``deal_events``, ``stage_changes``,
+  ``documents``, ``invoice_events``, ``refund_withdrawals``, ``staff_events``;
+- state tables derived from the event tables (the current state of each entity): ``customers``,
+  ``deals``, ``invoices``. The indexer rebuilds an entity's row from its events whenever one of
+  them arrives or is rolled back.
+
+Every row comes from a log emitted by the contract that declares its event (the registry, the
+pipeline or the escrow of the deployment followed): a log with the same topic from any other
+address is never indexed.
+
+Conventions:
+
+- addresses are checksummed strings (42 chars); hashes and digests are ``0x``-prefixed lower-case
+  hex strings (66 chars); times are unix seconds (``at``, from the event or its block).
+- enum columns hold the integer codes the chain emitted, as emitted (``chaincrm.models``'
+  ``Stage``, ``InvoiceStatus``, ``CustomerStatus``, ``Purpose``, ``InteractionKind``, ``Outcome``,
+  ``DocumentKind``, ``LossReason``). A code this version does not know is stored as it came and
+  reads back as ``unknown(N)``; nothing is refused or mapped. ``kind`` columns of the generic event
+  tables hold the short names listed in the ``*_KINDS`` constants below.
+- wei amounts use :class:`Wei`: NUMERIC(78, 0) on PostgreSQL; on SQLite (whose NUMERIC would turn
+  big values into floats) a zero-padded 78-digit string, so ``=``, ``<`` and ``ORDER BY`` are
+  still exact. Python always sees ``int``. Sum wei in Python (or on PostgreSQL), not with SQLite's
+  ``SUM``.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+SCHEMA_VERSION = 2  # 2: trust model v2 (accepted wallets, readers hashes, pull refunds, treasury epochs)
+WEI_DIGITS = 78  # 2**256 - 1 has 78 decimal digits
+ADDRESS_LENGTH = 42
+HASH_LENGTH = 66
+
+PUBLIC_KEY_LENGTH = 2 + 128  # 0x + x ‖ y
+
+CUSTOMER_EVENT_KINDS = ("registered", "wallet_proposed", "wallet_accepted", "erased")
+DEAL_EVENT_KINDS = ("opened", "reassigned", "lost", "invoiced")
+INVOICE_EVENT_KINDS = ("issued", "paid", "disputed", "released", "refunded", "cancelled")
+STAFF_EVENT_KINDS = (
+    "role_granted",
+    "role_revoked",
+    "key_registered",
+    "admin_transfer_scheduled",
+    "admin_transfer_cancelled",
+    "treasury_change_proposed",
+    "treasury_change_cancelled",
+    "treasury_changed",
+    "ether_swept",
+    "approval_threshold_changed",
+)
+
+
+class Wei(TypeDecorator[int]):
+    """An unsigned 256-bit integer, exact on every backend (see the module docstring)."""
+
+    impl = Numeric(WEI_DIGITS, 0)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(WEI_DIGITS))
+        return dialect.type_descriptor(Numeric(WEI_DIGITS, 0, asdecimal=True))
+
+    def process_bind_param(self, value: int | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        number = int(value)
+        if number < 0:
+            raise ValueError(f"a wei amount cannot be negative: {number}")
+        if dialect.name == "sqlite":
+            return str(number).zfill(WEI_DIGITS)
+        return Decimal(number)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> int | None:
+        if value is None:
+            return None
+        return int(value)
+
+
+def _address(name: str, *, nullable: bool = True, index: bool = False) -> Column[str]:
+    return Column(name, String(ADDRESS_LENGTH), nullable=nullable, index=index)
+
+
+def _hash(name: str, *, nullable: bool = True) -> Column[str]:
+    return Column(name, String(HASH_LENGTH), nullable=nullable)
+
+
+def _log_columns() -> list[Column[Any]]:
+    """Where an event row came from: its block, transaction and log."""
+    return [
+        Column("block_number", BigInteger, nullable=False),
+        _hash("tx_hash", nullable=False),
+        Column("log_index", Integer, nullable=False),
+    ]
+
+
+def _event_table(metadata: MetaData, name: str, *columns: Any, position: bool = False) -> Table:
+    key = ["block_number", "log_index", "position"] if position else ["block_number", "log_index"]
+    extra = [Column("position", Integer, nullable=False, default=0)] if position else []
+    own_columns = [item for item in columns if isinstance(item, Column)]
+    constraints = [item for item in columns if not isinstance(item, Column)]  # indexes name columns added here
+    return Table(
+        name,
+        metadata,
+        Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+        *own_columns,
+        *_log_columns(),
+        *extra,
+        UniqueConstraint(*key, name=f"uq_{name}_log"),
+        *constraints,
+    )
+
+
+metadata = MetaData()
+
+# ---------------------------------------------------------------------- bookkeeping
+
+sync_state = Table(
+    "sync_state",
+    metadata,
+    Column("id", Integer, primary_key=True),  # always 1: one index per database
+    Column("schema_version", Integer, nullable=False),
+    Column("chain_id", BigInteger, nullable=False),
+    _address("registry", nullable=False),
+    _address("pipeline", nullable=False),
+    _address("escrow", nullable=False),
+    Column("start_block", BigInteger, nullable=False),  # the deployment block: nothing before it
+    Column("last_final_block", BigInteger, nullable=False),  # start_block - 1 before the first pass
+    Column("last_block", BigInteger, nullable=False),  # highest block read, final or provisional
+    Column("confirmations", Integer, nullable=False),
+    Column("updated_at", BigInteger, nullable=False),
+)
+
+blocks = Table(
+    "blocks",
+    metadata,
+    Column("number", BigInteger, primary_key=True, autoincrement=False),
+    _hash("hash", nullable=False),
+    _hash("parent_hash"),
+    Column("timestamp", BigInteger, nullable=False),
+    Column("final", Boolean, nullable=False, default=False),
+)
+
+# ---------------------------------------------------------------------- customers (CrmRegistry)
+
+customer_events = _event_table(
+    metadata,
+    "customer_events",
+    Column("customer_id", BigInteger, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # CUSTOMER_EVENT_KINDS
+    _address("wallet"),  # wallet_proposed: the proposal (None withdraws it); wallet_accepted: the new wallet
+    _address("previous_wallet"),  # wallet_accepted
+    _address("actor"),  # registered: the registrar; wallet_proposed: the proposer; erased: who erased
+    _address("relayer"),  # wallet_accepted: who sent the wallet's acceptance (the wallet itself, or a relayer)
+    Column("public_key", String(PUBLIC_KEY_LENGTH)),  # wallet_accepted: the key it carried (None: the directory's)
+    _hash("receipt_hash"),  # erased
+    Column("at", BigInteger, nullable=False),
+)
+
+profile_versions = _event_table(
+    metadata,
+    "profile_versions",
+    Column("customer_id", BigInteger, nullable=False),
+    Column("version", Integer, nullable=False),
+    _address("actor"),
+    _hash("content_hash", nullable=False),
+    _hash("cid_digest", nullable=False),
+    _hash("readers_hash", nullable=False),  # keccak256 of the sorted readers the version is sealed for
+    Column("at", BigInteger, nullable=False),
+    Index("ix_profile_versions_customer", "customer_id", "version"),
+)
+
+access_events = _event_table(
+    metadata,
+    "access_events",
+    Column("customer_id", BigInteger, nullable=False),
+    _address("staff", nullable=False),
+    Column("granted", Boolean, nullable=False),  # True: AccessGranted, False: AccessRevoked
+    Column("purpose", SmallInteger, nullable=False),  # models.Purpose (its lawful basis: Purpose.basis)
+    _address("actor"),  # a manager, the customer's wallet (also for a revocation by consent withdrawal)
+    Column("at", BigInteger, nullable=False),
+    Index("ix_access_events_customer", "customer_id", "staff"),
+    Index("ix_access_events_staff", "staff"),
+)
+
+consent_events = _event_table(
+    metadata,
+    "consent_events",
+    Column("customer_id", BigInteger, nullable=False),
+    Column("purpose", SmallInteger, nullable=False),  # models.Purpose, one of CONSENT_PURPOSES
+    Column("granted", Boolean, nullable=False),
+    _address("relayer"),  # who sent it: the wallet, or whoever relayed the wallet's signature
+    Column("at", BigInteger, nullable=False),
+    Index("ix_consent_events_customer", "customer_id", "purpose"),
+)
+
+interactions = _event_table(
+    metadata,
+    "interactions",
+    Column("customer_id", BigInteger, nullable=False),
+    _address("author", nullable=False),
+    Column("kind", SmallInteger, nullable=False),  # models.InteractionKind
+    Column("outcome", SmallInteger, nullable=False),  # models.Outcome
+    _hash("content_hash", nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_interactions_customer_at", "customer_id", "at", "block_number", "log_index", "position"),
+    Index("ix_interactions_author_at", "author", "at"),
+    Index("ix_interactions_at", "at"),
+    position=True,  # index of the record inside an InteractionsLogged batch; 0 for a single one
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _address("wallet"),  # the accepted wallet; None before an acceptance and after erasure
+    _address("pending_wallet"),  # proposed, not yet accepted
+    _address("registrar"),
+    Column("registered_at", BigInteger, nullable=False),
+    Column("profile_version", Integer, nullable=False),
+    Column("consent_bits", Integer, nullable=False),  # bit p set: consents to purpose p (as Customer.consent_bits)
+    Column("status", SmallInteger, nullable=False),  # models.CustomerStatus
+    Column("erased_at", BigInteger),
+    _hash("receipt_hash"),
+    Column("block_number", BigInteger, nullable=False),  # of the registration
+    Index("ix_customers_wallet", "wallet"),
+    Index("ix_customers_status", "status"),
+)
+
+# ---------------------------------------------------------------------- deals (DealPipeline)
+
+deal_events = _event_table(
+    metadata,
+    "deal_events",
+    Column("deal_id", BigInteger, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # DEAL_EVENT_KINDS
+    Column("customer_id", BigInteger),  # opened
+    _address("owner"),  # opened: the owner; reassigned: the new owner
+    _address("previous_owner"),  # reassigned
+    Column("value_wei", Wei()),  # opened
+    Column("reason", SmallInteger),  # lost: models.LossReason
+    Column("invoice_id", BigInteger),  # invoiced
+    _address("actor"),
+    Column("at", BigInteger, nullable=False),
+)
+
+stage_changes = _event_table(
+    metadata,
+    "stage_changes",
+    Column("deal_id", BigInteger, nullable=False),
+    Column("from_stage", SmallInteger, nullable=False),  # models.Stage
+    Column("to_stage", SmallInteger, nullable=False),
+    _address("actor"),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_stage_changes_deal", "deal_id", "at"),
+    Index("ix_stage_changes_at", "at"),
+)
+
+documents = _event_table(
+    metadata,
+    "documents",
+    Column("deal_id", BigInteger, nullable=False, index=True),
+    Column("kind", SmallInteger, nullable=False),  # models.DocumentKind
+    _address("actor"),
+    _hash("content_hash", nullable=False),
+    _hash("cid_digest", nullable=False),
+    Column("at", BigInteger, nullable=False),
+)
+
+deals = Table(
+    "deals",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("customer_id", BigInteger, nullable=False),
+    _address("owner", nullable=False),
+    Column("value_wei", Wei(), nullable=False),
+    Column("stage", SmallInteger, nullable=False),  # models.Stage
+    Column("opened_at", BigInteger, nullable=False),
+    Column("closed_at", BigInteger),  # when it reached Won or Lost
+    Column("lost_reason", SmallInteger),
+    Column("invoice_id", BigInteger),  # the newest of its invoices (a re-issue cancels and replaces one)
+    Column("invoices", Integer, nullable=False, default=0),  # how many were issued for it
+    Column("block_number", BigInteger, nullable=False),  # of the opening
+    Index("ix_deals_customer", "customer_id"),
+    Index("ix_deals_owner_stage", "owner", "stage"),
+    Index("ix_deals_stage", "stage"),
+)
+
+# ---------------------------------------------------------------------- invoices (InvoiceEscrow)
+
+invoice_events = _event_table(
+    metadata,
+    "invoice_events",
+    Column("invoice_id", BigInteger, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # INVOICE_EVENT_KINDS
+    Column("deal_id", BigInteger),  # issued
+    Column("customer_id", BigInteger),  # issued
+    _address("payer"),  # issued, paid, disputed, refunded (credited to them: see refund_withdrawals)
+    Column("amount_wei", Wei()),  # issued, paid, released, refunded
+    Column("due_at", BigInteger),  # issued
+    _hash("payment_reference"),  # issued
+    _address("treasury"),  # paid: the treasury fixed for it; released: where it went
+    Column("resolve_by", BigInteger),  # disputed: a manager resolves before it, then the payer may reclaim
+    _address("actor"),
+    Column("at", BigInteger, nullable=False),
+)
+
+invoices = Table(
+    "invoices",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    Column("deal_id", BigInteger, nullable=False),
+    Column("customer_id", BigInteger, nullable=False),
+    _address("payer", nullable=False),
+    Column("amount_wei", Wei(), nullable=False),
+    Column("due_at", BigInteger, nullable=False),
+    _hash("payment_reference"),
+    Column("status", SmallInteger, nullable=False),  # models.InvoiceStatus
+    _address("treasury"),  # fixed when paid
+    Column("issued_at", BigInteger, nullable=False),
+    Column("paid_at", BigInteger),
+    Column("disputed_at", BigInteger),
+    Column("resolve_by", BigInteger),
+    Column("released_at", BigInteger),
+    Column("refunded_at", BigInteger),
+    Column("cancelled_at", BigInteger),
+    Column("block_number", BigInteger, nullable=False),  # of the issue
+    Index("ix_invoices_customer", "customer_id"),
+    Index("ix_invoices_deal", "deal_id"),
+    Index("ix_invoices_status_due", "status", "due_at"),
+)
+
+refund_withdrawals = _event_table(
+    metadata,
+    "refund_withdrawals",
+    _address("payer", nullable=False),  # refunds are credited per invoice and withdrawn per payer
+    Column("amount_wei", Wei(), nullable=False),
+    Column("at", BigInteger, nullable=False),
+    Index("ix_refund_withdrawals_payer", "payer"),
+)
+
+# ---------------------------------------------------------------------- staff and admin
+
+staff_events = _event_table(
+    metadata,
+    "staff_events",
+    _address("contract", nullable=False),
+    Column("kind", String(32), nullable=False),  # STAFF_EVENT_KINDS
+    # role_*: the account; key_registered: the key owner; admin_transfer_scheduled: the new admin;
+    # treasury_*: the (proposed) new treasury; ether_swept: the treasury it went to
+    _address("account"),
+    _hash("role"),  # role_*: the role id (0x00..00 is admin)
+    _address("previous"),  # treasury_changed
+    _address("actor"),
+    Column("public_key", String(PUBLIC_KEY_LENGTH)),  # key_registered: 0x + x ‖ y
+    Column("amount_wei", Wei()),  # ether_swept: the amount; approval_threshold_changed: the new threshold
+    Column("previous_amount_wei", Wei()),  # approval_threshold_changed: the old threshold
+    Column("epoch", SmallInteger),  # treasury_changed: the treasury epoch invoices paid from now keep
+    Column("effective_at", BigInteger),  # treasury_change_proposed, admin_transfer_scheduled: from when
+    Column("at", BigInteger, nullable=False),
+    Index("ix_staff_events_account", "account"),
+)
+
+EVENT_TABLES: tuple[Table, ...] = (
+    customer_events,
+    profile_versions,
+    access_events,
+    consent_events,
+    interactions,
+    deal_events,
+    stage_changes,
+    documents,
+    invoice_events,
+    refund_withdrawals,
+    staff_events,
+)
+STATE_TABLES: tuple[Table, ...] = (customers, deals, invoices)
+
+__all__ = [
+    "CUSTOMER_EVENT_KINDS",
+    "DEAL_EVENT_KINDS",
+    "EVENT_TABLES",
+    "INVOICE_EVENT_KINDS",
+    "SCHEMA_VERSION",
+    "STAFF_EVENT_KINDS",
+    "STATE_TABLES",
+    "Wei",
+    "access_events",
+    "blocks",
+    "consent_events",
+    "customer_events",
+    "customers",
+    "deal_events",
+    "deals",
+    "documents",
+    "interaction_timeline_order",
+    "interactions",
+    "invoice_events",
+    "invoices",
+    "metadata",
+    "profile_versions",
+    "refund_withdrawals",
+    "stage_changes",
+    "staff_events",
+    "sync_state",
+]
+
+
+def interaction_timeline_order() -> tuple[Any, ...]:
+    """The order of a timeline: newest first, ties in reverse chain order."""
+    return (
+        interactions.c.at.desc(),
+        interactions.c.block_number.desc(),
+        interactions.c.log_index.desc(),
+        interactions.c.position.desc(),
+    )
