@@ -23,6 +23,48 @@ from tests.contracts.helpers import (
     random_hash,
 )
 
+RECEIPT_PATIENCE_SECONDS = 5.0
+RECEIPT_POLL_SECONDS = 0.01
+
+
+@pytest.fixture(scope="session", autouse=True)
+def patient_receipts():
+    """Work around a Brownie 1.22.2 race that fails transactions as "Tx dropped without known
+    replacement" on a busy machine.
+
+    Brownie's confirmation thread reads the sender's nonce, then the receipt, and calls the
+    transaction dropped when the nonce has moved on but the receipt is not there yet. Anvil
+    advances the nonce a moment before the mined transaction can be looked up, so under load a
+    mined transaction is taken for a dropped one. Before Brownie looks, this waits (up to 5 s) for
+    the receipt to appear; a transaction that really was dropped still is after that. Polling
+    every 10 ms instead of Brownie's second also makes the suite faster.
+    """
+    import time
+
+    from brownie import web3
+    from brownie.network.transaction import TransactionReceipt
+    from web3.exceptions import TransactionNotFound
+
+    original = TransactionReceipt._await_confirmation
+
+    def await_confirmation(self, block_number=None, required_confs=1):
+        deadline = time.monotonic() + RECEIPT_PATIENCE_SECONDS
+        while time.monotonic() < deadline:
+            try:
+                receipt = web3.eth.get_transaction_receipt(self.txid)
+            except TransactionNotFound:
+                receipt = None
+            if receipt is not None and receipt["blockHash"] is not None:
+                break
+            time.sleep(RECEIPT_POLL_SECONDS)
+        return original(self, block_number, required_confs)
+
+    TransactionReceipt._await_confirmation = await_confirmation
+    try:
+        yield
+    finally:
+        TransactionReceipt._await_confirmation = original
+
 
 @pytest.fixture(autouse=True)
 def isolation(fn_isolation: None) -> None:
