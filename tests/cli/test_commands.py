@@ -1,4 +1,5 @@
-"""The command tree as a whole: help everywhere, JSON wherever data is printed, global options."""
+"""The command tree as a whole, lazily loaded commands included: help of its own everywhere, JSON wherever
+data is printed, a keystore wherever a transaction is sent, global options."""
 
 from __future__ import annotations
 
@@ -10,12 +11,87 @@ import pytest
 from chaincrm.cli.commands import cli as root
 from tests.cli.conftest import cli_for
 
-# Commands that print a report rather than data, and so have no --json.
-NO_JSON = {("demo",), ("bench", "gas"), ("bench", "index"), ("bench", "throughput")}
+# Every leaf command, by what it does. A new command must be added to exactly one of these, which
+# decides what it must offer: a command that sends a transaction signs with --keystore, and every
+# command except the tools prints its result as --json as well.
+SENDS = {
+    ("customer", "accept-wallet"),
+    ("customer", "add"),
+    ("customer", "approve-wallet"),
+    ("customer", "consent"),
+    ("customer", "erase"),
+    ("customer", "grant"),
+    ("customer", "propose-wallet"),
+    ("customer", "relay"),
+    ("customer", "reseal"),
+    ("customer", "revoke"),
+    ("customer", "update"),
+    ("deal", "attach"),
+    ("deal", "lose"),
+    ("deal", "move"),
+    ("deal", "open"),
+    ("deal", "reissue"),
+    ("deploy",),
+    ("interaction", "log"),
+    ("invoice", "cancel"),
+    ("invoice", "confirm"),
+    ("invoice", "dispute"),
+    ("invoice", "pay"),
+    ("invoice", "reclaim"),
+    ("invoice", "refund"),
+    ("invoice", "release"),
+    ("invoice", "treasury", "accept"),
+    ("invoice", "treasury", "cancel"),
+    ("invoice", "treasury", "propose"),
+    ("invoice", "withdraw"),
+    ("key", "publish"),
+    ("staff", "add"),
+    ("staff", "key"),
+    ("staff", "remove"),
+}
+PRINTS = {
+    ("customer", "list"),
+    ("customer", "show"),
+    ("customer", "sign-wallet-acceptance"),  # signs a message for someone else to relay; sends nothing
+    ("customer", "timeline"),
+    ("deal", "document"),
+    ("deal", "list"),
+    ("deal", "show"),
+    ("index",),
+    ("interaction", "list"),
+    ("interaction", "show"),
+    ("invoice", "list"),
+    ("invoice", "show"),
+    ("invoice", "treasury", "show"),
+    ("invoice", "uri"),
+    ("key", "list"),
+    ("key", "new"),
+    ("me", "access"),
+    ("me", "all"),
+    ("me", "consents"),
+    ("me", "deals"),
+    ("me", "interactions"),
+    ("me", "invoices"),
+    ("me", "profile"),
+    ("me", "refunds"),
+    ("node", "down"),
+    ("node", "status"),
+    ("node", "up"),
+    ("report",),
+    ("staff", "list"),
+    ("staff", "show"),
+    ("verify", "erasure"),
+    ("verify", "interaction"),
+    ("verify", "payment"),
+    ("verify", "stage"),
+}
+# Tools that start their own chain with its development accounts and print a report rather than
+# data: no keystore, no --json.
+TOOLS = {("demo",), ("bench", "gas"), ("bench", "index"), ("bench", "throughput")}
 
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:
-    """Every command under `group`, the lazily imported ones included."""
+    """Every command under `group`, through `get_command`, so the lazily imported ones included."""
     context = click.Context(group)
     for name in group.list_commands(context):
         command = group.get_command(context, name)
@@ -26,32 +102,66 @@ def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[
 
 
 ALL = list(_commands(root))
-LEAVES = [(path, command) for path, command in ALL if not isinstance(command, click.Group)]
+LEAVES = {path: command for path, command in ALL if not isinstance(command, click.Group)}
 
 
-@pytest.mark.parametrize("path", [path for path, _ in ALL], ids=" ".join)
-def test_every_command_has_help(path: tuple[str, ...]) -> None:
+def _ids(value: object) -> str:
+    return " ".join(value) if isinstance(value, tuple) else ""
+
+
+def _options(command: click.Command) -> set[str]:
+    return {option for param in command.params for option in param.opts}
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _letters(text: str) -> str:
+    """`text` without its whitespace: click re-wraps help, breaking lines at spaces and hyphens."""
+    return "".join(text.split())
+
+
+def test_every_command_is_classified_once_as_sending_printing_or_a_tool() -> None:
+    classified = [*SENDS, *PRINTS, *TOOLS]
+
+    assert len(classified) == len(set(classified)), "a command is in two classes"
+    assert set(classified) == set(LEAVES), (set(LEAVES) - set(classified), set(classified) - set(LEAVES))
+
+
+@pytest.mark.parametrize("path", sorted(SENDS), ids=_ids)
+def test_every_command_that_sends_a_transaction_signs_with_a_keystore(path: tuple[str, ...]) -> None:
     shown = cli_for({})(*path, "--help")
 
-    assert shown.exit_code == 0
-    usage = " ".join(shown.stdout.split("\n\n")[0].split())  # long usage lines wrap
-    assert usage.startswith("Usage: ") and f"chaincrm {' '.join(path)} [OPTIONS]" in usage
+    assert "--keystore" in _options(LEAVES[path])
+    assert "--keystore" in shown.stdout  # offered, not hidden
 
 
-@pytest.mark.parametrize(
-    "path, command",
-    [(p, c) for p, c in LEAVES if p not in NO_JSON],
-    ids=lambda v: " ".join(v) if isinstance(v, tuple) else "",
-)
-def test_every_command_that_prints_data_has_a_json_option(path: tuple[str, ...], command: click.Command) -> None:
-    assert "--json" in {option for param in command.params for option in param.opts}
+@pytest.mark.parametrize("path", sorted(SENDS | PRINTS), ids=_ids)
+def test_every_command_that_prints_data_has_a_json_option(path: tuple[str, ...]) -> None:
+    shown = cli_for({})(*path, "--help")
+
+    assert "--json" in _options(LEAVES[path])
+    assert "--json" in shown.stdout
 
 
-def test_every_command_that_sends_takes_a_keystore_and_no_private_key() -> None:
-    options = {option for _, command in LEAVES for param in command.params for option in param.opts}
+def test_no_command_takes_a_private_key() -> None:
+    options = set().union(*(_options(command) for _, command in ALL))
 
-    assert "--keystore" in options
     assert not {option for option in options if "private" in option or option == "--key"}
+
+
+@pytest.mark.parametrize("path, command", ALL, ids=_ids)
+def test_every_command_has_help_of_its_own(path: tuple[str, ...], command: click.Command) -> None:
+    shown = cli_for({})(*path, "--help")
+
+    assert shown.exit_code == 0, shown.stderr
+    usage = _words(shown.stdout.split("\n\n")[0])  # long usage lines wrap
+    assert usage.startswith("Usage: ") and f"chaincrm {' '.join(path)} [OPTIONS]" in usage
+    assert command.help and command.help.strip(), f"{' '.join(path)} has no help text"
+    assert _letters(command.help) in _letters(shown.stdout)  # shown whole, under the usage line
+    same = [other for other, twin in ALL if twin is not command and twin.help == command.help]
+    assert not same, f"{' '.join(path)} repeats the help of {same}"
 
 
 def test_the_index_command_is_listed_although_it_is_imported_only_when_used() -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
+import zxingcpp
 from PIL import Image
 
 from chaincrm.contracts.client import Crm
@@ -260,7 +261,6 @@ def _terminal_to_image(drawing: str) -> Image.Image:
 
 
 def test_both_qr_codes_decode_back_to_the_uri(tmp_path: Path) -> None:
-    zxingcpp = pytest.importorskip("zxingcpp", reason="no QR decoder installed (zxing-cpp)")
     path = qr_png(WELL_FORMED, tmp_path / "invoice.png")
 
     with Image.open(path) as png:
