@@ -8,6 +8,7 @@ hanging on a node that is not ours.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -22,6 +23,7 @@ from chaincrm.services import supervisor
 from chaincrm.services.supervisor import free_port
 
 __all__ = [
+    "ANVIL_VARIABLE",
     "DEFAULT_CHAIN_ID",
     "DEFAULT_MNEMONIC",
     "DEFAULT_PORT",
@@ -47,18 +49,30 @@ STARTUP_TIMEOUT_SECONDS = 30.0
 STOP_TIMEOUT_SECONDS = supervisor.STOP_TIMEOUT_SECONDS
 PROBE_TIMEOUT_SECONDS = 1.0
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+"""The checkout, when this package runs from one (an installed package finds Anvil on the PATH)."""
+ANVIL_VARIABLE = "CHAINCRM_ANVIL"
 PROCESS_MARKER = "anvil"
 """Every Anvil we start has this in its command line (the binary, or npm's wrapper of it)."""
 
 
 def anvil_executable() -> str:
-    """Anvil from the project's npm install (run as itself, see tools/bin/anvil), else from PATH."""
+    """The Anvil to run: ``$CHAINCRM_ANVIL``; else, in a checkout, the project's npm install (run as
+    itself, see tools/bin/anvil); else ``anvil`` on the PATH."""
+    configured = os.environ.get(ANVIL_VARIABLE)
+    if configured:
+        found = shutil.which(configured)
+        if found is None:
+            raise NodeError(f"{ANVIL_VARIABLE}={configured} is not an executable")
+        return found
     local = PROJECT_ROOT / "tools" / "bin" / "anvil"
-    if any((PROJECT_ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil")):
+    if local.is_file() and any((PROJECT_ROOT / "node_modules" / "@foundry-rs").glob("anvil-*/bin/anvil")):
         return str(local)
     found = shutil.which("anvil")
     if found is None:
-        raise NodeError("anvil is not installed: run the README's set-up command (npm install)")
+        raise NodeError(
+            f"anvil is not installed: put it on the PATH or name it in {ANVIL_VARIABLE} "
+            "(in a checkout, the README's set-up command installs it)"
+        )
     return found
 
 

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
+import sysconfig
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,14 +14,16 @@ import pytest
 
 from chaincrm.contracts.client import Crm, connect
 from chaincrm.contracts.deployment import load_record
-from chaincrm.services.anvil import AnvilOptions, start_anvil, stop_process
+from chaincrm.services.anvil import AnvilOptions, free_port, start_anvil, stop_process
 from chaincrm.storage import KuboStore, digest_to_cid
 from chaincrm.storage.node import NodeHandle
 
 ROOT = Path(__file__).resolve().parents[2]
-NETWORK = "chaincrm-test"
-PORT = int(os.environ.get("CHAINCRM_TEST_PORT", "18545"))
+# Its own network name and a free port: `./run test`'s contract tests define `chaincrm-test`.
+NETWORK = "chaincrm-scripts-test"
+PORT = free_port()
 BROWNIE = ROOT / ".venv" / "bin" / "brownie"
+DOTTED_PATH_HOOK = Path(sysconfig.get_paths()["purelib"]) / "chaincrm_brownie_run.pth"
 
 
 def _env(home: Path, ipfs: NodeHandle) -> dict[str, str]:
@@ -33,10 +37,10 @@ def _env(home: Path, ipfs: NodeHandle) -> dict[str, str]:
     return env
 
 
-def _brownie(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+def _brownie(env: dict[str, str], *args: str, project: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [str(BROWNIE), "run", *args, "--network", NETWORK],
-        cwd=ROOT,
+        cwd=project,
         env=env,
         capture_output=True,
         text=True,
@@ -140,3 +144,28 @@ def test_bad_arguments_give_one_line_and_a_non_zero_exit(
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0]
     assert "Traceback" not in result.stderr
+
+
+@pytest.fixture(scope="module")
+def dotted_checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The project's Brownie files in a folder with a dot above it, as in ~/src/v1.2/chaincrm."""
+    assert DOTTED_PATH_HOOK.is_file(), f"{DOTTED_PATH_HOOK} is missing: `./run setup` installs it"
+    project = tmp_path_factory.mktemp("src") / "v1.2" / "chaincrm"
+    project.mkdir(parents=True)
+    shutil.copy2(ROOT / "brownie-config.yaml", project)
+    for folder in ("contracts", "interfaces", "scripts", "build/contracts", "build/interfaces"):
+        shutil.copytree(ROOT / folder, project / folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (project / "node_modules").symlink_to(ROOT / "node_modules")
+    return project
+
+
+def test_deploy_runs_from_a_checkout_below_a_folder_with_a_dot(
+    dotted_checkout: Path, chain_on_test_port: str, ipfs_node: NodeHandle, tmp_path: Path
+) -> None:
+    env = _env(tmp_path, ipfs_node)
+
+    result = _brownie(env, "scripts/deploy.py", project=dotted_checkout)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "deployed to" in result.stdout
+    assert json.loads((tmp_path / "deployment.json").read_text())["chain_id"] == 31337
