@@ -8,10 +8,9 @@ from rich.console import Console
 from rich.table import Table
 
 from chaincrm.errors import ConfigError
+from chaincrm.units import WEI_PER_ETH
 from chaincrm.views.timeline import customer_timeline, pipeline_by_stage
 from scripts._common import crm, record_settings, run
-
-WEI_PER_ETH = 10**18
 
 
 def main(view: str = "pipeline", customer_id: str = "") -> None:

@@ -1,49 +1,134 @@
-"""Command definitions. Each parses, calls the SDK, prints."""
+"""Command definitions. Each parses, calls the SDK, prints.
+
+The root group imports each command group only when it runs (or when its own `--help` is asked
+for): `chaincrm --version` and `chaincrm --help` import click and nothing of web3, eth-account or
+the storage, so they start at once.
+"""
 
 from __future__ import annotations
 
 import importlib
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import click
 
-from chaincrm.cli.context import App
-from chaincrm.cli.customers import customer
-from chaincrm.cli.deals import deal
-from chaincrm.cli.interactions import interaction
-from chaincrm.cli.invoices import invoice
-from chaincrm.cli.keys import key
-from chaincrm.cli.me import me_group
-from chaincrm.cli.node import deploy_command, node
-from chaincrm.cli.report import report_command
-from chaincrm.cli.staff import staff
-from chaincrm.cli.verify import verify_command
-from chaincrm.config import Settings
+from chaincrm.cli.context import App, pass_app
+from chaincrm.config import HOME_RULE
+
+LAZY: dict[str, tuple[str, str]] = {
+    "customer": ("chaincrm.cli.customers:customer", "Customers: encrypted profiles, wallets, access, consent."),
+    "deal": ("chaincrm.cli.deals:deal", "Deals: the sales pipeline, from lead to won or lost."),
+    "deploy": ("chaincrm.cli.node:deploy_command", "Deploy the contracts and write the deployment record."),
+    "index": ("chaincrm.cli.index:index_command", "Follow the contracts' events into the off-chain index."),
+    "interaction": ("chaincrm.cli.interactions:interaction", "Interactions: encrypted notes and attachments."),
+    "invoice": ("chaincrm.cli.invoices:invoice", "Invoices: paid into escrow, released, refunded."),
+    "key": ("chaincrm.cli.keys:key", "Keystores: create, list, publish your encryption key."),
+    "me": ("chaincrm.cli.me:me_group", "Your own records, read with your keystore."),
+    "node": ("chaincrm.cli.node:node", "The local stack: Anvil and the IPFS node."),
+    "report": ("chaincrm.cli.report:report_command", "KPIs for managers: tables, CSV, PNG charts, HTML."),
+    "staff": ("chaincrm.cli.staff:staff", "Staff: roles and published encryption keys."),
+    "verify": ("chaincrm.cli.verify:verify_command", "Check a record against any node: yes or no."),
+}
+"""Each lazily imported command: where it is defined, and its one-line summary for the root help."""
+
+
+class LazyCommands(dict[str, click.Command]):
+    """A group's commands, each imported on first look-up. Names and iteration import nothing, so
+    listing them is free; everything that hands out commands (`get`, `[]`, `items`) imports."""
+
+    def __init__(self, lazy: dict[str, tuple[str, str]]) -> None:
+        super().__init__()
+        self.lazy = lazy
+
+    def loaded(self, name: object) -> bool:
+        return dict.__contains__(self, name)
+
+    def _load(self, name: object) -> None:
+        if isinstance(name, str) and name in self.lazy and not self.loaded(name):
+            target, summary = self.lazy[name]
+            module, attribute = target.split(":")
+            command: click.Command = getattr(importlib.import_module(module), attribute)
+            command.short_help = summary
+            dict.__setitem__(self, name, command)
+
+    def __getitem__(self, name: str) -> click.Command:
+        self._load(name)
+        return dict.__getitem__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:  # type: ignore[override]
+        self._load(name)
+        return dict.get(self, name, default)
+
+    def __contains__(self, name: object) -> bool:
+        return self.loaded(name) or (isinstance(name, str) and name in self.lazy)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(sorted({*dict.keys(self), *self.lazy}))
+
+    def __len__(self) -> int:
+        return len({*dict.keys(self), *self.lazy})
+
+    def keys(self) -> Any:
+        for name in self.lazy:
+            self._load(name)
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        return [self[name] for name in self]
+
+    def items(self) -> Any:
+        return [(name, self[name]) for name in self]
 
 
 class LazyGroup(click.Group):
-    """A group whose heavier commands are imported only when run (or when the root help lists them),
-    so that every other command starts fast."""
+    """The root group: its commands are imported only when run, or when their own help is asked
+    for; the root help lists the summaries in LAZY without importing anything."""
 
-    lazy = {"index": "chaincrm.cli.index:index_command"}  # the indexer pulls in SQLAlchemy
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        eager = self.commands
+        self.commands = LazyCommands(LAZY)
+        self.commands.update(eager)
 
-    def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*super().list_commands(ctx), *self.lazy})
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            if name in LAZY:
+                rows.append((name, LAZY[name][1]))
+                continue
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=80)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
 
-    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
-        if cmd_name in self.lazy and cmd_name not in self.commands:
-            module, name = self.lazy[cmd_name].split(":")
-            self.add_command(getattr(importlib.import_module(module), name), cmd_name)
-        return super().get_command(ctx, cmd_name)
+
+ROOT_HELP = f"""chaincrm: a CRM whose record of truth is a set of Ethereum contracts.
+
+Home (deployment record, keystores, local node state): {HOME_RULE}.
+
+With --json a command prints JSON on stdout (wei as decimal strings, times as Unix seconds, enums by
+lower-case name, hashes and CIDs in full), and an error as one JSON line on stderr:
+{{"error": {{"code": ..., "message": ..., "revert": {{"name": ..., "args": {{...}}}}}}}} (revert only for a
+contract revert). Without --json an error is one `error: ...` line. Exit 1 on an error, 2 on a usage
+mistake."""
 
 
-@click.group(cls=LazyGroup, help="chaincrm: a CRM whose record of truth is a set of Ethereum contracts.")
+@click.group(cls=LazyGroup, help=ROOT_HELP)
 @click.option(
     "--home",
     type=click.Path(path_type=Path, file_okay=False),
-    help="Folder for the deployment record, keystores and local node state [env CHAINCRM_HOME; default .chaincrm].",
+    help="Folder for the deployment record, keystores and local node state [env CHAINCRM_HOME; default: the "
+    "nearest .chaincrm folder upward, else ~/.chaincrm].",
 )
-@click.option("--rpc-url", help="The chain's JSON-RPC URL [env CHAINCRM_RPC_URL; default http://127.0.0.1:8545].")
+@click.option(
+    "--rpc-url",
+    help="The chain's JSON-RPC endpoint: http(s):// or ws(s):// URL, or an IPC socket path "
+    "[env CHAINCRM_RPC_URL; default http://127.0.0.1:8545].",
+)
 @click.option(
     "--ipfs-api",
     help="The IPFS service's API multiaddr [env CHAINCRM_IPFS_API; default /ip4/127.0.0.1/tcp/5001/http].",
@@ -51,70 +136,102 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="chaincrm")
 @click.pass_context
 def cli(ctx: click.Context, home: Path | None, rpc_url: str | None, ipfs_api: str | None) -> None:
-    ctx.obj = App(Settings.from_env(home=home, rpc_url=rpc_url, ipfs_api=ipfs_api))
+    ctx.obj = App(home=home, rpc_url=rpc_url, ipfs_api=ipfs_api)
 
 
-for command in (
-    node,
-    deploy_command,
-    key,
-    staff,
-    customer,
-    interaction,
-    deal,
-    invoice,
-    me_group,
-    verify_command,
-    report_command,
-):
-    cli.add_command(command)
+PORT = click.IntRange(1, 65535)
 
 
-@cli.command(help="Run the whole story on a local chain and IPFS node: deploy, seed, pay an invoice, report.")
+@cli.command(
+    short_help="The whole story on a local stack: deploy, seed, pay, report.",
+    help="Run the whole story on a local chain and IPFS node: deploy, seed, pay an invoice, report. "
+    "It uses --home, --rpc-url and --ipfs-api like every command.",
+)
 @click.option("--customers", default=40, show_default=True, type=click.IntRange(1, 500))
 @click.option("--interactions", default=300, show_default=True, type=click.IntRange(0, 100_000))
 @click.option("--deals", default=32, show_default=True, type=click.IntRange(8, 1_000))
-@click.option("--chain-port", default=8545, show_default=True, type=click.IntRange(1, 65535))
-@click.option("--ipfs-port", default=5001, show_default=True, type=click.IntRange(1, 65535))
-def demo(customers: int, interactions: int, deals: int, chain_port: int, ipfs_port: int) -> None:
+@click.option("--chain-port", type=PORT, help="Anvil's port [default: the port of --rpc-url, 8545].")
+@click.option("--ipfs-port", type=PORT, help="The IPFS API's port [default: the port of --ipfs-api, 5001].")
+@pass_app
+def demo(
+    app: App, customers: int, interactions: int, deals: int, chain_port: int | None, ipfs_port: int | None
+) -> None:
     from chaincrm.cli.demo import run_demo
 
-    run_demo(customers=customers, interactions=interactions, deals=deals, chain_port=chain_port, ipfs_port=ipfs_port)
+    run_demo(
+        app.settings,
+        customers=customers,
+        interactions=interactions,
+        deals=deals,
+        chain_port=chain_port,
+        ipfs_port=ipfs_port,
+    )
 
 
-@cli.group(name="bench", help="Benchmarks: print figures and write them to a JSON file (not tests).")
+@cli.group(
+    name="bench",
+    short_help="Benchmarks: figures written to JSON files.",
+    help="Benchmarks: print figures and write them to a JSON file (not tests).",
+)
 def bench_group() -> None:
     pass
 
 
+def _out_option(default: str) -> click.Option:
+    return click.Option(
+        ["--out"],
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=Path(default),
+        show_default=True,
+        help="Where to write the figures (its folder is created).",
+    )
+
+
+def _writable(out: Path) -> Path:
+    """Refuse, before a benchmark runs for minutes, a result file that cannot be written."""
+    from chaincrm.cli.files import check_writable
+
+    return check_writable(out, "benchmark results", create_folder=True)
+
+
 @bench_group.command(name="gas", help="Gas per operation from receipts, with 10 and 10,000 existing records.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("bench-results/gas.json"), show_default=True)
 @click.option(
     "--records", "scales", multiple=True, type=click.IntRange(1, 100_000), help="Existing-record counts (repeatable)."
 )
 def bench_gas(out: Path, scales: tuple[int, ...]) -> None:
     from chaincrm_tools.bench import contracts as bench
 
-    bench.run_gas(out, scales or bench.SCALES, log=click.echo)
+    bench.run_gas(_writable(out), scales or bench.SCALES, log=click.echo)
+
+
+BENCH_INDEX_INTERACTIONS = 100_000
 
 
 @bench_group.command(
-    name="index", help="Indexer catch-up (events/s) and timeline query time with 1,000,000 interactions."
+    name="index",
+    help=f"Indexer catch-up (events/s) and timeline query time, with {BENCH_INDEX_INTERACTIONS:,} interactions "
+    "unless --interactions.",
 )
-@click.option("--out", type=click.Path(path_type=Path), default=Path("bench-results/index.json"), show_default=True)
-@click.option("--interactions", default=100_000, show_default=True, type=click.IntRange(1_000, 1_000_000))
+@click.option(
+    "--interactions", default=BENCH_INDEX_INTERACTIONS, show_default=True, type=click.IntRange(1_000, 1_000_000)
+)
 def bench_index(out: Path, interactions: int) -> None:
     from chaincrm_tools.bench.index import run_index_bench
 
-    run_index_bench(out, interactions, log=click.echo)
+    run_index_bench(_writable(out), interactions, log=click.echo)
 
 
 @bench_group.command(name="throughput", help="SDK throughput: interactions logged one per transaction by one signer.")
-@click.option(
-    "--out", type=click.Path(path_type=Path), default=Path("bench-results/throughput.json"), show_default=True
-)
 @click.option("--count", default=2000, show_default=True, type=click.IntRange(100, 100_000))
 def bench_throughput(out: Path, count: int) -> None:
     from chaincrm_tools.bench import contracts as bench
 
-    bench.run_throughput(out, count, log=click.echo)
+    bench.run_throughput(_writable(out), count, log=click.echo)
+
+
+for _command, _default in (
+    (bench_gas, "bench-results/gas.json"),
+    (bench_index, "bench-results/index.json"),
+    (bench_throughput, "bench-results/throughput.json"),
+):
+    _command.params.insert(0, _out_option(_default))

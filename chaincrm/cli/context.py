@@ -5,47 +5,62 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from chaincrm.chain.addresses import AddressProblem, parse_address
-from chaincrm.chain.keystores import LocalSigner, load_signer
 from chaincrm.config import Settings
-from chaincrm.contracts.client import Crm
 from chaincrm.errors import KeystoreError
-from chaincrm.privacy.customers import CustomerData
-from chaincrm.storage import KuboStore
+from chaincrm.units import WEI_PER_ETH
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # imported where used: start-up stays fast (web3, eth-account, storage)
+    from chaincrm.chain.keystores import LocalSigner
+    from chaincrm.contracts.client import Crm
+    from chaincrm.privacy.customers import CustomerData
     from chaincrm.privacy.notes import CustomerNotes
+    from chaincrm.storage import KuboStore
 
 KEYSTORE_ENV = "CHAINCRM_KEYSTORE"
-WEI_PER_UNIT = {"wei": 1, "gwei": 10**9, "eth": 10**18, "ether": 10**18}
+DATABASE_ENV = "CHAINCRM_INDEX_DATABASE"  # the event index, for `index` and `report`
+WEI_PER_UNIT = {"wei": 1, "gwei": 10**9, "eth": WEI_PER_ETH, "ether": WEI_PER_ETH}
+UINT64_MAX = 2**64 - 1
+UINT96_MAX = 2**96 - 1
+UINT256_MAX = 2**256 - 1
 
 F = TypeVar("F", bound=Callable[..., Any])
 E = TypeVar("E", bound=enum.Enum)
 
 
-@dataclass
 class App:
-    """Per-invocation state: built from the group's options, everything else on first use."""
+    """Per-invocation state: the group's options, and everything built from them on first use, so a
+    bad setting stops only the commands that need it (and `--help` never)."""
 
-    settings: Settings
+    def __init__(self, settings: Settings | None = None, **overrides: object) -> None:
+        self._settings = settings
+        self.overrides = overrides
+
+    @cached_property
+    def settings(self) -> Settings:
+        return self._settings if self._settings is not None else Settings.from_env(**self.overrides)
 
     @cached_property
     def crm(self) -> Crm:
+        from chaincrm.contracts.client import Crm
+
         return Crm.from_settings(self.settings)
 
     @cached_property
     def store(self) -> KuboStore:
+        from chaincrm.storage import KuboStore
+
         return KuboStore(self.settings.ipfs_api)
 
     @cached_property
     def customers(self) -> CustomerData:
+        from chaincrm.privacy.customers import CustomerData
+
         return CustomerData(self.crm, self.store)
 
     @cached_property
@@ -56,6 +71,8 @@ class App:
 
     def signer(self, keystore: str | None) -> LocalSigner:
         """Unlock the keystore named by --keystore or CHAINCRM_KEYSTORE (password: env or prompt)."""
+        from chaincrm.chain.keystores import load_signer
+
         if not keystore:
             raise KeystoreError(f"no signer: pass --keystore ADDRESS|PATH or set {KEYSTORE_ENV}")
         return load_signer(keystore, folder=self.settings.keystore_dir)
@@ -90,6 +107,8 @@ class AddressType(click.ParamType):
     name = "address"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> str:
+        from chaincrm.chain.addresses import AddressProblem, parse_address
+
         text = str(value).strip()
         try:
             return str(parse_address(text))
@@ -100,25 +119,46 @@ class AddressType(click.ParamType):
 
 
 class EthAmountType(click.ParamType):
-    """An amount of ether: `1.5` or `1.5eth` (ether), `20gwei`, `100wei`; converted to wei."""
+    """An amount of ether: `1.5` or `1.5eth` (ether), `20gwei`, `100wei`; converted to wei, at most
+    `max_wei` (what the contract's field holds), so that a huge value is refused before anything is sent."""
 
     name = "amount"
 
+    def __init__(self, max_wei: int = UINT256_MAX, limit_name: str = "uint256") -> None:
+        self.max_wei = max_wei
+        self.limit_name = limit_name
+
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
-            return value
-        text = str(value).strip().lower().replace(" ", "")
-        unit = next((u for u in sorted(WEI_PER_UNIT, key=len, reverse=True) if text.endswith(u)), "eth")
-        number = text[: -len(unit)] if text.endswith(unit) else text
-        try:
-            amount = Decimal(number) * WEI_PER_UNIT[unit]
-        except InvalidOperation:
-            self.fail(f"{value!r} is not an amount (e.g. 1.5, 1.5eth, 20gwei, 100wei)", param, ctx)
+            amount = Decimal(value)
+        else:
+            text = str(value).strip().lower().replace(" ", "")
+            unit = next((u for u in sorted(WEI_PER_UNIT, key=len, reverse=True) if text.endswith(u)), "eth")
+            number = text[: -len(unit)] if text.endswith(unit) else text
+            try:
+                amount = Decimal(number) * WEI_PER_UNIT[unit]
+            except InvalidOperation:
+                self.fail(f"{value!r} is not an amount (e.g. 1.5, 1.5eth, 20gwei, 100wei)", param, ctx)
         if not amount.is_finite() or amount < 0:
             self.fail(f"{value!r} is not a positive amount", param, ctx)
+        if amount > self.max_wei:
+            most = format(Decimal(self.max_wei) / WEI_PER_ETH, "f").rstrip("0").rstrip(".")
+            self.fail(f"{value!r} is more than the contract holds ({self.limit_name}: at most {most} ETH)", param, ctx)
         if amount != amount.to_integral_value():
             self.fail(f"{value!r} is not a whole number of wei", param, ctx)
         return int(amount)
+
+
+class IdType(click.IntRange):
+    """A record id: a whole number from 1 to the largest the contracts store (uint64)."""
+
+    name = "id"
+
+    def __init__(self) -> None:
+        super().__init__(min=1, max=UINT64_MAX)
+
+    def _describe_range(self) -> str:
+        return "1 to 2^64-1 (ids are uint64 on chain)"
 
 
 class EnumChoice(click.Choice):  # type: ignore[type-arg]
@@ -138,7 +178,8 @@ class EnumChoice(click.Choice):  # type: ignore[type-arg]
 
 ADDRESS = AddressType()
 ETH_AMOUNT = EthAmountType()
-ID = click.IntRange(min=1)
+DEAL_VALUE = EthAmountType(UINT96_MAX, "uint96")  # the escrow stores invoice amounts as uint96
+ID = IdType()
 
 
 def enum_name(member: enum.Enum) -> str:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from chaincrm.chain.keystores import LocalSigner
+from chaincrm.cli import Declined
 from chaincrm.cli.context import (
     ADDRESS,
     ID,
@@ -56,6 +56,8 @@ from chaincrm.views.timeline import customer_timeline
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
+
+    from chaincrm.chain.keystores import LocalSigner
 
 PROFILE_FIELDS = tuple(field.name for field in dataclasses.fields(CustomerProfile))
 PURPOSE = EnumChoice(Purpose)
@@ -527,8 +529,9 @@ def revoke(app: App, customer_id: int, staff: str, keystore: str | None, as_json
 @pass_app
 def erase(app: App, customer_id: int, yes: bool, keystore: str | None, as_json: bool) -> None:
     actor = app.signer(keystore)
-    if not yes:
-        click.confirm(f"Erase customer {customer_id}? Their data can never be read again", abort=True, err=True)
+    question = f"Erase customer {customer_id}? Their data can never be read again"
+    if not yes and not click.confirm(question, err=True):
+        raise Declined("nothing was erased")
     with working(f"Erasing customer {customer_id}"):
         erased = app.customers.erase(customer_id, actor.account)
     fields = {

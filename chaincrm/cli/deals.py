@@ -14,7 +14,7 @@ from rich.console import Console
 
 from chaincrm.cli.context import (
     ADDRESS,
-    ETH_AMOUNT,
+    DEAL_VALUE,
     ID,
     App,
     EnumChoice,
@@ -57,7 +57,12 @@ def deal() -> None:
 )
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
 @click.option(
-    "--value", "value_wei", type=ETH_AMOUNT, required=True, help="The deal's value: 1.5 (ETH), 1.5eth, 20gwei, 100wei."
+    "--value",
+    "value_wei",
+    type=DEAL_VALUE,
+    required=True,
+    help="The deal's value: 1.5 (ETH), 1.5eth, 20gwei, 100wei; at most what an invoice holds (uint96 wei, about "
+    "79 billion ETH).",
 )
 @click.option("--owner", type=ADDRESS, help="The agent (with a grant on the customer) who owns it [default: you].")
 @keystore_option
@@ -154,8 +159,10 @@ def _documents(crm: Crm, deal_id: int) -> list[dict[str, Any]]:
     """The deal's documents from its DealDocumentAttached events, numbered from 1 in chain order."""
     from chaincrm.storage import digest_to_cid
 
-    logs = crm.pipeline.contract.events.DealDocumentAttached().get_logs(
-        from_block=crm.deployment.block_number, argument_filters={"dealId": deal_id}
+    logs = crm.chain.logs.events(
+        crm.pipeline.contract.events.DealDocumentAttached,
+        from_block=crm.deployment.block_number,
+        argument_filters={"dealId": deal_id},
     )
     logs = sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
     return [

@@ -17,7 +17,9 @@ import os
 import random
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -29,6 +31,8 @@ from web3.types import RPCEndpoint
 
 from chaincrm.chain import Chain
 from chaincrm.chain.keystores import create_keystore, keystore_path, load_signer
+from chaincrm.cli.context import WEI_PER_ETH
+from chaincrm.cli.output import console as output_console
 from chaincrm.config import Settings
 from chaincrm.contracts.client import RPC_TIMEOUT_SECONDS, Crm, chain_for
 from chaincrm.contracts.deployment import deploy, save_record
@@ -57,28 +61,29 @@ from chaincrm_tools.demo.seeding import (
     top_up,
 )
 
-WEI_PER_ETH = 10**18
 DAY_SECONDS = 24 * 3600
-ANVIL_PORT = 8545
-IPFS_PORT = 5001
 DEMO_PASSWORD = "chaincrm-demo"  # noqa: S105 - protects only the public Anvil test keys of the demo
 
 
 def run_demo(
+    settings: Settings,
     *,
     customers: int,
     interactions: int,
     deals: int,
-    home: Path | None = None,
-    chain_port: int = ANVIL_PORT,
-    ipfs_port: int = IPFS_PORT,
+    chain_port: int | None = None,
+    ipfs_port: int | None = None,
 ) -> None:
-    console = Console()
-    settings = Settings.from_env(home=home)
-    settings = Settings(
-        rpc_url=f"http://127.0.0.1:{chain_port}", ipfs_api=f"/ip4/127.0.0.1/tcp/{ipfs_port}/http",
-        home=settings.home, confirmations=settings.confirmations,
-    )  # fmt: skip
+    """The story in `settings.home`, on the stack at `settings.rpc_url` and `settings.ipfs_api`
+    (started on their ports, or on `chain_port`/`ipfs_port`, which then name the endpoints)."""
+    console = output_console()
+    chain_port = chain_port or stack.chain_port_of(settings.rpc_url)
+    ipfs_port = ipfs_port or stack.ipfs_port_of(settings.ipfs_api)
+    settings = replace(
+        settings,
+        rpc_url=_with_port(settings.rpc_url, chain_port),
+        ipfs_api=settings.ipfs_api.replace(f"/tcp/{stack.ipfs_port_of(settings.ipfs_api)}/", f"/tcp/{ipfs_port}/"),
+    )
     password = os.environ.get("CHAINCRM_PASSWORD", DEMO_PASSWORD)
     started = time.perf_counter()
 
@@ -313,6 +318,11 @@ def _payment(
         f"it to itself (gas {released['gasUsed']:,}); invoice {invoice.id} is "
         f"{crm.escrow.invoice(invoice.id).status.label}"
     )
+
+
+def _with_port(rpc_url: str, port: int) -> str:
+    parts = urlsplit(rpc_url)
+    return parts._replace(netloc=f"{parts.hostname}:{port}").geturl()
 
 
 def _connect(rpc_url: str) -> Chain:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
 from typing import Any
 
@@ -15,8 +16,9 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
-from chaincrm.cli.context import App, json_option, pass_app
+from chaincrm.cli.context import DATABASE_ENV, App, json_option, pass_app
 from chaincrm.cli.output import console, emit, facts
+from chaincrm.errors import ConfigError
 from chaincrm.index.indexer import (
     DEFAULT_CONFIRMATIONS,
     DEFAULT_INITIAL_RANGE_BLOCKS,
@@ -25,9 +27,9 @@ from chaincrm.index.indexer import (
     Indexer,
     SyncProgress,
     SyncReport,
+    database_url,
 )
 
-DATABASE_ENV = "CHAINCRM_INDEX_DATABASE"
 CONFIRMATIONS_ENV = "CHAINCRM_INDEX_CONFIRMATIONS"
 
 
@@ -146,6 +148,8 @@ def index_command(
     max_range: int,
     as_json: bool,
 ) -> None:
+    if database is not None:
+        _check_folder(database)
     bar = _Bar()
     totals = _Totals()
     stopped = False
@@ -198,6 +202,17 @@ def index_command(
         out.print(facts("Index", shown))
 
     emit(summary, as_json, human)
+
+
+def _check_folder(database: str) -> None:
+    """A SQLite file given by --database goes into a folder that exists: a typo is refused, not
+    created (the default <home>/index.sqlite is created with its home)."""
+    url = database_url(database)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    folder = Path(str(url.database)).expanduser().parent
+    if not folder.is_dir():
+        raise ConfigError(f"--database {database}: the folder {folder} does not exist (create it first)")
 
 
 def _pass_line(report: SyncReport) -> str:

@@ -44,8 +44,9 @@ def interaction() -> None:
 @interaction.command(
     name="log",
     help="Log an interaction (an agent with a grant on the customer). The note (--note, --note-file, or typed "
-    "when neither is given and nothing is attached) and every --attach file are encrypted together for the "
-    "customer's readers and stored on IPFS; the chain gets only the CID digest of the ciphertext.",
+    "when neither is given and nothing is attached; with --json nothing is asked) and every --attach file are "
+    "encrypted together for the customer's readers and stored on IPFS; the chain gets only the CID digest of the "
+    "ciphertext.",
 )
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
 @click.option("--kind", type=EnumChoice(InteractionKind), required=True, help="What kind of contact it was.")
@@ -87,6 +88,8 @@ def log_interaction(
         text = _note_text(read_bytes(note_file, "note file", limit), note_file)
     elif note is not None or attachments:
         text = note or ""
+    elif as_json:
+        raise ConfigError("no note: give --note, --note-file or --attach (with --json nothing is asked)")
     else:
         text = click.prompt("Note", err=True)
     if not text.strip() and not attachments:

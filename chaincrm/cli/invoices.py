@@ -8,16 +8,21 @@ already in escrow.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import click
 from rich.console import Console
-from web3.types import TxReceipt
 
-from chaincrm.cli.context import ADDRESS, ETH_AMOUNT, ID, App, enum_name, json_option, keystore_option, pass_app
+from chaincrm.cli.context import ADDRESS, ETH_AMOUNT, ID, App, F, enum_name, json_option, keystore_option, pass_app
 from chaincrm.cli.output import emit, emit_line, eth, facts, invoice_fields, table, tracked, tx_fields, when
-from chaincrm.models import Invoice
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
+    from chaincrm.chain.keystores import LocalSigner
+    from chaincrm.models import Invoice
 
 
 @click.group(name="invoice", help="Invoices: issued when a deal is won, paid by the customer's wallet into escrow.")
@@ -75,98 +80,116 @@ def list_invoices(app: App, as_json: bool) -> None:
     emit([invoice_fields(i) for i in invoices], as_json, human)
 
 
-@invoice.command(help="Pay an invoice into escrow from the payer's wallet (exactly its amount unless --amount).")
-@click.argument("invoice_id", metavar="INVOICE", type=ID)
-@click.option(
+# ------------------------------------------------------------------ escrow actions
+
+Sent: TypeAlias = "tuple[str, TxReceipt, dict[str, Any]]"  # what was done (for the line), receipt, JSON extras
+Action: TypeAlias = "Callable[..., Sent]"
+
+
+def _action(name: str, help: str, act: Action, *options: Callable[[F], F]) -> click.Command:
+    """A command `invoice NAME INVOICE [options] --keystore --json` that unlocks the signer, calls
+    `act(app, invoice_id, signer, **options)` and reports the invoice as it is afterwards."""
+
+    def command(app: App, invoice_id: int, keystore: str | None, as_json: bool, **values: Any) -> None:
+        signer = app.signer(keystore)
+        done, receipt, extra = act(app, invoice_id, signer, **values)
+        after = app.crm.escrow.invoice(invoice_id)
+        line = f"Invoice {invoice_id} {done} ({eth(after.amount_wei)}) in block {receipt['blockNumber']}"
+        emit_line(invoice_fields(after) | extra | tx_fields(receipt), as_json, line)
+
+    for decorate in (pass_app, json_option, keystore_option, *reversed(options)):
+        command = decorate(command)
+    command = click.argument("invoice_id", metavar="INVOICE", type=ID)(command)
+    return invoice.command(name=name, help=help)(command)
+
+
+def _pay(app: App, invoice_id: int, signer: LocalSigner, amount_wei: int | None) -> Sent:
+    return "paid into escrow", app.crm.escrow.pay(invoice_id, signer.account, amount_wei), {}
+
+
+def _confirm(app: App, invoice_id: int, signer: LocalSigner) -> Sent:
+    receipt = app.crm.escrow.confirm_delivery(invoice_id, signer.account)
+    return "confirmed: released to the treasury", receipt, {}
+
+
+def _dispute(app: App, invoice_id: int, signer: LocalSigner) -> Sent:
+    escrow = app.crm.escrow
+    receipt = escrow.dispute(invoice_id, signer.account)
+    deadline = escrow.dispute_deadline(invoice_id)
+    done = f"disputed: a manager releases or refunds it by {when(deadline)}, after which the payer may reclaim it"
+    return done, receipt, {"dispute_deadline": deadline}
+
+
+def _release(app: App, invoice_id: int, signer: LocalSigner) -> Sent:
+    escrow = app.crm.escrow
+    receipt = escrow.release(invoice_id, signer.account)
+    treasury = escrow.treasury_of(escrow.invoice(invoice_id))
+    return f"released to the treasury {treasury}", receipt, {"treasury": treasury}
+
+
+def _credited(app: App, verb: str, payer: str, receipt: TxReceipt) -> Sent:
+    credit = app.crm.escrow.refund_of(payer)
+    withdraw_with = f"`chaincrm invoice withdraw --keystore {payer}`"
+    done = f"{verb}: credited to {payer} ({eth(credit)} to withdraw with {withdraw_with})"
+    return done, receipt, {"payer_credit_wei": str(credit)}
+
+
+def _refund(app: App, invoice_id: int, signer: LocalSigner) -> Sent:
+    escrow = app.crm.escrow
+    receipt = escrow.refund(invoice_id, signer.account)
+    return _credited(app, "refunded", escrow.invoice(invoice_id).payer, receipt)
+
+
+def _reclaim(app: App, invoice_id: int, signer: LocalSigner) -> Sent:
+    return _credited(app, "reclaimed", signer.address, app.crm.escrow.reclaim(invoice_id, signer.account))
+
+
+def _cancel(app: App, invoice_id: int, signer: LocalSigner) -> Sent:
+    return "cancelled", app.crm.escrow.cancel(invoice_id, signer.account), {}
+
+
+AMOUNT_OPTION = click.option(
     "--amount",
     "amount_wei",
     type=ETH_AMOUNT,
     help="What to send: 1.5 (ETH), 20gwei, 100wei [default: the invoice's amount].",
 )
-@keystore_option
-@json_option
-@pass_app
-def pay(app: App, invoice_id: int, amount_wei: int | None, keystore: str | None, as_json: bool) -> None:
-    payer = app.signer(keystore)
-    receipt = app.crm.escrow.pay(invoice_id, payer.account, amount_wei)
-    _report(app, invoice_id, "paid into escrow", receipt, as_json)
 
-
-@invoice.command(help="Confirm delivery (the payer): the escrowed payment goes to the treasury fixed when it was paid.")
-@click.argument("invoice_id", metavar="INVOICE", type=ID)
-@keystore_option
-@json_option
-@pass_app
-def confirm(app: App, invoice_id: int, keystore: str | None, as_json: bool) -> None:
-    payer = app.signer(keystore)
-    receipt = app.crm.escrow.confirm_delivery(invoice_id, payer.account)
-    _report(app, invoice_id, "confirmed: released to the treasury", receipt, as_json)
-
-
-@invoice.command(help="Dispute a paid invoice within the dispute window (the payer): a manager then resolves it.")
-@click.argument("invoice_id", metavar="INVOICE", type=ID)
-@keystore_option
-@json_option
-@pass_app
-def dispute(app: App, invoice_id: int, keystore: str | None, as_json: bool) -> None:
-    payer = app.signer(keystore)
-    escrow = app.crm.escrow
-    receipt = escrow.dispute(invoice_id, payer.account)
-    deadline = escrow.dispute_deadline(invoice_id)
-    _report(
-        app,
-        invoice_id,
-        f"disputed: a manager releases or refunds it by {when(deadline)}, after which the payer may reclaim it",
-        receipt,
-        as_json,
-        {"dispute_deadline": deadline},
-    )
-
-
-@invoice.command(
-    help="Release an escrowed payment to the treasury fixed at payment: after the dispute window by the payer, "
-    "that treasury or a manager; a disputed invoice only by a manager, before the dispute deadline."
+pay = _action(
+    "pay",
+    "Pay an invoice into escrow from the payer's wallet (exactly its amount unless --amount).",
+    _pay,
+    AMOUNT_OPTION,
 )
-@click.argument("invoice_id", metavar="INVOICE", type=ID)
-@keystore_option
-@json_option
-@pass_app
-def release(app: App, invoice_id: int, keystore: str | None, as_json: bool) -> None:
-    actor = app.signer(keystore)
-    escrow = app.crm.escrow
-    receipt = escrow.release(invoice_id, actor.account)
-    treasury = escrow.treasury_of(escrow.invoice(invoice_id))
-    _report(app, invoice_id, f"released to the treasury {treasury}", receipt, as_json, {"treasury": treasury})
-
-
-@invoice.command(
-    help="Refund a paid or disputed invoice (a manager): the amount is CREDITED to the payer, who takes it with "
-    "`invoice withdraw` (it is no longer sent in the same transaction)."
+confirm = _action(
+    "confirm",
+    "Confirm delivery (the payer): the escrowed payment goes to the treasury fixed when it was paid.",
+    _confirm,
 )
-@click.argument("invoice_id", metavar="INVOICE", type=ID)
-@keystore_option
-@json_option
-@pass_app
-def refund(app: App, invoice_id: int, keystore: str | None, as_json: bool) -> None:
-    manager = app.signer(keystore)
-    escrow = app.crm.escrow
-    receipt = escrow.refund(invoice_id, manager.account)
-    payer = escrow.invoice(invoice_id).payer
-    _credited(app, invoice_id, "refunded", payer, receipt, as_json)
-
-
-@invoice.command(
-    help="Take back a disputed invoice's payment after its dispute deadline passed unresolved (the payer): "
-    "credited like a refund, then `invoice withdraw`."
+dispute = _action(
+    "dispute", "Dispute a paid invoice within the dispute window (the payer): a manager then resolves it.", _dispute
 )
-@click.argument("invoice_id", metavar="INVOICE", type=ID)
-@keystore_option
-@json_option
-@pass_app
-def reclaim(app: App, invoice_id: int, keystore: str | None, as_json: bool) -> None:
-    payer = app.signer(keystore)
-    receipt = app.crm.escrow.reclaim(invoice_id, payer.account)
-    _credited(app, invoice_id, "reclaimed", payer.address, receipt, as_json)
+release = _action(
+    "release",
+    "Release an escrowed payment to the treasury fixed at payment: after the dispute window by the payer, "
+    "that treasury or a manager; a disputed invoice only by a manager, before the dispute deadline.",
+    _release,
+)
+refund = _action(
+    "refund",
+    "Refund a paid or disputed invoice (a manager): the amount is CREDITED to the payer, who takes it with "
+    "`invoice withdraw` (it is no longer sent in the same transaction).",
+    _refund,
+)
+reclaim = _action(
+    "reclaim",
+    "Take back a disputed invoice's payment after its dispute deadline passed unresolved (the payer): "
+    "credited like a refund, then `invoice withdraw`.",
+    _reclaim,
+)
+cancel = _action(
+    "cancel", "Cancel an unpaid invoice (a manager). A won deal gets a new one with `deal reissue`.", _cancel
+)
 
 
 @invoice.command(help="Withdraw every refund credited to you (the payer's keystore) to your wallet.")
@@ -181,25 +204,6 @@ def withdraw(app: App, keystore: str | None, as_json: bool) -> None:
     fields = {"payer": payer.address, "amount_wei": str(amount)} | tx_fields(receipt)
     line = f"Withdrew {eth(amount)} of refunds to {payer.address} in block {receipt['blockNumber']}"
     emit_line(fields, as_json, line)
-
-
-def _credited(app: App, invoice_id: int, verb: str, payer: str, receipt: TxReceipt, as_json: bool) -> None:
-    credit = app.crm.escrow.refund_of(payer)
-    done = (
-        f"{verb}: credited to {payer} ({eth(credit)} to withdraw with `chaincrm invoice withdraw --keystore {payer}`)"
-    )
-    _report(app, invoice_id, done, receipt, as_json, {"payer_credit_wei": str(credit)})
-
-
-@invoice.command(help="Cancel an unpaid invoice (a manager). A won deal gets a new one with `deal reissue`.")
-@click.argument("invoice_id", metavar="INVOICE", type=ID)
-@keystore_option
-@json_option
-@pass_app
-def cancel(app: App, invoice_id: int, keystore: str | None, as_json: bool) -> None:
-    manager = app.signer(keystore)
-    receipt = app.crm.escrow.cancel(invoice_id, manager.account)
-    _report(app, invoice_id, "cancelled", receipt, as_json)
 
 
 @invoice.command(help="The EIP-681 payment URI for an open invoice, drawn as a QR code; --png writes it to a file.")
@@ -231,14 +235,6 @@ def uri(app: App, invoice_id: int, png: Path | None, as_json: bool) -> None:
             out.print(f"QR code written to {png}", markup=False)
 
     emit(fields, as_json, human)
-
-
-def _report(
-    app: App, invoice_id: int, done: str, receipt: TxReceipt, as_json: bool, extra: dict[str, Any] | None = None
-) -> None:
-    after = app.crm.escrow.invoice(invoice_id)
-    line = f"Invoice {invoice_id} {done} ({eth(after.amount_wei)}) in block {receipt['blockNumber']}"
-    emit_line(invoice_fields(after) | (extra or {}) | tx_fields(receipt), as_json, line)
 
 
 # ------------------------------------------------------------------ treasury

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 
 import click
 from eth_utils import is_hex_address, to_checksum_address
@@ -17,6 +18,7 @@ from chaincrm.chain.keystores import DEFAULT_PASSWORD_ENV, create_keystore
 from chaincrm.cli.context import App, json_option, pass_app
 from chaincrm.cli.output import emit, emit_line, table
 from chaincrm.cli.staff import publish_key
+from chaincrm.errors import KeystoreError
 from chaincrm.services.anvil import dev_private_keys
 
 DEV_ACCOUNTS = 10
@@ -39,11 +41,29 @@ def key() -> None:
 def new(app: App, dev_account: int | None, scrypt_n: int | None, as_json: bool) -> None:
     password = os.environ.get(DEFAULT_PASSWORD_ENV)
     if password is None:
-        password = click.prompt("Password for the new keystore", hide_input=True, confirmation_prompt=True, err=True)
+        password = _new_password()
     private_key = None if dev_account is None else dev_private_keys(dev_account + 1)[dev_account]
     path = create_keystore(app.settings.keystore_dir, password, private_key=private_key, scrypt_n=scrypt_n)
     address = path.stem
     emit_line({"address": address, "path": str(path)}, as_json, f"Created keystore {path} for {address}")
+
+
+def _new_password() -> str:
+    """Asked twice on a terminal; otherwise read as two lines from stdin (a pipe), and no input at
+    all is one line of error rather than a prompt that cannot be answered."""
+    stdin = sys.stdin
+    if stdin.isatty():
+        return str(click.prompt("Password for the new keystore", hide_input=True, confirmation_prompt=True, err=True))
+    lines = [stdin.readline() for _ in range(2)]
+    if not lines[0]:
+        raise KeystoreError(
+            f"no password for the new keystore: set {DEFAULT_PASSWORD_ENV}, run on a terminal to be asked, "
+            "or pipe it in twice (two lines)"
+        )
+    password, again = (line.rstrip("\r\n") for line in lines)
+    if password != again:
+        raise KeystoreError("the two passwords read from stdin differ")
+    return password
 
 
 @key.command(name="list", help="The keystores in <home>/keystores.")

@@ -8,7 +8,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from chaincrm.cli.context import ADDRESS, ETH_AMOUNT, App, json_option, keystore_option, pass_app
+from chaincrm.cli.context import ADDRESS, ETH_AMOUNT, WEI_PER_ETH, App, json_option, keystore_option, pass_app
 from chaincrm.cli.output import emit, facts, table, working
 from chaincrm.contracts.client import connect
 from chaincrm.contracts.deployment import (
@@ -27,7 +27,6 @@ from chaincrm.services.stack import ServiceState, StackState
 
 PORT = click.IntRange(1, 65535)
 DAYS = click.FloatRange(min=0, min_open=True)
-WEI_PER_ETH = 10**18
 
 
 @click.group(
@@ -57,7 +56,7 @@ def up(app: App, chain_port: int | None, ipfs_port: int | None, as_json: bool) -
             verb = "started" if service.started else "already running"
             out.print(f"{service.name}: {verb} at {service.url} (pid {service.pid})", markup=False)
 
-    emit(_state_fields(state, started=True), as_json, human)
+    emit(_state_fields(state), as_json, human)
 
 
 @node.command(help="Stop Anvil (saving its state) and the IPFS node; stopping what is not running is fine.")
@@ -71,7 +70,7 @@ def down(app: App, as_json: bool) -> None:
         for service in (state.chain, state.ipfs):
             out.print(f"{service.name}: {'stopped' if service.stopped else 'was not running'}", markup=False)
 
-    emit({"chain": {"stopped": state.chain.stopped}, "ipfs": {"stopped": state.ipfs.stopped}}, as_json, human)
+    emit(_state_fields(state), as_json, human)
 
 
 @node.command(help="Whether Anvil and the IPFS node run, where, and the block number / IPFS version.")
@@ -90,14 +89,15 @@ def status(app: App, as_json: bool) -> None:
 _OTHER_SERVICE_DETAIL = {"chain": {"version"}, "ipfs": {"block_number"}}
 
 
-def _state_fields(state: StackState, *, started: bool = False) -> dict[str, Any]:
-    """Each service by name; `started` (did this call start it) only for `up`."""
-    dropped = {"name", "stopped"} if started else {"name", "started", "stopped"}
+def _state_fields(state: StackState) -> dict[str, Any]:
+    """One shape for `up`, `down` and `status`: each service by name with running, url, pid, its
+    block number (chain) or version (ipfs), and whether this call started (`up`) or stopped
+    (`down`) it."""
     return {
         service.name: {
             key: value
             for key, value in asdict(service).items()
-            if key not in dropped and key not in _OTHER_SERVICE_DETAIL[service.name]
+            if key != "name" and key not in _OTHER_SERVICE_DETAIL[service.name]
         }
         for service in (state.chain, state.ipfs)
     }

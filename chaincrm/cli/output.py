@@ -13,23 +13,27 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
 from rich.progress import track
 from rich.table import Table
-from web3.types import TxReceipt
 
-from chaincrm.cli.context import enum_name
-from chaincrm.models import Customer, Deal, Interaction, Invoice, Purpose, StageChange
+from chaincrm.cli.context import WEI_PER_ETH, enum_name
 
-WEI_PER_ETH = Decimal(10**18)
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
+    from chaincrm.models import Customer, Deal, Interaction, Invoice, Purpose, StageChange
+
 T = TypeVar("T")
-PIPE_WIDTH = 200  # columns when stdout is not a terminal: never wrap an address mid-table
+PIPE_WIDTH = 500  # columns when the output is not a terminal (a pipe, a file): tables are never squashed
 
 
 def console(*, err: bool = False) -> Console:
+    """A console for stdout (or stderr): the terminal's width on a terminal, PIPE_WIDTH otherwise, so
+    a table written to a file or a pipe keeps every column whole instead of rich's 80 columns."""
     stream = sys.stderr if err else sys.stdout
     width = None if stream.isatty() else PIPE_WIDTH
     return Console(stderr=err, highlight=False, soft_wrap=False, width=width)
@@ -91,7 +95,7 @@ def facts(title: str, rows: Mapping[str, Any]) -> Table:
 
 
 def eth(wei: int) -> str:
-    text = format(Decimal(wei) / WEI_PER_ETH, "f")
+    text = format(Decimal(wei) / Decimal(WEI_PER_ETH), "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")
     return f"{text} ETH"

@@ -15,7 +15,8 @@ from typing import Any
 
 import click
 
-from chaincrm.cli.context import ADDRESS, App, json_option, pass_app
+from chaincrm.cli.context import ADDRESS, DATABASE_ENV, App, json_option, pass_app
+from chaincrm.cli.files import check_writable, check_writable_folder
 from chaincrm.cli.output import console, emit, working
 from chaincrm.reports.kpis import (
     BRANCHES_FILE,
@@ -100,8 +101,10 @@ class MomentType(click.ParamType):
 )
 @click.option(
     "--database",
+    envvar=DATABASE_ENV,
     metavar="URL|PATH",
-    help="The index: a database URL (sqlite:///FILE, postgresql://...) or a SQLite file [default <home>/index.sqlite].",
+    help="The index: a database URL (sqlite:///FILE, postgresql://...) or a SQLite file "
+    f"[env {DATABASE_ENV}; default <home>/index.sqlite].",
 )
 @click.option("--csv", "csv_dir", type=click.Path(path_type=Path, file_okay=False), help="Write a CSV per table here.")
 @click.option("--png", "png_dir", type=click.Path(path_type=Path, file_okay=False), help="Write the charts here (PNG).")
@@ -131,6 +134,12 @@ def report_command(
     check: bool,
     as_json: bool,
 ) -> None:
+    if csv_dir is not None:
+        check_writable_folder(csv_dir, "the CSV folder")
+    if png_dir is not None:
+        check_writable_folder(png_dir, "the chart folder")
+    if html_file is not None:
+        check_writable(html_file, "the HTML report", create_folder=True)
     chosen = agents_for(agents, branches, load_branches(app.settings.home / BRANCHES_FILE) if branches else {})
     report_filter = ReportFilter(since=since, until=until, agents=chosen)
     with working("Reading events"):

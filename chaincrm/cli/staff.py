@@ -129,7 +129,7 @@ def list_staff(app: App, as_json: bool) -> None:
     registry = crm.registry
     # The admin's role was granted in the registry's constructor, before the recorded block.
     accounts: dict[str, None] = {crm.chain.call(registry.contract.functions.defaultAdmin()): None}
-    for log in registry.contract.events.RoleGranted().get_logs(from_block=crm.deployment.block_number):
+    for log in crm.chain.logs.events(registry.contract.events.RoleGranted, from_block=crm.deployment.block_number):
         accounts[log["args"]["account"]] = None
     rows: list[dict[str, Any]] = []
     for address in accounts:

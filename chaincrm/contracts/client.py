@@ -8,12 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from web3 import HTTPProvider, Web3
+from web3 import HTTPProvider, IPCProvider, LegacyWebSocketProvider, Web3
+from web3.providers import JSONBaseProvider
 
 from chaincrm.chain import Chain
 from chaincrm.chain.artifacts import all_abis
 from chaincrm.chain.reverts import RevertDecoder
-from chaincrm.config import Settings
+from chaincrm.config import Settings, check_rpc_url, ipc_path, is_ipc_path
 from chaincrm.contracts.deployment import check_record, load_record
 from chaincrm.contracts.escrow import Escrow
 from chaincrm.contracts.pipeline import Pipeline
@@ -23,10 +24,19 @@ from chaincrm.models import Deployment
 RPC_TIMEOUT_SECONDS = 10
 
 
+def provider_for(rpc_url: str) -> JSONBaseProvider:
+    """The web3 provider for an endpoint: http(s) URL, ws(s) URL or IPC socket path (ConfigError otherwise)."""
+    url = check_rpc_url(rpc_url)
+    if is_ipc_path(url):
+        return IPCProvider(ipc_path(url), timeout=RPC_TIMEOUT_SECONDS)
+    if url.lower().startswith(("ws://", "wss://")):
+        return LegacyWebSocketProvider(url, websocket_timeout=RPC_TIMEOUT_SECONDS)
+    return HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS})
+
+
 def connect(rpc_url: str, *, confirmations: int = 1) -> Chain:
-    """A Chain for an RPC URL, with reverts decoded from the CRM's ABIs."""
-    w3 = Web3(HTTPProvider(rpc_url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS}))
-    return Chain(w3, RevertDecoder(all_abis()), confirmations=confirmations)
+    """A Chain for an RPC URL (or IPC path), with reverts decoded from the CRM's ABIs."""
+    return Chain(Web3(provider_for(rpc_url)), RevertDecoder(all_abis()), confirmations=confirmations)
 
 
 def chain_for(w3: Web3, *, confirmations: int = 1) -> Chain:

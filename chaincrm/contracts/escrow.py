@@ -26,7 +26,12 @@ class Escrow:
         return int(self.chain.call(self.contract.functions.invoiceCount()))
 
     def invoices(self) -> list[Invoice]:
-        return [self.invoice(invoice_id) for invoice_id in range(1, self.invoice_count() + 1)]
+        """Every invoice, read in JSON-RPC batches of `invoiceOf` calls at one block."""
+        block = self.chain.block_number("latest")  # the count and the rows agree
+        count = int(self.chain.call(self.contract.functions.invoiceCount(), block=block))
+        ids = range(1, count + 1)
+        rows = self.chain.call_many([self.contract.functions.invoiceOf(invoice_id) for invoice_id in ids], block=block)
+        return [Invoice.from_chain(invoice_id, raw) for invoice_id, raw in zip(ids, rows, strict=True)]
 
     def pay(self, invoice_id: int, sender: Sender, amount_wei: int | None = None) -> TxReceipt:
         """Pay an invoice from `sender`'s wallet; by default exactly the amount it asks for."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from eth_utils import to_checksum_address
 from web3.contract import Contract
 from web3.logs import DISCARD
@@ -67,16 +65,26 @@ class Pipeline:
         return int(self.chain.call(self.contract.functions.dealCount()))
 
     def deals(self) -> list[Deal]:
-        return [self.deal(deal_id) for deal_id in range(1, self.deal_count() + 1)]
+        """Every deal, read in JSON-RPC batches of `dealOf` calls at one block."""
+        block = self.chain.block_number("latest")  # the count and the rows agree
+        count = int(self.chain.call(self.contract.functions.dealCount(), block=block))
+        ids = range(1, count + 1)
+        rows = self.chain.call_many([self.contract.functions.dealOf(deal_id) for deal_id in ids], block=block)
+        return [Deal.from_chain(deal_id, raw) for deal_id, raw in zip(ids, rows, strict=True)]
 
     def can_move(self, from_stage: Stage, to_stage: Stage) -> bool:
         return bool(self.chain.call(self.contract.functions.canMove(int(from_stage), int(to_stage))))
 
     def stage_changes(
-        self, deal_id: int | None = None, from_block: int = 0, to_block: Any = "latest"
+        self, deal_id: int | None = None, from_block: int = 0, to_block: int | str = "latest"
     ) -> list[StageChange]:
+        """Stage moves read from the chain's logs, in chain order (in block ranges the node
+        accepts; a log from another address is dropped)."""
         filters = {"dealId": deal_id} if deal_id is not None else {}
-        changes = [
+        logs = self.chain.logs.events(
+            self.contract.events.DealStageChanged, from_block=from_block, to_block=to_block, argument_filters=filters
+        )
+        return [
             StageChange(
                 deal_id=int(log["args"]["dealId"]),
                 from_stage=Stage(log["args"]["from"]),
@@ -86,11 +94,5 @@ class Pipeline:
                 block_number=int(log["blockNumber"]),
                 tx_hash=log["transactionHash"].to_0x_hex(),
             )
-            for log in emitted_by(
-                self.address,
-                self.contract.events.DealStageChanged().get_logs(
-                    from_block=from_block, to_block=to_block, argument_filters=filters
-                ),
-            )
+            for log in logs
         ]
-        return changes

@@ -108,7 +108,10 @@ class Registry:
         return bool(self.chain.call(self.contract.functions.hasRole(role.role_id, to_checksum_address(account))))
 
     def roles_of(self, account: str) -> list[Role]:
-        return [role for role in Role if self.has_role(role, account)]
+        """The roles `account` holds, asked for in one JSON-RPC batch."""
+        roles = list(Role)
+        fns = [self.contract.functions.hasRole(role.role_id, to_checksum_address(account)) for role in roles]
+        return [role for role, held in zip(roles, self.chain.call_many(fns), strict=True) if held]
 
     def register_encryption_key(self, public_key64: bytes, sender: Sender) -> TxReceipt:
         return self.chain.transact(self.contract.functions.registerEncryptionKey(public_key64), sender)
@@ -276,25 +279,20 @@ class Registry:
 
     def grants_of(self, customer_id: int, from_block: int = 0) -> list[AccessGrant]:
         """Every staff member ever granted access to the customer, with the grant's current state."""
-        staff: dict[str, None] = {}
-        for log in emitted_by(
-            self.address,
-            self.contract.events.AccessGranted().get_logs(
-                from_block=from_block, argument_filters={"customerId": customer_id}
-            ),
-        ):
-            staff[log["args"]["staff"]] = None
+        granted = self.chain.logs.events(
+            self.contract.events.AccessGranted, from_block=from_block, argument_filters={"customerId": customer_id}
+        )
+        staff = dict.fromkeys(log["args"]["staff"] for log in granted)
         return [self.access_of(customer_id, account) for account in staff]
 
     def wallet_public_key(self, customer_id: int, wallet: str, from_block: int = 0) -> bytes | None:
         """The key data is wrapped to for the customer's wallet: the one its acceptance carried,
         or the one it published in the directory."""
         wallet = to_checksum_address(wallet)
-        logs = emitted_by(
-            self.address,
-            self.contract.events.WalletAccepted().get_logs(
-                from_block=from_block, argument_filters={"customerId": customer_id, "newWallet": wallet}
-            ),
+        logs = self.chain.logs.events(
+            self.contract.events.WalletAccepted,
+            from_block=from_block,
+            argument_filters={"customerId": customer_id, "newWallet": wallet},
         )
         for log in reversed(logs):
             key = bytes(log["args"]["publicKey"])
@@ -335,23 +333,22 @@ class Registry:
         return self.chain.send_many(calls, sender, gas=gas, on_progress=on_progress)
 
     def interactions(
-        self, customer_id: int | None = None, from_block: int = 0, to_block: Any = "latest"
+        self, customer_id: int | None = None, from_block: int = 0, to_block: int | str = "latest"
     ) -> list[Interaction]:
-        """Interactions read from the chain's logs, single and batched, in chain order."""
+        """Interactions read from the chain's logs, single and batched, in chain order (in block
+        ranges the node accepts; a log from another address is dropped)."""
         single_filters = {"customerId": customer_id} if customer_id is not None else {}
-        events = self.contract.events
-        logs = emitted_by(
-            self.address,
-            [
-                *events.InteractionLogged().get_logs(
-                    from_block=from_block, to_block=to_block, argument_filters=single_filters
-                ),
-                *events.InteractionsLogged().get_logs(from_block=from_block, to_block=to_block),
-            ],
-        )
+        events, logs = self.contract.events, self.chain.logs
+        to_block = self.chain.block_number(to_block)  # both events up to the same block
+        found_logs = [
+            *logs.events(
+                events.InteractionLogged, from_block=from_block, to_block=to_block, argument_filters=single_filters
+            ),
+            *logs.events(events.InteractionsLogged, from_block=from_block, to_block=to_block),
+        ]
         found = [
             interaction
-            for log in logs
+            for log in found_logs
             for interaction in interactions_of_log(log["event"], log["args"], log)
             if customer_id is None or interaction.customer_id == customer_id
         ]

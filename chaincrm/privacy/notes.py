@@ -2,13 +2,13 @@
 
 Everything written about a customer is content, encrypted before it leaves the process under the
 customer's current content key (the key ring travels inside the profile, wrapped for the
-customer's readers: see :mod:`chaincrm.privacy.customers`), stored on IPFS, and readable back by those
+customer's readers: see :mod:`chaincrm.privacy.versions`), stored on IPFS, and readable back by those
 readers. The chain records the sha2-256 digest of the encrypted document's CIDv0: a hash of
 ciphertext under a random key and nonce, which nobody can recompute from the plaintext, and which
 erasure makes meaningless by destroying the keys.
 
-:func:`documents_of` finds every document tied to a customer from the chain alone, which is what
-erasure destroys.
+:func:`documents_of` (from :mod:`chaincrm.privacy.erasure`) finds every document tied to a customer
+from the chain alone, which is what erasure destroys.
 """
 
 from __future__ import annotations
@@ -18,17 +18,22 @@ from dataclasses import dataclass
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
-from chaincrm.chain import emitted_by
 from chaincrm.contracts.client import Crm
 from chaincrm.contracts.registry import InteractionEntry
-from chaincrm.errors import ContractRevert
 from chaincrm.models import DocumentKind, InteractionKind, Outcome
-from chaincrm.privacy import ContentContext, InteractionContent, KeyRing, open_content, seal_content
+from chaincrm.privacy.content import (
+    DEAL_DOCUMENT,
+    INTERACTION,
+    ContentContext,
+    InteractionContent,
+    open_content,
+    seal_content,
+)
 from chaincrm.privacy.customers import CustomerData
+from chaincrm.privacy.erasure import documents_of
+from chaincrm.privacy.profiles import KeyRing
+from chaincrm.privacy.versions import send_or_unpin
 from chaincrm.storage import Cid, DocumentStore, cid_to_digest, digest_to_cid
-
-INTERACTION = "interaction"
-DEAL_DOCUMENT = "deal-document"
 
 
 @dataclass(frozen=True)
@@ -83,9 +88,8 @@ class CustomerNotes:
         document = self.seal_interaction(customer_id, content, author)
         cid = self.store.put(document)
         digest = cid_to_digest(cid)
-        receipt = self._send_or_unpin(
-            cid, lambda: registry.log_interaction(InteractionEntry(customer_id, kind, outcome, digest), author)
-        )
+        entry = InteractionEntry(customer_id, kind, outcome, digest)
+        receipt = send_or_unpin(self.store, cid, lambda: registry.log_interaction(entry, author))
         return _stored(customer_id, cid, digest, receipt)
 
     def read_interaction(self, customer_id: int, content_hash: bytes, reader: LocalAccount) -> InteractionContent:
@@ -113,8 +117,8 @@ class CustomerNotes:
         )
         cid = self.store.put(document)
         digest = cid_to_digest(cid)
-        receipt = self._send_or_unpin(
-            cid, lambda: pipeline.attach_document(deal_id, kind, content_hash(document), digest, author)
+        receipt = send_or_unpin(
+            self.store, cid, lambda: pipeline.attach_document(deal_id, kind, content_hash(document), digest, author)
         )
         return _stored(customer_id, cid, digest, receipt)
 
@@ -123,47 +127,6 @@ class CustomerNotes:
         return open_content(
             document, keyring=self.keyring(customer_id, reader), context=self.context(customer_id, DEAL_DOCUMENT)
         )
-
-    def _send_or_unpin(self, cid: Cid, send: object) -> TxReceipt:
-        try:
-            return send()  # type: ignore[operator,no-any-return]
-        except ContractRevert:
-            self.store.unpin(cid)
-            raise
-
-
-def documents_of(crm: Crm, customer_id: int) -> list[tuple[str, Cid]]:
-    """Every document tied to a customer, found from the chain alone: each profile version, each
-    interaction's document (single and batched), and each document attached to the customer's deals."""
-    registry, pipeline = crm.registry, crm.pipeline
-    start = crm.deployment.block_number
-    found: list[tuple[str, Cid]] = []
-    customer = registry.customer(customer_id)
-    for version in range(1, customer.profile_version + 1):
-        found.append(("profile", digest_to_cid(registry.profile(customer_id, version).cid_digest)))
-    for interaction in registry.interactions(customer_id, from_block=start):
-        found.append((INTERACTION, digest_to_cid(interaction.content_hash)))
-    deal_ids = [
-        int(log["args"]["dealId"])
-        for log in emitted_by(
-            pipeline.address,
-            pipeline.contract.events.DealOpened().get_logs(
-                from_block=start, argument_filters={"customerId": customer_id}
-            ),
-        )
-    ]
-    if deal_ids:
-        for log in emitted_by(
-            pipeline.address,
-            pipeline.contract.events.DealDocumentAttached().get_logs(
-                from_block=start, argument_filters={"dealId": deal_ids}
-            ),
-        ):
-            found.append((DEAL_DOCUMENT, digest_to_cid(bytes(log["args"]["cidDigest"]))))
-    unique: dict[Cid, str] = {}
-    for kind, cid in found:
-        unique.setdefault(cid, kind)
-    return [(kind, cid) for cid, kind in unique.items()]
 
 
 def _stored(customer_id: int, cid: Cid, digest: bytes, receipt: TxReceipt) -> StoredContent:
@@ -174,3 +137,6 @@ def _stored(customer_id: int, cid: Cid, digest: bytes, receipt: TxReceipt) -> St
         tx_hash=receipt["transactionHash"].to_0x_hex(),
         block_number=int(receipt["blockNumber"]),
     )
+
+
+__all__ = ["DEAL_DOCUMENT", "INTERACTION", "CustomerNotes", "StoredContent", "documents_of"]

@@ -48,7 +48,6 @@ KPI definitions (times are chain time, Unix seconds, UTC):
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -474,11 +473,9 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     """The q-quantile by linear interpolation between closest ranks (numpy's default); None if empty."""
     if not values:
         return None
-    ordered = sorted(values)
-    position = q * (len(ordered) - 1)
-    lower = math.floor(position)
-    upper = min(lower + 1, len(ordered) - 1)
-    return float(ordered[lower] + (ordered[upper] - ordered[lower]) * (position - lower))
+    import numpy  # only reports need it: kept off the CLI's start-up
+
+    return float(numpy.quantile(values, q))
 
 
 def staff_of(history: History, flt: ReportFilter, owners: Mapping[int, str]) -> tuple[StaffRow, ...]:
@@ -624,7 +621,7 @@ def history_from_database(database: str | Path | None, deployment: Deployment, *
         state = read_state(engine)
         where = describe_database(engine)
         if state is None:
-            raise ConfigError(f"no index at {where}: build it first (`chaincrm index sync`) or pass --source chain")
+            raise ConfigError(f"no index at {where}: build it first (`chaincrm index`) or pass --source chain")
         followed = (state.chain_id, state.registry, state.pipeline, state.escrow)
         if followed != (deployment.chain_id, deployment.registry, deployment.pipeline, deployment.escrow):
             raise ConfigError(f"the index at {where} follows another deployment than this one")
@@ -639,7 +636,7 @@ def history_from_index(connection: Connection) -> History:
     the last block the indexer read."""
     state = connection.execute(select(ix.sync_state.c.last_block, ix.sync_state.c.start_block)).first()
     if state is None or state.last_block < state.start_block:
-        raise ConfigError("the index is empty: sync it first (`chaincrm index sync`)")
+        raise ConfigError("the index is empty: build it first (`chaincrm index`)")
     end_block = int(state.last_block)
     end_at = connection.execute(select(ix.blocks.c.timestamp).where(ix.blocks.c.number == end_block)).scalar()
     if end_at is None:

@@ -24,8 +24,9 @@ from rich.table import Table
 
 from chaincrm.models import Stage
 from chaincrm.reports.kpis import Check, Report
+from chaincrm.units import WEI_PER_ETH as UNIT_WEI_PER_ETH
 
-WEI_PER_ETH = Decimal(10**18)
+WEI_PER_ETH = Decimal(UNIT_WEI_PER_ETH)
 CHART_DPI = 100
 CHART_SIZE_INCHES = (7.0, 3.6)
 BAR_COLOUR = "#3b6ea5"

@@ -16,12 +16,10 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from chaincrm.chain import emitted_by
 from chaincrm.contracts.client import Crm
 from chaincrm.models import ZERO_ADDRESS, DocumentKind, LossReason, Purpose, Stage
 from chaincrm.storage import DocumentStore, digest_to_cid
-
-WEI_PER_ETH = 10**18
+from chaincrm.units import WEI_PER_ETH
 
 
 @dataclass(frozen=True)
@@ -46,6 +44,81 @@ def purpose_text(purpose: Purpose) -> str:
     return f"{purpose.label} ({purpose.basis.label})" if purpose.known else purpose.label
 
 
+# An event's arguments -> (what, detail, actor); actor None: the pipeline, which issues invoices.
+Describe = Callable[[Any], tuple[str, str, str | None]]
+
+
+@dataclass(frozen=True)
+class _Event:
+    """One event the timeline reads: from which contract, filtered on which indexed id, how it
+    reads, and which id it adds to the filters of the events after it."""
+
+    contract: str  # "registry", "pipeline" or "escrow": the Crm attribute
+    name: str
+    by: str  # the indexed argument filtered on: "customerId", "dealId" or "invoiceId"
+    describe: Describe | None  # None: read only to collect ids
+    collects: str | None = None  # an id the later events are filtered on
+
+
+def _wallet_proposed(a: Any) -> tuple[str, str, str | None]:
+    wallet = a["wallet"]
+    detail = "proposal withdrawn" if wallet == ZERO_ADDRESS else f"{wallet} proposed, not bound until it accepts"
+    return "wallet", detail, a["proposer"]
+
+
+def _wallet_accepted(a: Any) -> tuple[str, str, str | None]:
+    relayed = "" if a["relayer"] == a["newWallet"] else f" (signature relayed by {a['relayer']})"
+    return "wallet", f"{a['newWallet']} accepted{relayed}", a["newWallet"]
+
+
+def _deal(detail: Callable[[Any], str]) -> Describe:
+    return lambda a: (f"deal {a['dealId']}", detail(a), a["actor"])
+
+
+def _invoice(detail: Callable[[Any], str], actor: str = "actor") -> Describe:
+    return lambda a: (f"invoice {a['invoiceId']}", detail(a), a[actor])
+
+
+def _label(code: Any) -> str:
+    return str(code.label).replace("_", " ")
+
+
+# In reading order: a deal's events need the deal ids DealOpened collects, an invoice's events
+# the invoice ids InvoiceIssued collects.
+_EVENTS: tuple[_Event, ...] = (
+    _Event("registry", "CustomerRegistered", "customerId", lambda a: ("registered", "", a["registrar"])),
+    _Event("registry", "ProfileUpdated", "customerId", lambda a: (
+        "profile", f"version {a['version']} (readers 0x{bytes(a['readersHash']).hex()[:8]}…)", a["actor"])),
+    _Event("registry", "WalletProposed", "customerId", _wallet_proposed),
+    _Event("registry", "WalletAccepted", "customerId", _wallet_accepted),
+    _Event("registry", "AccessGranted", "customerId", lambda a: (
+        "access granted", f"{a['staff']} for {purpose_text(Purpose(a['purpose']))}", a["actor"])),
+    _Event("registry", "AccessRevoked", "customerId", lambda a: (
+        "access revoked", f"{a['staff']} ({purpose_text(Purpose(a['purpose']))})", a["actor"])),
+    _Event("registry", "ConsentChanged", "customerId", lambda a: (
+        f"consent {'given' if a['granted'] else 'withdrawn'}", Purpose(a["purpose"]).label, a["relayer"])),
+    _Event("registry", "CustomerErased", "customerId", lambda a: (
+        "erased", "receipt 0x" + bytes(a["receiptHash"]).hex()[:16], a["actor"])),
+    _Event("pipeline", "DealOpened", "customerId", None, collects="dealId"),
+    _Event("pipeline", "DealStageChanged", "dealId", _deal(lambda a: _stage_move(Stage(a["from"]), Stage(a["to"])))),
+    _Event("pipeline", "DealLost", "dealId", _deal(lambda a: f"lost: {_label(LossReason(a['reason']))}")),
+    _Event("pipeline", "DealReassigned", "dealId", _deal(lambda a: f"reassigned to {a['newOwner']}")),
+    _Event("pipeline", "DealDocumentAttached", "dealId", _deal(lambda a: (
+        f"document: {_label(DocumentKind(a['documentKind']))} ({digest_to_cid(bytes(a['cidDigest']))})"))),
+    _Event("escrow", "InvoiceIssued", "customerId", lambda a: (
+        f"invoice {a['invoiceId']}", f"issued {_eth(int(a['amount']))} for deal {a['dealId']}", None),
+        collects="invoiceId"),
+    _Event("escrow", "InvoicePaid", "invoiceId", _invoice(
+        lambda a: f"paid into escrow for treasury {a['treasury']}", actor="payer")),
+    _Event("escrow", "InvoiceDisputed", "invoiceId", _invoice(
+        lambda a: f"disputed, to resolve by {a['resolveBy']}", actor="payer")),
+    _Event("escrow", "InvoiceReleased", "invoiceId", _invoice(lambda a: f"released to treasury {a['treasury']}")),
+    _Event("escrow", "InvoiceRefunded", "invoiceId", _invoice(
+        lambda a: f"refunded: {_eth(int(a['amount']))} credited to {a['payer']}")),
+    _Event("escrow", "InvoiceCancelled", "invoiceId", _invoice(lambda a: "cancelled")),
+)  # fmt: skip
+
+
 def customer_timeline(
     crm: Crm,
     customer_id: int,
@@ -56,52 +129,40 @@ def customer_timeline(
 ) -> list[TimelineEntry]:
     """Everything the chain recorded about one customer, oldest first.
 
-    With `store` and `reader` (a reader of the customer's data: their wallet, a manager, staff
-    with a grant), each interaction's detail also carries its decrypted note and attachment
-    names, or why they cannot be read.
+    Logs are read in block ranges the node accepts, all up to the same block. With `store` and
+    `reader` (a reader of the customer's data: their wallet, a manager, staff with a grant),
+    each interaction's detail also carries its decrypted note and attachment names, or why they
+    cannot be read.
     """
     crm.registry.customer(customer_id)  # CustomerUnknown for an id that was never registered
-    start = max(from_block, 0)
+    start, end = max(from_block, 0), crm.chain.block_number("latest")
     entries: list[tuple[tuple[int, int, int], TimelineEntry]] = []  # (block, log index, position): chain order
-    registry, pipeline, escrow = crm.registry, crm.pipeline, crm.escrow
-
-    def logs(contract: Any, event: str, **filters: Any) -> list[Any]:
-        kind = getattr(contract.contract.events, event)
-        found = crm.chain.rpc(lambda: kind().get_logs(from_block=start, argument_filters=filters))
-        return emitted_by(contract.address, found)
-
-    def add(log: Any, what: str, detail: str, actor: str) -> None:
-        entries.append(((int(log["blockNumber"]), int(log["logIndex"]), 0), _entry(crm, log, what, detail, actor)))
-
-    for log in logs(registry, "CustomerRegistered", customerId=customer_id):
-        add(log, "registered", "", log["args"]["registrar"])
-    for log in logs(registry, "ProfileUpdated", customerId=customer_id):
-        readers = "0x" + bytes(log["args"]["readersHash"]).hex()[:8]
-        add(log, "profile", f"version {log['args']['version']} (readers {readers}…)", log["args"]["actor"])
-    for log in logs(registry, "WalletProposed", customerId=customer_id):
-        wallet = log["args"]["wallet"]
-        detail = "proposal withdrawn" if wallet == ZERO_ADDRESS else f"{wallet} proposed, not bound until it accepts"
-        add(log, "wallet", detail, log["args"]["proposer"])
-    for log in logs(registry, "WalletAccepted", customerId=customer_id):
-        args = log["args"]
-        relayed = "" if args["relayer"] == args["newWallet"] else f" (signature relayed by {args['relayer']})"
-        add(log, "wallet", f"{args['newWallet']} accepted{relayed}", args["newWallet"])
-    for log in logs(registry, "AccessGranted", customerId=customer_id):
-        purpose = Purpose(log["args"]["purpose"])
-        add(log, "access granted", f"{log['args']['staff']} for {purpose_text(purpose)}", log["args"]["actor"])
-    for log in logs(registry, "AccessRevoked", customerId=customer_id):
-        purpose = Purpose(log["args"]["purpose"])
-        add(log, "access revoked", f"{log['args']['staff']} ({purpose_text(purpose)})", log["args"]["actor"])
-    for log in logs(registry, "ConsentChanged", customerId=customer_id):
-        purpose = Purpose(log["args"]["purpose"])
-        verb = "given" if log["args"]["granted"] else "withdrawn"
-        add(log, f"consent {verb}", purpose.label, log["args"]["relayer"])
-    for log in logs(registry, "CustomerErased", customerId=customer_id):
-        add(log, "erased", "receipt 0x" + bytes(log["args"]["receiptHash"]).hex()[:16], log["args"]["actor"])
+    ids: dict[str, set[int]] = {"customerId": {customer_id}, "dealId": set(), "invoiceId": set()}
+    for spec in _EVENTS:
+        if not ids[spec.by]:
+            continue  # no deal (or invoice) to filter on: nothing to read
+        wrapper = getattr(crm, spec.contract)
+        logs = crm.chain.logs.events(
+            getattr(wrapper.contract.events, spec.name),
+            from_block=start,
+            to_block=end,
+            argument_filters={spec.by: sorted(ids[spec.by])},
+        )
+        for log in logs:
+            if spec.collects is not None:
+                ids[spec.collects].add(int(log["args"][spec.collects]))
+            if spec.describe is not None:
+                what, detail, actor = spec.describe(log["args"])
+                entries.append(
+                    (
+                        (int(log["blockNumber"]), int(log["logIndex"]), 0),
+                        _entry(crm, log, what, detail, actor or crm.pipeline.address),
+                    )
+                )
 
     note_of = _note_reader(crm, store, reader)
-    for interaction in registry.interactions(customer_id, from_block=start):
-        detail = interaction.outcome.label.replace("_", " ")
+    for interaction in crm.registry.interactions(customer_id, from_block=start, to_block=end):
+        detail = _label(interaction.outcome)
         if note_of is not None:
             detail += note_of(interaction)
         entry = TimelineEntry(
@@ -113,43 +174,6 @@ def customer_timeline(
             tx_hash=interaction.tx_hash,
         )
         entries.append(((interaction.block_number, interaction.log_index, interaction.position), entry))
-
-    deal_ids = sorted({int(log["args"]["dealId"]) for log in logs(pipeline, "DealOpened", customerId=customer_id)})
-    if deal_ids:
-        for log in logs(pipeline, "DealStageChanged", dealId=deal_ids):
-            move = _stage_move(Stage(log["args"]["from"]), Stage(log["args"]["to"]))
-            add(log, f"deal {log['args']['dealId']}", move, log["args"]["actor"])
-        for log in logs(pipeline, "DealLost", dealId=deal_ids):
-            reason = LossReason(log["args"]["reason"]).label.replace("_", " ")
-            add(log, f"deal {log['args']['dealId']}", f"lost: {reason}", log["args"]["actor"])
-        for log in logs(pipeline, "DealReassigned", dealId=deal_ids):
-            add(log, f"deal {log['args']['dealId']}", f"reassigned to {log['args']['newOwner']}", log["args"]["actor"])
-        for log in logs(pipeline, "DealDocumentAttached", dealId=deal_ids):
-            kind = DocumentKind(log["args"]["documentKind"]).label.replace("_", " ")
-            cid = digest_to_cid(bytes(log["args"]["cidDigest"]))
-            add(log, f"deal {log['args']['dealId']}", f"document: {kind} ({cid})", log["args"]["actor"])
-
-    issued = logs(escrow, "InvoiceIssued", customerId=customer_id)
-    invoice_ids = sorted({int(log["args"]["invoiceId"]) for log in issued})
-    for log in issued:
-        amount = _eth(int(log["args"]["amount"]))
-        add(log, f"invoice {log['args']['invoiceId']}", f"issued {amount} for deal {log['args']['dealId']}",
-            pipeline.address)  # fmt: skip
-    if invoice_ids:
-        for log in logs(escrow, "InvoicePaid", invoiceId=invoice_ids):
-            detail = f"paid into escrow for treasury {log['args']['treasury']}"
-            add(log, f"invoice {log['args']['invoiceId']}", detail, log["args"]["payer"])
-        for log in logs(escrow, "InvoiceDisputed", invoiceId=invoice_ids):
-            detail = f"disputed, to resolve by {log['args']['resolveBy']}"
-            add(log, f"invoice {log['args']['invoiceId']}", detail, log["args"]["payer"])
-        for log in logs(escrow, "InvoiceReleased", invoiceId=invoice_ids):
-            detail = f"released to treasury {log['args']['treasury']}"
-            add(log, f"invoice {log['args']['invoiceId']}", detail, log["args"]["actor"])
-        for log in logs(escrow, "InvoiceRefunded", invoiceId=invoice_ids):
-            detail = f"refunded: {_eth(int(log['args']['amount']))} credited to {log['args']['payer']}"
-            add(log, f"invoice {log['args']['invoiceId']}", detail, log["args"]["actor"])
-        for log in logs(escrow, "InvoiceCancelled", invoiceId=invoice_ids):
-            add(log, f"invoice {log['args']['invoiceId']}", "cancelled", log["args"]["actor"])
     entries.sort(key=lambda pair: pair[0])
     return [entry for _, entry in entries]
 

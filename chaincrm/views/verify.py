@@ -28,9 +28,6 @@ that cannot be reached, a record for another chain) are raised as usual.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,7 +36,6 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
-from web3.contract import Contract
 from web3.exceptions import TransactionNotFound
 
 from chaincrm.chain import event_topic
@@ -47,49 +43,18 @@ from chaincrm.contracts.client import Crm
 from chaincrm.contracts.registry import interactions_of_log
 from chaincrm.errors import ConfigError
 from chaincrm.models import Interaction, Stage
-from chaincrm.storage import Cid, DocumentStore, digest_to_cid
+from chaincrm.storage import DocumentStore, digest_to_cid
+from chaincrm.views.document_digest import UNIXFS_CHUNK_BYTES, document_digest
+from chaincrm.views.logs import DeployedContract, DeploymentLogs
+from chaincrm.views.proof_documents import Refuted, receipt_documents, reread_interaction
 
-UNIXFS_CHUNK_BYTES = 262_144  # Kubo's default chunker: a document up to this size is one block
-_UNIXFS_FILE = 2
-RECEIPT_FORMAT = "chaincrm.erasure-receipt.v2"
-
-
-def document_digest(data: bytes) -> bytes | None:
-    """The sha2-256 digest in the CIDv0 Kubo gives `data` when it stores it with its defaults (what
-    the chain records for an interaction), computed locally; None for a document larger than one
-    chunk, which Kubo splits into a tree (then only the node's answer names it).
-
-    One chunk is a dag-pb node whose Data is a UnixFS File message (type, data, file size)."""
-    if len(data) > UNIXFS_CHUNK_BYTES:
-        return None
-    unixfs = _field_varint(1, _UNIXFS_FILE)
-    if data:
-        unixfs += _field_bytes(2, data)
-    unixfs += _field_varint(3, len(data))
-    return hashlib.sha256(_field_bytes(1, unixfs)).digest()
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        low, value = value & 0x7F, value >> 7
-        if not value:
-            out.append(low)
-            return bytes(out)
-        out.append(low | 0x80)
-
-
-def _field_varint(number: int, value: int) -> bytes:
-    return _varint(number << 3) + _varint(value)
-
-
-def _field_bytes(number: int, value: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(value)) + value
+_INTERACTION_EVENTS = ("InteractionLogged", "InteractionsLogged")
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """Where a claim is recorded: the event, its contract, block and transaction."""
+    """Where a claim is recorded: the event, its contract, block and transaction. `confirmations`
+    counts the blocks from the transaction's block to the chain's head, that block included."""
 
     event: str
     contract: ChecksumAddress
@@ -111,12 +76,10 @@ class Verdict:
     evidence: Evidence | None = None
 
 
-class _Refuted(Exception):
-    """A check failed: the claim does not hold, for the reason given."""
-
-
 @dataclass(frozen=True)
 class _Receipt:
+    """A successful transaction in the canonical chain, as the checks need it."""
+
     tx_hash: str
     block_number: int
     block_hash: str
@@ -124,13 +87,35 @@ class _Receipt:
     logs: tuple[Any, ...]
 
 
+@dataclass(frozen=True)
+class _Found:
+    """The event that records a claim: its transaction, its raw log and its decoded arguments."""
+
+    receipt: _Receipt
+    log: Any
+    args: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class _Source:
+    """Which of the deployment's contracts records a claim, and what to call it in a reason."""
+
+    contract: DeployedContract
+    role: str  # "registry", "pipeline", "escrow"
+
+
 class Verifier:
     """Checks claims against the chain one deployment record points at; `store` (the IPFS service)
-    is needed only to re-read documents."""
+    is needed only to re-read documents.
+
+    Every claim goes the same way (:meth:`_find`): find the transaction (the one given, or the
+    latest whose event matches), check it succeeded in the canonical chain, take the matching
+    event the deployment's contract emitted in it, then check the claim's own fields."""
 
     def __init__(self, crm: Crm, store: DocumentStore | None = None) -> None:
         self.crm = crm
         self.store = store
+        self.logs = DeploymentLogs(crm)
 
     # ------------------------------------------------------------------ claims
 
@@ -164,7 +149,7 @@ class Verifier:
                 receipt = self._receipt(tx_hash)
                 found = self._interaction_in(receipt, position, customer_id, content_hash)
             log = next(log for log in receipt.logs if int(log["logIndex"]) == found.log_index)
-            self._require_from(log, self.crm.registry.address, "registry")
+            self._require_from(log, self._registry)
             fields: dict[str, Any] = {
                 "customer_id": found.customer_id,
                 "kind": found.kind.label,
@@ -181,7 +166,8 @@ class Verifier:
                 f"({found.outcome.label.replace('_', ' ')}) by {found.author}, document {fields['cid']}"
             )
             if fetch or reader is not None:
-                summary += self._reread(found, fields, reader)
+                assert self.store is not None
+                summary += reread_interaction(self.crm, self.store, found, fields, reader)
             return summary, self._evidence(event, receipt, log, fields)
 
         return self._verdict(claim, check)
@@ -198,30 +184,26 @@ class Verifier:
         claim = f"a stage change of {move}" + (f" in transaction {tx_hash}" if tx_hash else "")
         pipeline = self.crm.pipeline
 
+        def wanted(args: Mapping[str, Any]) -> bool:
+            return (deal_id is None or int(args["dealId"]) == deal_id) and (
+                to_stage is None or Stage(args["to"]) == to_stage
+            )
+
+        def moved(receipt: _Receipt, decoded: list[Mapping[str, Any]]) -> str:
+            seen = ", ".join(f"deal {a['dealId']} to {_stage(Stage(a['to']))}" for a in decoded)
+            return f"transaction {receipt.tx_hash} moved {seen}, not {move}"
+
         def check() -> tuple[str, Evidence]:
-            if tx_hash is None:
-                matches = [
-                    c for c in pipeline.stage_changes(deal_id, from_block=self._from_block) if c.to_stage == to_stage
-                ]
-                if not matches:
-                    raise _Refuted(
-                        f"deal {deal_id} never moved to {_stage(to_stage)} on the pipeline {pipeline.address}"
-                    )
-                receipt = self._receipt(matches[-1].tx_hash)
-            else:
-                receipt = self._receipt(tx_hash)
-            logs = self._events_in(receipt, pipeline.contract, "DealStageChanged", pipeline.address, "pipeline")
-            decoded = [(log, pipeline.contract.events.DealStageChanged().process_log(log)["args"]) for log in logs]
-            wanted = [
-                (log, args)
-                for log, args in decoded
-                if (deal_id is None or int(args["dealId"]) == deal_id)
-                and (to_stage is None or Stage(args["to"]) == to_stage)
-            ]
-            if not wanted:
-                seen = ", ".join(f"deal {a['dealId']} to {_stage(Stage(a['to']))}" for _, a in decoded)
-                raise _Refuted(f"transaction {receipt.tx_hash} moved {seen}, not {move}")
-            log, args = wanted[-1]
+            found = self._find(
+                _Source(pipeline, "pipeline"),
+                "DealStageChanged",
+                tx_hash=tx_hash,
+                filters={"dealId": deal_id},
+                wanted=wanted,
+                none_recorded=f"deal {deal_id} never moved to {_stage(to_stage)} on the pipeline {pipeline.address}",
+                none_in_tx=moved,
+            )
+            args = found.args
             fields = {
                 "deal_id": int(args["dealId"]),
                 "from": _stage(Stage(args["from"])),
@@ -230,7 +212,7 @@ class Verifier:
                 "at": int(args["at"]),
             }
             summary = f"deal {fields['deal_id']} moved {fields['from']} -> {fields['to']} by {fields['actor']}"
-            return summary, self._evidence("DealStageChanged", receipt, log, fields)
+            return summary, self._evidence("DealStageChanged", found.receipt, found.log, fields)
 
         return self._verdict(claim, check)
 
@@ -248,37 +230,32 @@ class Verifier:
         payer = to_checksum_address(payer) if payer else None
 
         def check() -> tuple[str, Evidence]:
-            if tx_hash is None:
-                paid = self.crm.chain.rpc(
-                    lambda: escrow.contract.events.InvoicePaid().get_logs(
-                        from_block=self._from_block, argument_filters={"invoiceId": invoice_id}
-                    )
-                )
-                if not paid:
-                    raise _Refuted(f"invoice {invoice_id} has no InvoicePaid event from the escrow {escrow.address}")
-                receipt = self._receipt(paid[-1]["transactionHash"].to_0x_hex())
-            else:
-                receipt = self._receipt(tx_hash)
-            logs = self._events_in(receipt, escrow.contract, "InvoicePaid", escrow.address, "escrow")
-            ours = [
-                (log, args)
-                for log in logs
-                if int((args := escrow.contract.events.InvoicePaid().process_log(log)["args"])["invoiceId"])
-                == invoice_id
-            ]
-            if not ours:
-                raise _Refuted(f"transaction {receipt.tx_hash} pays no InvoicePaid for invoice {invoice_id}")
-            log, args = ours[-1]
-            paid_wei = int(args["amount"])
-            paid_by = to_checksum_address(args["payer"])
-            where = f"(block {receipt.block_number}, tx {receipt.tx_hash})"
+            found = self._find(
+                _Source(escrow, "escrow"),
+                "InvoicePaid",
+                tx_hash=tx_hash,
+                filters={"invoiceId": invoice_id},
+                wanted=lambda args: int(args["invoiceId"]) == invoice_id,
+                none_recorded=f"invoice {invoice_id} has no InvoicePaid event from the escrow {escrow.address}",
+                none_in_tx=lambda receipt, _: (
+                    f"transaction {receipt.tx_hash} pays no InvoicePaid for invoice {invoice_id}"
+                ),
+            )
+            paid_wei = int(found.args["amount"])
+            paid_by = to_checksum_address(found.args["payer"])
+            where = f"(block {found.receipt.block_number}, tx {found.receipt.tx_hash})"
             if amount_wei is not None and paid_wei != amount_wei:
-                raise _Refuted(f"invoice {invoice_id} was paid {paid_wei} wei, not {amount_wei} wei {where}")
+                raise Refuted(f"invoice {invoice_id} was paid {paid_wei} wei, not {amount_wei} wei {where}")
             if payer is not None and paid_by != payer:
-                raise _Refuted(f"invoice {invoice_id} was paid by {paid_by}, not {payer} {where}")
-            fields = {"invoice_id": invoice_id, "amount_wei": str(paid_wei), "payer": paid_by, "at": int(args["at"])}
+                raise Refuted(f"invoice {invoice_id} was paid by {paid_by}, not {payer} {where}")
+            fields = {
+                "invoice_id": invoice_id,
+                "amount_wei": str(paid_wei),
+                "payer": paid_by,
+                "at": int(found.args["at"]),
+            }
             summary = f"invoice {invoice_id} was paid {paid_wei} wei into escrow by {paid_by}"
-            return summary, self._evidence("InvoicePaid", receipt, log, fields)
+            return summary, self._evidence("InvoicePaid", found.receipt, found.log, fields)
 
         return self._verdict(claim, check)
 
@@ -300,58 +277,107 @@ class Verifier:
             raise ConfigError("checking that the erased documents are gone needs the receipt and the IPFS service")
 
         def check() -> tuple[str, Evidence]:
-            if tx_hash is None:
-                erased = self.crm.chain.rpc(
-                    lambda: registry.contract.events.CustomerErased().get_logs(
-                        from_block=self._from_block, argument_filters={"customerId": customer_id}
-                    )
-                )
-                if not erased:
-                    raise _Refuted(
-                        f"customer {customer_id} has no CustomerErased event from the registry {registry.address}"
-                    )
-                mined = self._receipt(erased[-1]["transactionHash"].to_0x_hex())
-            else:
-                mined = self._receipt(tx_hash)
-            logs = self._events_in(mined, registry.contract, "CustomerErased", registry.address, "registry")
-            ours = [
-                (log, args)
-                for log in logs
-                if int((args := registry.contract.events.CustomerErased().process_log(log)["args"])["customerId"])
-                == customer_id
-            ]
-            if not ours:
-                raise _Refuted(f"transaction {mined.tx_hash} does not erase customer {customer_id}")
-            log, args = ours[-1]
-            recorded = bytes(args["receiptHash"])
+            found = self._find(
+                self._registry,
+                "CustomerErased",
+                tx_hash=tx_hash,
+                filters={"customerId": customer_id},
+                wanted=lambda args: int(args["customerId"]) == customer_id,
+                none_recorded=(
+                    f"customer {customer_id} has no CustomerErased event from the registry {registry.address}"
+                ),
+                none_in_tx=lambda mined, _: f"transaction {mined.tx_hash} does not erase customer {customer_id}",
+            )
+            mined = found.receipt
+            recorded = bytes(found.args["receiptHash"])
             if recorded != receipt_hash:
-                raise _Refuted(
+                raise Refuted(
                     f"the receipt's keccak256 is 0x{receipt_hash.hex()}, the chain recorded 0x{recorded.hex()} "
                     f"for customer {customer_id} (block {mined.block_number}, tx {mined.tx_hash})"
                 )
             fields: dict[str, Any] = {
                 "customer_id": customer_id,
                 "receipt_hash": "0x" + recorded.hex(),
-                "actor": to_checksum_address(args["actor"]),
-                "at": int(args["at"]),
+                "actor": to_checksum_address(found.args["actor"]),
+                "at": int(found.args["at"]),
             }
             summary = f"customer {customer_id} was erased by {fields['actor']} with this receipt"
             if receipt is not None:
-                summary += self._receipt_documents(customer_id, receipt, fields, check_store)
-            return summary, self._evidence("CustomerErased", mined, log, fields)
+                summary += receipt_documents(self.crm, self.store, customer_id, receipt, fields, check_store)
+            return summary, self._evidence("CustomerErased", mined, found.log, fields)
 
         return self._verdict(claim, check)
 
-    # ------------------------------------------------------------------ the common checks
+    # ------------------------------------------------------------------ finding the event
 
     @property
-    def _from_block(self) -> int:
-        return self.crm.deployment.block_number
+    def _registry(self) -> _Source:
+        return _Source(self.crm.registry, "registry")
+
+    def _find(
+        self,
+        source: _Source,
+        event: str,
+        *,
+        tx_hash: str | None,
+        filters: Mapping[str, Any],
+        wanted: Callable[[Mapping[str, Any]], bool],
+        none_recorded: str,
+        none_in_tx: Callable[[_Receipt, list[Mapping[str, Any]]], str],
+    ) -> _Found:
+        """The `event` that records a claim, the last one `wanted` accepts: in transaction `tx_hash`
+        if given, else in the latest transaction whose `event` (looked up by the indexed `filters`)
+        it accepts. Refuted with `none_recorded` when the chain has none, with `none_in_tx` (given
+        the receipt and every such event in it) when the transaction has none that matches."""
+        if tx_hash is None:
+            indexed = {name: value for name, value in filters.items() if value is not None}
+            recorded = [log for log in self.logs.of(source.contract, event, **indexed) if wanted(log["args"])]
+            if not recorded:
+                raise Refuted(none_recorded)
+            tx_hash = recorded[-1]["transactionHash"].to_0x_hex()
+        receipt = self._receipt(tx_hash)
+        decoder = getattr(source.contract.contract.events, event)()
+        decoded = [(log, decoder.process_log(log)["args"]) for log in self._events_in(receipt, source, (event,))]
+        matching = [(log, args) for log, args in decoded if wanted(args)]
+        if not matching:
+            raise Refuted(none_in_tx(receipt, [args for _, args in decoded]))
+        log, args = matching[-1]
+        return _Found(receipt, log, args)
+
+    def _events_in(
+        self, receipt: _Receipt, source: _Source, events: tuple[str, ...], *, named: str = "", verb: str = "emitted"
+    ) -> list[Any]:
+        """The receipt's logs of `events` emitted by the deployment's contract; refuted if only
+        another contract emitted one, or none was. `named` and `verb` word the reason (default:
+        "the <event> ... was emitted by")."""
+        named = named or events[0]
+        topics = {event_topic(source.contract.contract, event) for event in events}
+        same_event = [log for log in receipt.logs if log["topics"] and bytes(log["topics"][0]) in topics]
+        address = source.contract.address
+        ours = [log for log in same_event if to_checksum_address(log["address"]) == address]
+        if ours:
+            return ours
+        if same_event:
+            raise Refuted(
+                f"the {named} in transaction {receipt.tx_hash} was {verb} by "
+                f"{to_checksum_address(same_event[0]['address'])}, not the deployment's {source.role} {address}"
+            )
+        raise Refuted(f"transaction {receipt.tx_hash} {verb} no {named} (block {receipt.block_number})")
+
+    def _require_from(self, log: Any, source: _Source) -> None:
+        address = source.contract.address
+        if to_checksum_address(log["address"]) != address:
+            raise Refuted(
+                f"the log in transaction {HexBytes(log['transactionHash']).to_0x_hex()} was emitted by "
+                f"{to_checksum_address(log['address'])}, not the deployment's {source.role} {address}"
+            )
+
+    # ------------------------------------------------------------------ the transaction
 
     def _verdict(self, claim: str, check: Callable[[], tuple[str, Evidence]]) -> Verdict:
         try:
             summary, evidence = check()
-        except _Refuted as refuted:
+        except Refuted as refuted:
             return Verdict(False, claim, str(refuted))
         return Verdict(True, claim, summary, evidence)
 
@@ -368,42 +394,21 @@ class Verifier:
         try:
             receipt = self.crm.chain.rpc(lambda: w3.eth.get_transaction_receipt(digest))  # type: ignore[arg-type]
         except TransactionNotFound:
-            raise _Refuted(
+            raise Refuted(
                 f"transaction {shown} is not on chain {self.crm.chain.chain_id} ({self.crm.chain.endpoint})"
             ) from None
         block_number = int(receipt["blockNumber"])
         block_hash = HexBytes(receipt["blockHash"]).to_0x_hex()
         if int(receipt["status"]) != 1:
-            raise _Refuted(f"transaction {shown} failed (reverted in block {block_number}): it recorded nothing")
+            raise Refuted(f"transaction {shown} failed (reverted in block {block_number}): it recorded nothing")
         canonical = self.crm.chain.rpc(lambda: w3.eth.get_block(block_number))
         if HexBytes(canonical["hash"]).to_0x_hex() != block_hash:
-            raise _Refuted(
+            raise Refuted(
                 f"transaction {shown} is not in the canonical chain: its receipt names block {block_hash} "
                 f"at height {block_number}, the chain has {HexBytes(canonical['hash']).to_0x_hex()} there"
             )
         latest = int(self.crm.chain.rpc(lambda: w3.eth.block_number))
         return _Receipt(shown, block_number, block_hash, latest - block_number + 1, tuple(receipt["logs"]))
-
-    def _events_in(self, receipt: _Receipt, contract: Contract, event: str, address: str, what: str) -> list[Any]:
-        """The receipt's `event` logs emitted by `address`; refuted if only another contract emitted one."""
-        topic = event_topic(contract, event)
-        same_event = [log for log in receipt.logs if log["topics"] and bytes(log["topics"][0]) == topic]
-        ours = [log for log in same_event if to_checksum_address(log["address"]) == address]
-        if ours:
-            return ours
-        if same_event:
-            raise _Refuted(
-                f"the {event} in transaction {receipt.tx_hash} was emitted by "
-                f"{to_checksum_address(same_event[0]['address'])}, not the deployment's {what} {address}"
-            )
-        raise _Refuted(f"transaction {receipt.tx_hash} emitted no {event} (block {receipt.block_number})")
-
-    def _require_from(self, log: Any, address: str, what: str) -> None:
-        if to_checksum_address(log["address"]) != address:
-            raise _Refuted(
-                f"the log in transaction {HexBytes(log['transactionHash']).to_0x_hex()} was emitted by "
-                f"{to_checksum_address(log['address'])}, not the deployment's {what} {address}"
-            )
 
     def _evidence(self, event: str, receipt: _Receipt, log: Any, fields: Mapping[str, Any]) -> Evidence:
         return Evidence(
@@ -417,82 +422,18 @@ class Verifier:
             fields=dict(fields),
         )
 
-    # ------------------------------------------------------------------ documents
-
-    def _reread(self, found: Interaction, fields: dict[str, Any], reader: LocalAccount | None) -> str:
-        """Fetch the interaction's document again and check it; the summary's tail, or refuted."""
-        from chaincrm.views.own_records import NoteReader
-
-        assert self.store is not None
-        cid = digest_to_cid(found.content_hash)
-        if not self.store.has(cid):
-            raise _Refuted(f"the document {cid} of the interaction is not stored on the IPFS service (erased?)")
-        document = self.store.get(cid)
-        digest = document_digest(document)
-        if digest is not None and digest != found.content_hash:
-            raise _Refuted(
-                f"the IPFS service answered {cid} with {len(document)} bytes whose CID is {digest_to_cid(digest)}"
-            )
-        fields["document_bytes"] = len(document)
-        fields["document_rehashed"] = digest is not None
-        tail = f"; its document is stored ({len(document)} bytes" + (", re-hashed)" if digest is not None else ")")
-        if reader is None:
-            return tail
-        view = NoteReader(self.crm, self.store, reader).read(found)
-        if view.content is None:
-            raise _Refuted(
-                f"the document {cid} does not open as customer {found.customer_id}'s note: {view.unreadable}"
-            )
-        fields["note"] = view.content.note
-        fields["attachments"] = list(view.attachment_names)
-        return tail + f" and decrypts for {reader.address} as a note with {len(view.attachment_names)} attachment(s)"
-
-    def _receipt_documents(self, customer_id: int, receipt: bytes, fields: dict[str, Any], check_store: bool) -> str:
-        """Check the receipt's content against the chain; the summary's tail, or refuted."""
-        from chaincrm.privacy.notes import documents_of
-
-        try:
-            parsed = json.loads(receipt)
-            listed = {(str(item["kind"]), str(item["cid"])) for item in parsed["documents"]}
-            format_, receipt_customer = parsed["format"], parsed["customer_id"]
-        except (ValueError, UnicodeDecodeError, TypeError, KeyError):
-            raise _Refuted("the receipt matches the chain's hash but is not a chaincrm erasure receipt") from None
-        if format_ != RECEIPT_FORMAT:
-            raise _Refuted(f"the receipt's format is {str(format_)[:40]!r}, not {RECEIPT_FORMAT}")
-        if receipt_customer != customer_id:
-            raise _Refuted(f"the receipt is for customer {receipt_customer}, not {customer_id}")
-        expected = {(kind, str(cid)) for kind, cid in documents_of(self.crm, customer_id)}
-        missing = sorted(expected - listed)
-        if missing:
-            shown = ", ".join(f"{kind} {cid}" for kind, cid in missing[:3]) + (", ..." if len(missing) > 3 else "")
-            raise _Refuted(
-                f"the receipt leaves out {len(missing)} document(s) the chain ties to customer {customer_id}: {shown}"
-            )
-        counts = Counter(kind for kind, _ in listed)
-        fields["documents"] = dict(sorted(counts.items()))
-        tail = (
-            f"; it lists all {len(listed)} of their documents ("
-            + ", ".join(f"{count} {kind}" for kind, count in sorted(counts.items()))
-            + ")"
-        )
-        if check_store:
-            assert self.store is not None
-            kept = sorted(cid for _, cid in expected if self.store.has(Cid(cid)))
-            if kept:
-                raise _Refuted(f"{len(kept)} erased document(s) are still stored on the IPFS service: {kept[0]}")
-            tail += ", none of them stored on the IPFS service any more"
-        return tail
-
     # ------------------------------------------------------------------ interactions
 
     def _interaction_by_content(self, customer_id: int | None, content_hash: bytes) -> Interaction:
         registry = self.crm.registry
         found = [
-            i for i in registry.interactions(customer_id, from_block=self._from_block) if i.content_hash == content_hash
+            i
+            for i in registry.interactions(customer_id, from_block=self.logs.from_block)
+            if i.content_hash == content_hash
         ]
         if not found:
             whose = f"with customer {customer_id} " if customer_id is not None else ""
-            raise _Refuted(
+            raise Refuted(
                 f"no interaction {whose}has document {digest_to_cid(content_hash)} on the registry {registry.address}"
             )
         return found[-1]
@@ -500,30 +441,17 @@ class Verifier:
     def _interaction_in(
         self, receipt: _Receipt, position: int | None, customer_id: int | None, content_hash: bytes | None
     ) -> Interaction:
-        registry = self.crm.registry
-        events = registry.contract.events
-        single_topic = event_topic(registry.contract, "InteractionLogged")
-        batch_topic = event_topic(registry.contract, "InteractionsLogged")
-        same_event = [
-            log for log in receipt.logs if log["topics"] and bytes(log["topics"][0]) in (single_topic, batch_topic)
-        ]
-        ours = [log for log in same_event if to_checksum_address(log["address"]) == registry.address]
-        if not ours:
-            if same_event:
-                raise _Refuted(
-                    f"the interaction in transaction {receipt.tx_hash} was logged by "
-                    f"{to_checksum_address(same_event[0]['address'])}, not the deployment's registry {registry.address}"
-                )
-            raise _Refuted(f"transaction {receipt.tx_hash} logged no interaction (block {receipt.block_number})")
+        events = self.crm.registry.contract.events
+        ours = self._events_in(receipt, self._registry, _INTERACTION_EVENTS, named="interaction", verb="logged")
         records: list[Interaction] = []
         for log in ours:
-            event = events.InteractionLogged if bytes(log["topics"][0]) == single_topic else events.InteractionsLogged
+            event = events.InteractionsLogged if _is_batch(self.crm, log) else events.InteractionLogged
             decoded = event().process_log(log)
             records.extend(interactions_of_log(decoded["event"], decoded["args"], log))
         if position is not None:
             at_position = [r for r in records if r.position == position]
             if not at_position:
-                raise _Refuted(
+                raise Refuted(
                     f"transaction {receipt.tx_hash} logged {len(records)} interaction(s): "
                     f"there is no position {position}"
                 )
@@ -533,7 +461,7 @@ class Verifier:
             candidates = [r for r in candidates if r.customer_id == customer_id]
             if not candidates:
                 seen = sorted({r.customer_id for r in records})
-                raise _Refuted(
+                raise Refuted(
                     f"the interaction(s) in transaction {receipt.tx_hash} are with customer(s) "
                     f"{', '.join(map(str, seen))}, not {customer_id}"
                 )
@@ -545,7 +473,7 @@ class Verifier:
                     if len(candidates) == 1
                     else "has no record with that document"
                 )
-                raise _Refuted(
+                raise Refuted(
                     f"the interaction in transaction {receipt.tx_hash} {recorded}, not {digest_to_cid(content_hash)}"
                 )
             candidates = matching
@@ -576,3 +504,6 @@ def _interaction_claim(
     if tx_hash is not None:
         parts.append(f"in transaction {tx_hash}" + (f" at position {position}" if position is not None else ""))
     return " ".join(parts)
+
+
+__all__ = ["UNIXFS_CHUNK_BYTES", "Evidence", "Verdict", "Verifier", "document_digest"]

@@ -33,8 +33,8 @@ from chaincrm.models import InteractionKind, Outcome, Purpose, Role, Stage
 from chaincrm.privacy import readers_hash
 from chaincrm.privacy.customers import public_key64
 from chaincrm.services.anvil import AnvilOptions, anvil, dev_private_keys, free_port
+from chaincrm.units import WEI_PER_ETH
 
-WEI_PER_ETH = 10**18
 SCALES = (10, 10_000)
 PAYER_FUNDING_WEI = 100 * WEI_PER_ETH
 SIGNATURE_LIFETIME_SECONDS = 3600

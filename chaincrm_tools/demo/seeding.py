@@ -29,6 +29,7 @@ from chaincrm.privacy import Attachment, CustomerProfile, InteractionContent, Ke
 from chaincrm.privacy.customers import CustomerData, public_key64
 from chaincrm.privacy.notes import INTERACTION, CustomerNotes
 from chaincrm.storage import DocumentStore, KuboStore, cid_to_digest
+from chaincrm.units import WEI_PER_ETH
 
 FIRST_NAMES = ("Ada", "Brigitte", "Chidi", "Dara", "Emeka", "Farah", "Goran", "Hana", "Ilse", "Jonas", "Kemal", "Lena")
 LAST_NAMES = ("Okafor", "Lindqvist", "Moreau", "Nakamura", "Petrov", "Quist", "Rahman", "Silva", "Tanaka", "Varga")
@@ -42,7 +43,6 @@ NOTES = (
     "Left a voicemail; no answer yet.",
     "Reviewed the onboarding plan together.",
 )
-WEI_PER_ETH = 10**18
 CUSTOMER_FUNDING_WEI = 25 * WEI_PER_ETH
 GAS_RESERVE_WEI = WEI_PER_ETH // 10
 SIGNATURE_EVERY = 4  # every fourth customer accepts by a relayed signature, holding no ETH

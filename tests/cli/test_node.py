@@ -82,8 +82,8 @@ def test_node_status_reports_each_service_with_its_block_number_or_version(home:
     status = home.cli("node", "status", "--json").json()
 
     assert set(status) == {"chain", "ipfs"}
-    assert set(status["chain"]) == {"running", "url", "pid", "block_number"}
-    assert set(status["ipfs"]) == {"running", "url", "pid", "version"}
+    assert set(status["chain"]) == {"running", "url", "pid", "block_number", "started", "stopped"}
+    assert set(status["ipfs"]) == {"running", "url", "pid", "version", "started", "stopped"}
     assert status["chain"]["running"] and status["chain"]["block_number"] == 1
     assert status["ipfs"]["running"] and status["ipfs"]["version"] == KUBO_VERSION
 
@@ -100,8 +100,22 @@ def test_node_status_prints_a_table_of_the_services(home: Home) -> None:
 def test_node_status_of_a_stack_never_started_says_stopped(home: Home) -> None:
     status = home.cli("node", "status", "--json").json()
 
-    assert status["chain"] == {"running": False, "url": None, "pid": None, "block_number": None}
-    assert status["ipfs"] == {"running": False, "url": None, "pid": None, "version": None}
+    assert status["chain"] == {
+        "running": False,
+        "url": None,
+        "pid": None,
+        "block_number": None,
+        "started": False,
+        "stopped": False,
+    }
+    assert status["ipfs"] == {
+        "running": False,
+        "url": None,
+        "pid": None,
+        "version": None,
+        "started": False,
+        "stopped": False,
+    }
 
 
 def test_node_up_twice_leaves_the_running_services_alone(home: Home) -> None:
@@ -119,7 +133,22 @@ def test_node_down_stops_both_services_and_frees_their_ports(home: Home) -> None
 
     stopped = home.cli("node", "down", "--json").json()
 
-    assert stopped == {"chain": {"stopped": True}, "ipfs": {"stopped": True}}
+    assert stopped["chain"] == {
+        "running": False,
+        "url": None,
+        "pid": None,
+        "block_number": None,
+        "started": False,
+        "stopped": True,
+    }
+    assert stopped["ipfs"] == {
+        "running": False,
+        "url": None,
+        "pid": None,
+        "version": None,
+        "started": False,
+        "stopped": True,
+    }
     assert not port_in_use(home.chain_port) and not port_in_use(home.ipfs_port)
     assert home.cli("node", "status", "--json").json()["chain"]["running"] is False
 
@@ -132,6 +161,16 @@ def test_down_says_it_stopped_each_service_and_leaves_started_unset(home: Home) 
     assert (state.chain.stopped, state.ipfs.stopped) == (True, True)
     assert (state.chain.running, state.ipfs.running) == (False, False)
     assert (state.chain.started, state.ipfs.started) == (False, False)
+
+
+def test_node_up_down_and_status_print_the_same_json_shape(home: Home) -> None:
+    started = home.cli("node", "up", "--json").json()
+    status = home.cli("node", "status", "--json").json()
+    stopped = home.cli("node", "down", "--json").json()
+
+    shapes = [{name: set(service) for name, service in shown.items()} for shown in (started, status, stopped)]
+    assert shapes[0] == shapes[1] == shapes[2]
+    assert (started["chain"]["started"], status["chain"]["started"], stopped["chain"]["stopped"]) == (True, False, True)
 
 
 def test_node_down_when_nothing_runs_is_fine(home: Home) -> None:

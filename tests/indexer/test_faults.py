@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 from eth_utils import to_checksum_address
 from web3 import HTTPProvider
+from web3._utils.http_session_manager import HTTPSessionManager
 
 from chaincrm.chain import Chain
 from chaincrm.contracts.client import Crm, connect
@@ -119,6 +121,27 @@ def test_a_node_that_stays_down_fails_after_bounded_retries(crm: Crm, tmp_path: 
 
     assert waited == [0.25, 0.5, 1.0, 2.0]
     assert not (tmp_path / "index.sqlite").exists()
+
+
+def test_a_dropped_request_is_retried_by_the_indexer_alone_not_inside_web3s_retries(
+    crm: Crm, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dead = connect(f"http://127.0.0.1:{free_port()}")  # a plain HTTPProvider, web3's retries on
+    posts: list[bytes] = []
+
+    def refused(_manager: object, _uri: str, data: bytes, **_kwargs: object) -> bytes:
+        posts.append(data)
+        raise requests.ReadTimeout("read timed out")  # web3 retries timeouts, not refused connections
+
+    monkeypatch.setattr(HTTPSessionManager, "make_post_request", refused)
+    waited: list[float] = []
+    indexer = Indexer(dead, crm.deployment, tmp_path / "index.sqlite", retry_seconds=5, sleep=waited.append)
+
+    with pytest.raises(ChainError, match="did not answer for 5 s"):
+        indexer.sync_once()
+
+    assert len(posts) == len(waited) + 1  # one request per attempt of the indexer's own backoff
+    assert dead.w3.provider.exception_retry_configuration is not None  # the chain's provider is left as it was
 
 
 def test_a_locked_database_is_one_clear_error_and_nothing_is_written(

@@ -135,7 +135,7 @@ def test_a_report_without_an_index_says_how_to_build_one(settings: Settings, tmp
     result = cli_in(Settings(rpc_url=settings.rpc_url, home=home))("--json")
 
     assert isinstance(result.exception, ConfigError)
-    assert "chaincrm index sync" in str(result.exception)
+    assert "(`chaincrm index`)" in str(result.exception)
 
 
 def test_an_index_of_another_deployment_is_refused(

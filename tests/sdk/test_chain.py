@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
+from web3 import HTTPProvider, Web3
 
+from chaincrm.chain import Chain
 from chaincrm.chain.reverts import revert_type
 from chaincrm.contracts.client import Crm, connect
 from chaincrm.contracts.registry import InteractionEntry
-from chaincrm.errors import ChainError, ContractRevert
+from chaincrm.errors import ChainError, ContractRevert, TransactionError
 from chaincrm.models import InteractionKind, Outcome, Purpose
 from chaincrm.privacy import readers_hash
+from chaincrm.services.anvil import AnvilNode
 from tests.sdk.conftest import Staff
 
 
@@ -97,8 +101,6 @@ def test_an_unreachable_node_is_one_chain_error() -> None:
 
 
 def test_confirmations_wait_for_later_blocks(crm: Crm, staff: Staff, snapshot: None) -> None:
-    from chaincrm.chain import Chain
-
     waiting = Chain(crm.chain.w3, crm.chain.decoder, confirmations=3, timeout=1.0)
     tx_hash = waiting.send(crm.registry.contract.functions.customerCount(), staff.agent, gas=30_000)  # type: ignore[arg-type]
     crm.chain.w3.provider.make_request("evm_mine", [])  # type: ignore[arg-type]
@@ -107,3 +109,32 @@ def test_confirmations_wait_for_later_blocks(crm: Crm, staff: Staff, snapshot: N
     receipt = waiting.wait(tx_hash)
 
     assert crm.chain.w3.eth.block_number >= receipt["blockNumber"] + 2
+
+
+class _BrokenReceipts(HTTPProvider):
+    """A node whose receipt queries fail with a bug (not with "not found")."""
+
+    def make_request(self, method: Any, params: Any) -> Any:
+        if method == "eth_getTransactionReceipt":
+            raise RuntimeError("a bug in the transport")
+        return super().make_request(method, params)
+
+
+def test_a_failure_while_waiting_for_a_receipt_surfaces_at_once(
+    anvil_node: AnvilNode, crm: Crm, staff: Staff, snapshot: None
+) -> None:
+    broken = Chain(Web3(_BrokenReceipts(anvil_node.url)), crm.chain.decoder, timeout=30.0)
+    tx_hash = crm.chain.send(crm.registry.contract.functions.customerCount(), staff.agent, gas=30_000)  # type: ignore[arg-type]
+
+    with pytest.raises(RuntimeError, match="a bug in the transport"):
+        broken.wait(tx_hash)
+
+
+def test_a_transaction_that_is_never_mined_is_a_transaction_error(crm: Crm) -> None:
+    waiting = Chain(crm.chain.w3, crm.chain.decoder, timeout=0.2)
+    unknown = "0x" + "ab" * 32
+
+    with pytest.raises(TransactionError) as raised:
+        waiting.wait(unknown)
+
+    assert str(raised.value) == f"transaction {unknown} was not mined in 0 s"

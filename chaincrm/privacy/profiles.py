@@ -1,11 +1,9 @@
-"""Personal data, encrypted before it leaves the process, readable by key, erasable (trust model v2).
+"""Profile documents: a customer's profile and content-key ring, sealed for the readers the chain names.
 
-Two kinds of document go to IPFS, and nothing about a customer goes anywhere in the clear.
-
-**Profile documents.** :func:`seal_profile` turns a :class:`CustomerProfile` and the customer's
-:class:`KeyRing` into an :class:`EncryptedDocument`; :func:`open_vault` turns it back, for a reader
-who holds one of the keys it was sealed to. The profile document is the only place the customer's
-content keys live, and only ever wrapped.
+:func:`seal_profile` turns a :class:`CustomerProfile` and the customer's :class:`KeyRing` into an
+:class:`EncryptedDocument`; :func:`open_vault` turns it back, for a reader who holds one of the
+keys it was sealed to. The profile document is the only place the customer's content keys live,
+and only ever wrapped.
 
 * A fresh **data key** (32 random bytes) per sealed version. The plaintext is canonical JSON::
 
@@ -40,42 +38,20 @@ chain's current reader set, whose :func:`readers_hash` the registry records with
 a reader is removed, seal with :meth:`KeyRing.rotated`: they keep the epochs they could read and
 nothing after.
 
-**Content documents** (interaction notes with attachments, deal documents). :func:`seal_content`
-encrypts bytes with AES-256-GCM under the ring's newest key and a random 96-bit nonce (NIST's bound
-for random nonces, 2**32 messages per key, is far beyond one customer's notes in one epoch). The
-plaintext is length-prefixed (8 bytes) and zero-padded to a multiple of :data:`PADDING_BLOCK_BYTES`,
-so binary data loses its padding exactly. The associated data is
-:meth:`ContentContext.associated_data` and then the epoch: a document moved to another customer,
-registry, chain or kind, or relabelled with another epoch, fails authentication. The envelope::
-
-    {"ciphertext": "...", "customer_id": 7, "epoch": 1, "format": "chaincrm.content.v1",
-     "kind": "interaction", "nonce": "..."}
-
-No hash of any plaintext appears in either envelope: the chain records the CID digest of these
-bytes, a hash of ciphertext under a random key and nonce, which nobody can recompute from a guess.
-An interaction's plaintext is :meth:`InteractionContent.to_bytes`; a deal document is the file.
-
-Parsing is strict for envelopes and decrypted plaintexts alike: an unknown or missing field, a
-repeated JSON key, a wrong type, bad base64 or a wrong length is a :class:`PrivacyError`.
-
-**Erasure.** Data keys and content keys live only inside the profile documents, so unpinning every
-version, with every content document, destroys every copy of them. :func:`erasure_receipt` records
-which keys (by :func:`data_key_fingerprint`) and which documents went, without any personal data;
-its keccak256 goes on-chain.
+Parsing is strict (see :mod:`chaincrm.privacy.encoding`). The content keys sealed here encrypt
+the customer's notes and documents (:mod:`chaincrm.privacy.content`); erasure destroys every
+version of this document, and with it every copy of those keys (:mod:`chaincrm.privacy.receipts`).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import dataclasses
 import hashlib
 import json
 import os
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
@@ -86,12 +62,20 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from eth_utils.address import to_checksum_address
 from eth_utils.crypto import keccak
 
-from chaincrm.chain.addresses import AddressProblem, parse_address
 from chaincrm.errors import ConfigError, PrivacyError
+from chaincrm.privacy.encoding import (
+    ADDRESS_BYTES,
+    UINT256_BYTES,
+    b64,
+    canonical_json,
+    checked_address,
+    is_uint256,
+    require_uint256,
+    strict_json,
+    unb64,
+)
 
 DOCUMENT_FORMAT = "chaincrm.profile.v2"
-CONTENT_FORMAT = "chaincrm.content.v1"
-RECEIPT_FORMAT = "chaincrm.erasure-receipt.v2"
 
 DATA_KEY_BYTES = 32
 CONTENT_KEY_BYTES = 32
@@ -99,27 +83,16 @@ NONCE_BYTES = 12
 PADDING_BLOCK_BYTES = 256
 PUBLIC_KEY64_BYTES = 64
 PRIVATE_KEY_BYTES = 32
-ADDRESS_BYTES = 20
-UINT256_BYTES = 32
-UINT256_MAX = 2**256 - 1
 FINGERPRINT_BYTES = 16
 KEY_COMMITMENT_BYTES = 32
 FIRST_EPOCH = 1
-CONTENT_KINDS = ("interaction", "deal-document")
-ERASED_DOCUMENT_KINDS = ("profile", *CONTENT_KINDS)
-LENGTH_PREFIX_BYTES = 8
-GCM_TAG_BYTES = 16
-MAX_ATTACHMENT_NAME_CHARS = 255
 
 _AAD_DOMAIN = b"chaincrm/profile/v2\x00"
-_CONTENT_AAD_DOMAIN = b"chaincrm/content/v1\x00"
 _KEY_COMMITMENT_DOMAIN = b"chaincrm/data-key-commitment/v1\x00"
 _UNCOMPRESSED_POINT_PREFIX = b"\x04"
 _QUOTED_VALUE_MAX_CHARS = 40
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-_CID = re.compile(r"[A-Za-z0-9]{8,128}")
-_FINGERPRINT = re.compile(rf"[0-9a-f]{{{2 * FINGERPRINT_BYTES}}}")
 _EPOCH_TEXT = re.compile(r"[1-9][0-9]{0,77}")
 _PROFILE_FIELDS = ("name", "email", "phone", "address", "notes")
 _PLAINTEXT_FIELDS = frozenset({"content_keys", "profile"})
@@ -134,16 +107,6 @@ _DOCUMENT_FIELDS = frozenset(
         "wrapped_keys",
     }
 )
-_CONTENT_FIELDS = frozenset({"ciphertext", "customer_id", "epoch", "format", "kind", "nonce"})
-_INTERACTION_FIELDS = frozenset({"attachments", "note"})
-_ATTACHMENT_FIELDS = frozenset({"data", "name"})
-_PATH_SEPARATORS = ("/", "\\")
-_RELATIVE_NAMES = (".", "..")
-_FIRST_PRINTABLE = 0x20
-_DELETE = 0x7F
-
-
-# Profile documents.
 
 
 @dataclass(frozen=True)
@@ -177,7 +140,7 @@ class CustomerProfile:
 
     def to_json(self) -> bytes:
         """Canonical UTF-8 JSON: sorted keys, no insignificant whitespace."""
-        return _canonical_json(dataclasses.asdict(self))
+        return canonical_json(dataclasses.asdict(self))
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> CustomerProfile:
@@ -214,7 +177,7 @@ class KeyRing:
         if not isinstance(self.keys, Mapping) or not self.keys:
             raise ConfigError("a key ring needs at least one content key")
         for epoch, key in self.keys.items():
-            _require_uint256("content key epoch", epoch, minimum=FIRST_EPOCH)
+            require_uint256("content key epoch", epoch, minimum=FIRST_EPOCH)
             if not isinstance(key, bytes) or len(key) != CONTENT_KEY_BYTES:
                 raise ConfigError(f"content key for epoch {epoch} is not {CONTENT_KEY_BYTES} bytes")
         object.__setattr__(self, "keys", MappingProxyType(dict(sorted(self.keys.items()))))
@@ -241,7 +204,7 @@ class KeyRing:
 
     def key(self, epoch: int) -> bytes:
         """The content key of ``epoch``; a :class:`PrivacyError` when the ring does not hold it."""
-        key = self.keys.get(epoch) if _is_uint256(epoch) else None
+        key = self.keys.get(epoch) if is_uint256(epoch) else None
         if key is None:
             raise PrivacyError(f"content key epoch {epoch} is not in the key ring")
         return key
@@ -283,10 +246,10 @@ class ProfileContext:
     version: int
 
     def __post_init__(self) -> None:
-        _require_uint256("chain id", self.chain_id, minimum=1)
-        _require_uint256("customer id", self.customer_id)
-        _require_uint256("profile version", self.version)
-        object.__setattr__(self, "registry", _checksum("registry", self.registry))
+        require_uint256("chain id", self.chain_id, minimum=1)
+        require_uint256("customer id", self.customer_id)
+        require_uint256("profile version", self.version)
+        object.__setattr__(self, "registry", checked_address("registry", self.registry))
 
     def associated_data(self) -> bytes:
         """Domain tag, chain id, registry, customer id, version: fixed-width, big-endian."""
@@ -336,7 +299,7 @@ class EncryptedDocument:
 
     def wrapped_key_for(self, reader: str) -> bytes | None:
         """The wrapped data key for ``reader``, or None if the document was not sealed to them."""
-        address = _checksum("reader address", reader)
+        address = checked_address("reader address", reader)
         for entry in self.wrapped_keys:
             if entry.reader == address:
                 return entry.wrapped
@@ -344,22 +307,22 @@ class EncryptedDocument:
 
     def to_bytes(self) -> bytes:
         """Canonical JSON envelope; see the module docstring."""
-        return _canonical_json(
+        return canonical_json(
             {
-                "ciphertext": _b64(self.ciphertext),
+                "ciphertext": b64(self.ciphertext),
                 "customer_id": self.customer_id,
                 "format": DOCUMENT_FORMAT,
-                "key_commitment": _b64(self.key_commitment),
-                "nonce": _b64(self.nonce),
+                "key_commitment": b64(self.key_commitment),
+                "nonce": b64(self.nonce),
                 "profile_version": self.profile_version,
-                "wrapped_keys": {entry.reader: _b64(entry.wrapped) for entry in self.wrapped_keys},
+                "wrapped_keys": {entry.reader: b64(entry.wrapped) for entry in self.wrapped_keys},
             }
         )
 
     @classmethod
     def from_bytes(cls, raw: bytes) -> EncryptedDocument:
         """Parse an envelope; anything unexpected raises :class:`PrivacyError`."""
-        fields = _strict_json(raw, "document")
+        fields = strict_json(raw, "document")
         if not isinstance(fields, dict) or set(fields) != _DOCUMENT_FIELDS:
             raise PrivacyError("document is not a chaincrm encrypted profile")
         if fields["format"] != DOCUMENT_FORMAT:
@@ -367,7 +330,7 @@ class EncryptedDocument:
             raise PrivacyError(f"document format {found!r} is not {DOCUMENT_FORMAT}")
         customer_id = fields["customer_id"]
         profile_version = fields["profile_version"]
-        if not _is_uint256(customer_id) or not _is_uint256(profile_version):
+        if not is_uint256(customer_id) or not is_uint256(profile_version):
             raise PrivacyError("document customer id or profile version is not a uint256")
         wrapped = fields["wrapped_keys"]
         if not isinstance(wrapped, dict) or not wrapped:
@@ -380,13 +343,13 @@ class EncryptedDocument:
                 raise PrivacyError("document has a wrapped key for an invalid address") from None
             if address in entries:
                 raise PrivacyError(f"document has two wrapped keys for {address}")
-            entries[address] = WrappedKey(address, _unb64(value, "wrapped key"))
+            entries[address] = WrappedKey(address, unb64(value, "wrapped key"))
         return cls(
             customer_id=customer_id,
             profile_version=profile_version,
-            nonce=_unb64(fields["nonce"], "nonce", length=NONCE_BYTES),
-            ciphertext=_unb64(fields["ciphertext"], "ciphertext"),
-            key_commitment=_unb64(fields["key_commitment"], "key commitment", length=KEY_COMMITMENT_BYTES),
+            nonce=unb64(fields["nonce"], "nonce", length=NONCE_BYTES),
+            ciphertext=unb64(fields["ciphertext"], "ciphertext"),
+            key_commitment=unb64(fields["key_commitment"], "key commitment", length=KEY_COMMITMENT_BYTES),
             wrapped_keys=tuple(entries[address] for address in sorted(entries)),
         )
 
@@ -396,13 +359,6 @@ class SealedProfile(NamedTuple):
 
     document: bytes
     data_key: bytes
-
-
-class ErasureReceipt(NamedTuple):
-    """What :func:`erasure_receipt` returns: the receipt and the keccak256 that goes on-chain."""
-
-    receipt: bytes
-    receipt_hash: bytes
 
 
 def seal_profile(
@@ -497,7 +453,7 @@ def readers_hash(readers: Iterable[str]) -> bytes:
         raise ConfigError("readers must be a collection of addresses, not one address")
     addresses: set[str] = set()
     for reader in readers:
-        address = _checksum("reader address", reader)
+        address = checked_address("reader address", reader)
         if address in addresses:
             raise ConfigError(f"reader {address} is listed twice")
         addresses.add(address)
@@ -516,231 +472,10 @@ def data_key_fingerprint(key: bytes) -> str:
     return _key_commitment(key)[:FINGERPRINT_BYTES].hex()
 
 
-# Content documents.
-
-
-@dataclass(frozen=True)
-class ContentContext:
-    """Whose content a document is and what kind; bound into the ciphertext as associated data."""
-
-    chain_id: int
-    registry: str
-    customer_id: int
-    kind: str
-
-    def __post_init__(self) -> None:
-        _require_uint256("chain id", self.chain_id, minimum=1)
-        _require_uint256("customer id", self.customer_id)
-        if self.kind not in CONTENT_KINDS:
-            raise ConfigError(f"content kind must be one of {', '.join(CONTENT_KINDS)}")
-        object.__setattr__(self, "registry", _checksum("registry", self.registry))
-
-    def associated_data(self) -> bytes:
-        """Domain tag, chain id, registry, customer id (fixed-width), then the kind, length-prefixed.
-
-        :func:`seal_content` appends the epoch (32 bytes, big-endian).
-        """
-        kind = self.kind.encode("ascii")
-        return b"".join(
-            (
-                _CONTENT_AAD_DOMAIN,
-                self.chain_id.to_bytes(UINT256_BYTES, "big"),
-                bytes.fromhex(self.registry[2:]),
-                self.customer_id.to_bytes(UINT256_BYTES, "big"),
-                len(kind).to_bytes(1, "big"),
-                kind,
-            )
-        )
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """A file attached to an interaction: a bare file name (no folders) and its bytes."""
-
-    name: str
-    data: bytes
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.name, str) or not self.name:
-            raise ConfigError("attachment name is empty")
-        if len(self.name) > MAX_ATTACHMENT_NAME_CHARS:
-            raise ConfigError(f"attachment name is longer than {MAX_ATTACHMENT_NAME_CHARS} characters")
-        if any(separator in self.name for separator in _PATH_SEPARATORS) or self.name in _RELATIVE_NAMES:
-            raise ConfigError("attachment name must be a file name, not a path")
-        if any(ord(character) < _FIRST_PRINTABLE or ord(character) == _DELETE for character in self.name):
-            raise ConfigError("attachment name has a control character")
-        try:
-            self.name.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ConfigError("attachment name is not valid Unicode text") from None
-        if not isinstance(self.data, bytes):
-            raise ConfigError("attachment data must be bytes")
-
-
-@dataclass(frozen=True)
-class InteractionContent:
-    """What an interaction records: a note (possibly empty) and attachments with distinct names."""
-
-    note: str
-    attachments: tuple[Attachment, ...] = ()
-
-    def __post_init__(self) -> None:
-        if not isinstance(self.note, str):
-            raise ConfigError("interaction note must be a string")
-        try:
-            self.note.encode("utf-8")
-        except UnicodeEncodeError:
-            raise ConfigError("interaction note is not valid Unicode text") from None
-        if not isinstance(self.attachments, tuple | list):
-            raise ConfigError("interaction attachments must be a tuple of Attachment")
-        attachments = tuple(self.attachments)
-        if not all(isinstance(attachment, Attachment) for attachment in attachments):
-            raise ConfigError("interaction attachments must be a tuple of Attachment")
-        if len({attachment.name for attachment in attachments}) != len(attachments):
-            raise ConfigError("interaction has two attachments with the same name")
-        object.__setattr__(self, "attachments", attachments)
-
-    def to_bytes(self) -> bytes:
-        """Canonical JSON: ``{"attachments": [{"data": base64, "name": ...}], "note": ...}``."""
-        return _canonical_json(
-            {
-                "attachments": [{"data": _b64(item.data), "name": item.name} for item in self.attachments],
-                "note": self.note,
-            }
-        )
-
-    @classmethod
-    def from_bytes(cls, raw: bytes) -> InteractionContent:
-        """Parse what :meth:`to_bytes` wrote; anything else raises :class:`PrivacyError`."""
-        fields = _strict_json(raw, "interaction content")
-        if not isinstance(fields, dict) or set(fields) != _INTERACTION_FIELDS:
-            raise PrivacyError("interaction content is not a note with attachments")
-        if not isinstance(fields["attachments"], list):
-            raise PrivacyError("interaction content attachments are not a list")
-        attachments = []
-        for item in fields["attachments"]:
-            if not isinstance(item, dict) or set(item) != _ATTACHMENT_FIELDS:
-                raise PrivacyError("interaction content has an attachment that is not a name with data")
-            attachments.append((item["name"], _unb64(item["data"], "attachment data")))
-        try:
-            return cls(fields["note"], tuple(Attachment(name, data) for name, data in attachments))
-        except ConfigError as problem:
-            raise PrivacyError(f"interaction content is malformed: {problem}") from None
-
-
-class _ContentEnvelope(NamedTuple):
-    customer_id: int
-    kind: str
-    epoch: int
-    nonce: bytes
-    ciphertext: bytes
-
-
-def seal_content(data: bytes, *, keyring: KeyRing, context: ContentContext) -> bytes:
-    """Encrypt ``data`` under the ring's newest key: the content envelope to store (module docstring).
-
-    Sealing the same bytes twice gives different documents (a fresh nonce each time).
-    """
-    if not isinstance(data, bytes):
-        raise ConfigError("content to seal must be bytes")
-    if not isinstance(keyring, KeyRing):
-        raise ConfigError("keyring must be a KeyRing")
-    epoch = keyring.current_epoch
-    nonce = os.urandom(NONCE_BYTES)
-    ciphertext = AESGCM(keyring.current_key).encrypt(
-        nonce, _pad_content(data), _content_associated_data(context, epoch)
-    )
-    return _canonical_json(
-        {
-            "ciphertext": _b64(ciphertext),
-            "customer_id": context.customer_id,
-            "epoch": epoch,
-            "format": CONTENT_FORMAT,
-            "kind": context.kind,
-            "nonce": _b64(nonce),
-        }
-    )
-
-
-def open_content(document: bytes, *, keyring: KeyRing, context: ContentContext) -> bytes:
-    """Decrypt a content document with the key of the epoch it names.
-
-    A document of another customer or kind, an epoch the ring lacks, a ciphertext bound to another
-    registry or chain, or any tampering raises :class:`PrivacyError`.
-    """
-    envelope = _parse_content(document)
-    if (envelope.customer_id, envelope.kind) != (context.customer_id, context.kind):
-        raise PrivacyError(
-            f"content is customer {envelope.customer_id}'s {envelope.kind},"
-            f" expected customer {context.customer_id}'s {context.kind}"
-        )
-    key = keyring.key(envelope.epoch)
-    try:
-        padded = AESGCM(key).decrypt(
-            envelope.nonce, envelope.ciphertext, _content_associated_data(context, envelope.epoch)
-        )
-    except InvalidTag:
-        raise PrivacyError("content ciphertext failed authentication") from None
-    return _unpad_content(padded)
-
-
-def content_epoch(document: bytes) -> int:
-    """The epoch a content document was sealed under, read without any key."""
-    return _parse_content(document).epoch
-
-
-# Erasure.
-
-
-def erasure_receipt(
-    customer_id: int,
-    destroyed: Sequence[tuple[str, str]],
-    documents: Sequence[tuple[str, str]],
-    erased_at: datetime,
-) -> ErasureReceipt:
-    """A canonical JSON receipt of an erasure, and its keccak256 for the chain.
-
-    ``destroyed`` lists ``(reader address, key fingerprint)`` pairs; ``documents`` lists
-    ``(kind, CID)`` pairs, ``kind`` one of :data:`ERASED_DOCUMENT_KINDS`. Every input is validated
-    to a narrow shape (integers, addresses, hex, known kinds, CIDs, a UTC time) so the receipt
-    cannot carry personal data. Entries are sorted and repeats collapse, so the receipt depends
-    only on what was erased::
-
-        {"customer_id": 7, "destroyed_keys": [{"key_fingerprint": "...", "reader": "0x..."}],
-         "documents": [{"cid": "bafy...", "kind": "profile"}], "erased_at": "2025-03-01T12:00:00Z",
-         "format": "chaincrm.erasure-receipt.v2"}
-    """
-    _require_uint256("customer id", customer_id)
-    if not isinstance(erased_at, datetime) or erased_at.tzinfo is None or erased_at.utcoffset() is None:
-        raise ConfigError("erasure time must be a timezone-aware datetime")
-    keys: set[tuple[str, str]] = set()
-    for reader, fingerprint in destroyed:
-        if not isinstance(fingerprint, str) or _FINGERPRINT.fullmatch(fingerprint) is None:
-            raise ConfigError("key fingerprint is not a data_key_fingerprint() value")
-        keys.add((_checksum("reader", reader), fingerprint))
-    erased: set[tuple[str, str]] = set()
-    for kind, cid in documents:
-        if kind not in ERASED_DOCUMENT_KINDS:
-            raise ConfigError(f"erased document kind must be one of {', '.join(ERASED_DOCUMENT_KINDS)}")
-        if not isinstance(cid, str) or _CID.fullmatch(cid) is None:
-            raise ConfigError("erased document CID is not an alphanumeric CID")
-        erased.add((kind, cid))
-    receipt = _canonical_json(
-        {
-            "customer_id": customer_id,
-            "destroyed_keys": [{"key_fingerprint": key, "reader": reader} for reader, key in sorted(keys)],
-            "documents": [{"cid": cid, "kind": kind} for kind, cid in sorted(erased)],
-            "erased_at": erased_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "format": RECEIPT_FORMAT,
-        }
-    )
-    return ErasureReceipt(receipt, keccak(receipt))
-
-
 def _vault_plaintext(profile: CustomerProfile, keyring: KeyRing) -> bytes:
-    return _canonical_json(
+    return canonical_json(
         {
-            "content_keys": {str(epoch): _b64(key) for epoch, key in keyring.keys.items()},
+            "content_keys": {str(epoch): b64(key) for epoch, key in keyring.keys.items()},
             "profile": dataclasses.asdict(profile),
         }
     )
@@ -748,7 +483,7 @@ def _vault_plaintext(profile: CustomerProfile, keyring: KeyRing) -> bytes:
 
 def _parse_vault(padded: bytes) -> Vault:
     """The decrypted plaintext, as strictly as the envelope: it was written by another client."""
-    fields = _strict_json(padded, "decrypted profile")
+    fields = strict_json(padded, "decrypted profile")
     if not isinstance(fields, dict) or set(fields) != _PLAINTEXT_FIELDS:
         raise PrivacyError("decrypted profile is malformed")
     content_keys = fields["content_keys"]
@@ -758,55 +493,11 @@ def _parse_vault(padded: bytes) -> Vault:
     for epoch, key in content_keys.items():
         if _EPOCH_TEXT.fullmatch(epoch) is None:
             raise PrivacyError("decrypted profile has a content key epoch that is not a positive integer")
-        keys[int(epoch)] = _unb64(key, "content key", length=CONTENT_KEY_BYTES)
+        keys[int(epoch)] = unb64(key, "content key", length=CONTENT_KEY_BYTES)
     try:
         return Vault(CustomerProfile._from_fields(fields["profile"]), KeyRing(keys))
     except (ConfigError, TypeError):
         raise PrivacyError("decrypted profile is malformed") from None
-
-
-def _content_associated_data(context: ContentContext, epoch: int) -> bytes:
-    return context.associated_data() + epoch.to_bytes(UINT256_BYTES, "big")
-
-
-def _parse_content(raw: bytes) -> _ContentEnvelope:
-    fields = _strict_json(raw, "content document")
-    if not isinstance(fields, dict) or set(fields) != _CONTENT_FIELDS:
-        raise PrivacyError("document is not a chaincrm encrypted content document")
-    if fields["format"] != CONTENT_FORMAT:
-        raise PrivacyError(f"document format is not {CONTENT_FORMAT}")
-    if not _is_uint256(fields["customer_id"]):
-        raise PrivacyError("content customer id is not a uint256")
-    if fields["kind"] not in CONTENT_KINDS:
-        raise PrivacyError(f"content kind is not one of {', '.join(CONTENT_KINDS)}")
-    if not _is_uint256(fields["epoch"]) or fields["epoch"] < FIRST_EPOCH:
-        raise PrivacyError("content epoch is not a positive uint256")
-    ciphertext = _unb64(fields["ciphertext"], "ciphertext")
-    padded_length = len(ciphertext) - GCM_TAG_BYTES
-    if padded_length <= 0 or padded_length % PADDING_BLOCK_BYTES:
-        raise PrivacyError("document ciphertext is not a whole number of padding blocks")
-    return _ContentEnvelope(
-        customer_id=fields["customer_id"],
-        kind=fields["kind"],
-        epoch=fields["epoch"],
-        nonce=_unb64(fields["nonce"], "nonce", length=NONCE_BYTES),
-        ciphertext=ciphertext,
-    )
-
-
-def _pad_content(data: bytes) -> bytes:
-    """Length prefix, data, zeros up to the next block (at least one block, even for no data)."""
-    prefixed = len(data).to_bytes(LENGTH_PREFIX_BYTES, "big") + data
-    padded_length = -(-len(prefixed) // PADDING_BLOCK_BYTES) * PADDING_BLOCK_BYTES
-    return prefixed.ljust(padded_length, b"\x00")
-
-
-def _unpad_content(padded: bytes) -> bytes:
-    length = int.from_bytes(padded[:LENGTH_PREFIX_BYTES], "big")
-    end = LENGTH_PREFIX_BYTES + length
-    if end > len(padded) or any(padded[end:]):
-        raise PrivacyError("decrypted content padding is malformed")
-    return padded[LENGTH_PREFIX_BYTES:end]
 
 
 def _reader_public_keys(readers: Mapping[str, bytes]) -> dict[str, bytes]:
@@ -815,7 +506,7 @@ def _reader_public_keys(readers: Mapping[str, bytes]) -> dict[str, bytes]:
         raise ConfigError("a document needs at least one reader")
     public_keys: dict[str, bytes] = {}
     for reader, public_key in readers.items():
-        address = _checksum("reader address", reader)
+        address = checked_address("reader address", reader)
         if address in public_keys:
             raise ConfigError(f"reader {address} is listed twice")
         point = _uncompressed_point(address, public_key)
@@ -850,7 +541,7 @@ def _wrap(data_key: bytes, public_keys: Mapping[str, bytes]) -> tuple[WrappedKey
 
 
 def _unwrap(document: EncryptedDocument, reader_address: str, reader_private_key: bytes) -> bytes:
-    address = _checksum("reader address", reader_address)
+    address = checked_address("reader address", reader_address)
     wrapped = document.wrapped_key_for(address)
     if wrapped is None:
         raise PrivacyError(f"no wrapped key for {address}")
@@ -885,62 +576,3 @@ def _pad(plaintext: bytes) -> bytes:
     """Trailing spaces up to the next block: still the same JSON, a coarser length."""
     padded_length = -(-len(plaintext) // PADDING_BLOCK_BYTES) * PADDING_BLOCK_BYTES
     return plaintext.ljust(padded_length, b" ")
-
-
-def _canonical_json(value: Any) -> bytes:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _strict_json(raw: bytes, what: str) -> Any:
-    """JSON as :func:`_canonical_json` writes it: no repeated keys, no NaN or Infinity."""
-
-    def refuse_constant(constant: str) -> Any:
-        raise ValueError(constant)
-
-    def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        fields = dict(pairs)
-        if len(fields) != len(pairs):
-            raise ValueError("repeated key")
-        return fields
-
-    if not isinstance(raw, bytes | bytearray | memoryview):
-        raise PrivacyError(f"{what} is not bytes")
-    try:
-        return json.loads(bytes(raw), object_pairs_hook=unique_keys, parse_constant=refuse_constant)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        raise PrivacyError(f"{what} is not JSON") from None
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(value: Any, what: str, *, length: int | None = None) -> bytes:
-    if not isinstance(value, str):
-        raise PrivacyError(f"document {what} is not a base64 string")
-    try:
-        data = base64.b64decode(value, validate=True)
-    except binascii.Error:
-        raise PrivacyError(f"document {what} is not valid base64") from None
-    if length is not None and len(data) != length:
-        raise PrivacyError(f"document {what} is not {length} bytes")
-    return data
-
-
-def _checksum(what: str, address: str) -> str:
-    """The checksummed form; a mixed-case address must already carry a valid checksum."""
-    try:
-        return parse_address(address)
-    except AddressProblem as problem:
-        if problem.kind == "checksum":
-            raise ConfigError(f"{what} {address} has an invalid checksum") from None
-        raise ConfigError(f"{what} is not a 0x-prefixed 20-byte hex address") from None
-
-
-def _is_uint256(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= UINT256_MAX
-
-
-def _require_uint256(what: str, value: int, *, minimum: int = 0) -> None:
-    if not _is_uint256(value) or value < minimum:
-        raise ConfigError(f"{what} must be an integer from {minimum} to 2**256 - 1")

@@ -1,0 +1,103 @@
+"""`Chain`: the one object the contract wrappers hold, assembled from parts with one job each.
+
+- :class:`~chaincrm.chain.connection.Connection` (which `Chain` is): the Web3 connection, view
+  calls one by one or batched, fees;
+- :class:`~chaincrm.chain.nonces.NonceManager` (``chain.nonces``): nonces handed out locally;
+- :class:`~chaincrm.chain.sending.Sending` (``chain.sending``): building, signing, sending, batches;
+- :class:`~chaincrm.chain.receipts.Receipts` (``chain.receipts``): waiting, confirmations, failures;
+- :class:`~chaincrm.chain.logs.LogReader` (``chain.logs``): logs in block ranges a node accepts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+
+from eth_account.signers.local import LocalAccount
+from hexbytes import HexBytes
+from web3 import Web3
+from web3.types import TxParams, TxReceipt
+
+from chaincrm.chain.batching import RPC_BATCH_SIZE
+from chaincrm.chain.connection import Connection
+from chaincrm.chain.logs import LogReader
+from chaincrm.chain.nonces import NonceManager
+from chaincrm.chain.receipts import MinedTx, Receipts
+from chaincrm.chain.reverts import RevertDecoder
+from chaincrm.chain.sending import Sender, Sending, Transactable
+
+
+class Chain(Connection):
+    """A connection to one chain, with everything needed to send transactions to it and read
+    its logs."""
+
+    def __init__(
+        self,
+        w3: Web3,
+        decoder: RevertDecoder,
+        *,
+        confirmations: int = 1,
+        poll_interval: float = 0.02,
+        timeout: float = 120.0,
+    ) -> None:
+        super().__init__(w3, decoder)
+        self.nonces = NonceManager(w3)
+        self.receipts = Receipts(self, confirmations=confirmations, poll_interval=poll_interval, timeout=timeout)
+        self.sending = Sending(self, self.nonces, self.receipts)
+        self.logs = LogReader(self)
+
+    @property
+    def confirmations(self) -> int:
+        return self.receipts.confirmations
+
+    def gas_limit(self, fn: Transactable, sender: Sender, *, value: int = 0) -> int:
+        """The gas estimate with a margin; a call that would revert raises its named error here."""
+        return self.sending.gas_limit(fn, sender, value=value)
+
+    def build(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> TxParams:
+        """A complete, unsigned EIP-1559 transaction."""
+        return self.sending.build(fn, sender, value=value, gas=gas)
+
+    def send(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> HexBytes:
+        """Sign and send one transaction; returns its hash without waiting."""
+        return self.sending.send(fn, sender, value=value, gas=gas)
+
+    def transact(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> TxReceipt:
+        """Send one transaction and wait for it to be confirmed; a failure raises its named error."""
+        return self.receipts.wait(self.sending.send(fn, sender, value=value, gas=gas))
+
+    def transfer(self, to: str, value_wei: int, sender: Sender) -> TxReceipt:
+        """Send plain ETH and wait for it."""
+        return self.sending.transfer(to, value_wei, sender)
+
+    def send_many(
+        self,
+        calls: Sequence[tuple[Transactable, int]],
+        sender: LocalAccount,
+        *,
+        gas: int,
+        on_progress: Callable[[int], None] | None = None,
+        raise_on_failure: bool = True,
+        after_batch: Callable[[], None] | None = None,
+        batch_size: int = RPC_BATCH_SIZE,
+    ) -> list[MinedTx]:
+        """Many calls from one signer, sent in JSON-RPC batches; see :meth:`Sending.send_many`."""
+        return self.sending.send_many(
+            calls,
+            sender,
+            gas=gas,
+            on_progress=on_progress,
+            raise_on_failure=raise_on_failure,
+            after_batch=after_batch,
+            batch_size=batch_size,
+        )
+
+    def wait(self, tx_hash: HexBytes | str) -> TxReceipt:
+        """Wait for a receipt and the configured confirmations; a failed status raises its error."""
+        return self.receipts.wait(tx_hash)
+
+    def wait_many(self, tx_hashes: Iterable[HexBytes], *, raise_on_failure: bool = True) -> list[MinedTx]:
+        """Receipts for many transactions, read in JSON-RPC batches."""
+        return self.receipts.wait_many(tx_hashes, raise_on_failure=raise_on_failure)
+
+
+__all__ = ["Chain"]

@@ -1,0 +1,100 @@
+"""Reading the index back: a customer's timeline and the row counts."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from eth_typing import ChecksumAddress
+from sqlalchemy import Connection, Engine, func, literal, select, tuple_
+
+from chaincrm.index import schema as db
+from chaincrm.index.database import database_errors
+from chaincrm.models import ChainCode, Interaction, InteractionKind, Outcome
+
+
+class _Codes(dict[int, Any]):
+    """Integer code -> enum member by plain dict lookup (an IntEnum call costs a microsecond a
+    row). A code the enum does not know becomes its ``unknown(N)`` pseudo-member, made once."""
+
+    def __init__(self, enum: type[ChainCode]) -> None:
+        super().__init__({int(member): member for member in enum})
+        self.enum = enum
+
+    def __missing__(self, code: int) -> ChainCode:
+        member = self[code] = self.enum(code)
+        return member
+
+
+_KINDS = _Codes(InteractionKind)
+_OUTCOMES = _Codes(Outcome)
+
+
+def customer_timeline(
+    engine: Engine | Connection,
+    customer_id: int,
+    *,
+    limit: int | None = 100,
+    older_than: Interaction | None = None,
+    final_only: bool = False,
+) -> list[Interaction]:
+    """A customer's interactions, newest first (ties in reverse chain order).
+
+    `older_than` pages backwards: pass the last interaction of the previous page. `final_only`
+    leaves out rows from blocks that a reorg could still undo.
+    """
+    t = db.interactions
+    query = select(
+        t.c.customer_id,
+        t.c.author,
+        t.c.kind,
+        t.c.outcome,
+        t.c.content_hash,
+        t.c.at,
+        t.c.block_number,
+        t.c.tx_hash,
+        t.c.log_index,
+        t.c.position,
+    ).where(t.c.customer_id == customer_id)
+    if older_than is not None:
+        key = (older_than.at, older_than.block_number, older_than.log_index, older_than.position)
+        older = tuple_(*(literal(value) for value in key))
+        query = query.where(tuple_(t.c.at, t.c.block_number, t.c.log_index, t.c.position) < older)
+    if final_only:
+        last_final = select(db.sync_state.c.last_final_block).where(db.sync_state.c.id == 1).scalar_subquery()
+        query = query.where(t.c.block_number <= last_final)
+    query = query.order_by(*db.interaction_timeline_order())
+    if limit is not None:
+        query = query.limit(limit)
+    if isinstance(engine, Connection):
+        rows = engine.execute(query).all()
+    else:
+        with database_errors(engine), engine.connect() as conn:
+            rows = conn.execute(query).all()
+    kinds, outcomes = _KINDS, _OUTCOMES
+    return [
+        Interaction(
+            customer_id=row[0],
+            author=cast(ChecksumAddress, row[1]),
+            kind=kinds[row[2]],
+            outcome=outcomes[row[3]],
+            content_hash=bytes.fromhex(row[4][2:]),
+            at=row[5],
+            block_number=row[6],
+            tx_hash=row[7],
+            log_index=row[8],
+            position=row[9],
+        )
+        for row in rows
+    ]
+
+
+def row_counts(engine: Engine) -> dict[str, int]:
+    """Rows per event and state table."""
+    with database_errors(engine), engine.connect() as conn:
+        return {
+            table.name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+            for table in (*db.EVENT_TABLES, *db.STATE_TABLES)
+        }
+
+
+__all__ = ["customer_timeline", "row_counts"]

@@ -1,0 +1,98 @@
+"""Erase a customer: destroy every document tied to them, then record the receipt on-chain.
+
+Data keys and content keys live only inside the profile documents, so unpinning every profile
+version, with every interaction document and deal document, destroys every copy of them. The
+receipt (:mod:`chaincrm.privacy.receipts`) names what went; the registry records its keccak256.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from eth_account.signers.local import LocalAccount
+
+from chaincrm.contracts.client import Crm
+from chaincrm.errors import ConfigError, PrivacyError, StorageError
+from chaincrm.models import CustomerStatus
+from chaincrm.privacy.content import DEAL_DOCUMENT, INTERACTION
+from chaincrm.privacy.profiles import FINGERPRINT_BYTES, EncryptedDocument
+from chaincrm.privacy.receipts import erasure_receipt
+from chaincrm.storage import Cid, DocumentStore, digest_to_cid
+
+
+@dataclass(frozen=True)
+class Erasure:
+    """What an erasure did: the receipt (stored, and hashed on-chain) and the documents unpinned."""
+
+    customer_id: int
+    receipt_cid: Cid
+    receipt_hash: bytes
+    unpinned: tuple[Cid, ...]
+    tx_hash: str
+
+
+def erase_customer(crm: Crm, store: DocumentStore, customer_id: int, actor: LocalAccount) -> Erasure:
+    """Destroy every document tied to the customer (profile versions, which hold every wrapped
+    key, interaction notes and attachments, deal documents), then record the receipt.
+
+    The contract is asked first (a dry run) so that an unauthorised caller destroys nothing.
+    """
+    customer = crm.registry.customer(customer_id)
+    if customer.status is CustomerStatus.ERASED:
+        raise ConfigError(f"customer {customer_id} is already erased")
+    probe = crm.registry.contract.functions.eraseCustomer(customer_id, b"\x01" * 32)
+    crm.chain.gas_limit(probe, actor)  # raises the named error for a caller who may not erase
+    documents = documents_of(crm, customer_id)
+    destroyed = _destroyed_keys(store, [cid for kind, cid in documents if kind == "profile"])
+    for _, cid in documents:
+        if store.has(cid):
+            store.unpin(cid)
+    store.gc()
+    receipt = erasure_receipt(customer_id, destroyed, [(kind, str(cid)) for kind, cid in documents], datetime.now(UTC))
+    receipt_cid = store.put(receipt.receipt)
+    tx = crm.registry.erase_customer(customer_id, receipt.receipt_hash, actor)
+    unpinned = tuple(cid for _, cid in documents)
+    return Erasure(customer_id, receipt_cid, receipt.receipt_hash, unpinned, tx["transactionHash"].to_0x_hex())
+
+
+def documents_of(crm: Crm, customer_id: int) -> list[tuple[str, Cid]]:
+    """Every document tied to a customer, found from the chain alone: each profile version, each
+    interaction's document (single and batched), and each document attached to the customer's deals."""
+    registry, pipeline = crm.registry, crm.pipeline
+    start = crm.deployment.block_number
+    found: list[tuple[str, Cid]] = []
+    customer = registry.customer(customer_id)
+    for version in range(1, customer.profile_version + 1):
+        found.append(("profile", digest_to_cid(registry.profile(customer_id, version).cid_digest)))
+    for interaction in registry.interactions(customer_id, from_block=start):
+        found.append((INTERACTION, digest_to_cid(interaction.content_hash)))
+    deal_ids = [
+        int(log["args"]["dealId"])
+        for log in crm.chain.logs.events(
+            pipeline.contract.events.DealOpened, from_block=start, argument_filters={"customerId": customer_id}
+        )
+    ]
+    if deal_ids:
+        for log in crm.chain.logs.events(
+            pipeline.contract.events.DealDocumentAttached, from_block=start, argument_filters={"dealId": deal_ids}
+        ):
+            found.append((DEAL_DOCUMENT, digest_to_cid(bytes(log["args"]["cidDigest"]))))
+    unique: dict[Cid, str] = {}
+    for kind, cid in found:
+        unique.setdefault(cid, kind)
+    return [(kind, cid) for cid, kind in unique.items()]
+
+
+def _destroyed_keys(store: DocumentStore, profile_versions: list[Cid]) -> list[tuple[str, str]]:
+    """(reader, data-key fingerprint) for every wrapped key in the profile versions still stored:
+    the fingerprint is the start of the document's key commitment (``data_key_fingerprint``)."""
+    destroyed: list[tuple[str, str]] = []
+    for cid in profile_versions:
+        try:
+            parsed = EncryptedDocument.from_bytes(store.get(cid))
+        except (StorageError, PrivacyError):
+            continue  # already gone from this node: nothing left to destroy here
+        fingerprint = parsed.key_commitment[:FINGERPRINT_BYTES].hex()
+        destroyed.extend((reader, fingerprint) for reader in parsed.readers)
+    return destroyed
