@@ -68,17 +68,22 @@ def _source(name: str, build_dir: Path | None) -> Path | Traversable:
     return built
 
 
+def read_json(path: Path | Traversable, *, what: str, missing: str) -> Any:
+    """The JSON in a file the SDK reads (a build artifact, a deployment record); a ConfigError
+    saying `missing` when there is no such file, or that the `what` is not valid JSON."""
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(missing) from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{what} {path} is not valid JSON: {exc}") from None
+
+
 @cache
 def load_artifact(name: str, build_dir: Path | None = None) -> Artifact:
     path = _source(name, build_dir)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(
-            f"contract {name} is not compiled ({path} is missing): run `brownie compile` or the README's main command"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"build artifact {path} is not valid JSON: {exc}") from None
+    missing = f"contract {name} is not compiled ({path} is missing): run `brownie compile` or the README's main command"
+    data = read_json(path, what="build artifact", missing=missing)
     return Artifact(name=name, abi=tuple(data["abi"]), bytecode=data.get("bytecode", ""))
 
 

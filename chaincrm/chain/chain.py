@@ -10,14 +10,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 
-from eth_account.signers.local import LocalAccount
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.types import TxParams, TxReceipt
 
-from chaincrm.chain.batching import RPC_BATCH_SIZE
 from chaincrm.chain.connection import Connection
 from chaincrm.chain.logs import LogReader
 from chaincrm.chain.nonces import NonceManager
@@ -44,6 +42,8 @@ class Chain(Connection):
         self.receipts = Receipts(self, confirmations=confirmations, poll_interval=poll_interval, timeout=timeout)
         self.sending = Sending(self, self.nonces, self.receipts)
         self.logs = LogReader(self)
+        self.send_many = self.sending.send_many
+        """Many calls from one signer, sent in JSON-RPC batches: :meth:`Sending.send_many` itself."""
 
     @property
     def confirmations(self) -> int:
@@ -68,28 +68,6 @@ class Chain(Connection):
     def transfer(self, to: str, value_wei: int, sender: Sender) -> TxReceipt:
         """Send plain ETH and wait for it."""
         return self.sending.transfer(to, value_wei, sender)
-
-    def send_many(
-        self,
-        calls: Sequence[tuple[Transactable, int]],
-        sender: LocalAccount,
-        *,
-        gas: int,
-        on_progress: Callable[[int], None] | None = None,
-        raise_on_failure: bool = True,
-        after_batch: Callable[[], None] | None = None,
-        batch_size: int = RPC_BATCH_SIZE,
-    ) -> list[MinedTx]:
-        """Many calls from one signer, sent in JSON-RPC batches; see :meth:`Sending.send_many`."""
-        return self.sending.send_many(
-            calls,
-            sender,
-            gas=gas,
-            on_progress=on_progress,
-            raise_on_failure=raise_on_failure,
-            after_batch=after_batch,
-            batch_size=batch_size,
-        )
 
     def wait(self, tx_hash: HexBytes | str) -> TxReceipt:
         """Wait for a receipt and the configured confirmations; a failed status raises its error."""

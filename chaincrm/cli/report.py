@@ -18,16 +18,10 @@ import click
 from chaincrm.cli.context import ADDRESS, DATABASE_ENV, App, json_option, pass_app
 from chaincrm.cli.files import check_writable, check_writable_folder
 from chaincrm.cli.output import console, emit, working
-from chaincrm.reports.kpis import (
-    BRANCHES_FILE,
-    ReportFilter,
-    agents_for,
-    compute,
-    history_from_chain,
-    history_from_database,
-    load_branches,
-    verify_against_chain,
-)
+from chaincrm.reports.figures import compute
+from chaincrm.reports.filters import BRANCHES_FILE, ReportFilter, agents_for, load_branches
+from chaincrm.reports.history import history_from_chain, history_from_database
+from chaincrm.reports.reconcile import verify_against_chain
 from chaincrm.reports.render import (
     checks_json,
     print_checks,

@@ -57,7 +57,8 @@ def add(app: App, address: str, role: Role, keystore: str | None, as_json: bool)
 @json_option
 @pass_app
 def remove(app: App, address: str, role: Role, keystore: str | None, as_json: bool) -> None:
-    from chaincrm.cli.customers import ref_fields, reseal_stale
+    from chaincrm.cli.customer_access import reseal_stale
+    from chaincrm.cli.customer_refs import ref_fields
 
     admin = app.signer(keystore)
     registry = app.crm.registry

@@ -19,7 +19,7 @@ from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 
 from chaincrm.chain import Chain, Sender
-from chaincrm.chain.artifacts import load_artifact
+from chaincrm.chain.artifacts import load_artifact, read_json
 from chaincrm.errors import ChainError, ConfigError
 from chaincrm.models import Deployment
 
@@ -124,14 +124,8 @@ def save_record(deployment: Deployment, path: Path, *, force: bool = False) -> N
 
 
 def load_record(path: Path) -> Deployment:
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError(
-            f"no deployment record at {path}: deploy first (`chaincrm deploy` or `brownie run deploy`)"
-        ) from None
-    except json.JSONDecodeError as exc:
-        raise ConfigError(f"deployment record {path} is not valid JSON: {exc}") from None
+    missing = f"no deployment record at {path}: deploy first (`chaincrm deploy` or `brownie run deploy`)"
+    data = read_json(path, what="deployment record", missing=missing)
     if isinstance(data, dict) and "chain_id" in data and "approval_threshold_wei" not in data:
         raise ConfigError(
             f"deployment record {path} is from before trust model v2, whose contracts changed: deploy again"

@@ -21,6 +21,7 @@ from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
+from chaincrm.chain.addresses import AddressProblem, parse_address
 from chaincrm.errors import ConfigError
 from chaincrm.models import Purpose
 
@@ -212,8 +213,8 @@ def _uint(fields: dict[str, Any], name: str) -> int:
 
 def _address(fields: dict[str, Any], name: str) -> ChecksumAddress:
     try:
-        return to_checksum_address(fields[name])
-    except (TypeError, ValueError):
+        return parse_address(fields[name])
+    except AddressProblem:
         raise ConfigError(f"signed message field {name} is not an address") from None
 
 

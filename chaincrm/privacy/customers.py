@@ -32,6 +32,8 @@ class CustomerData:
         self.store = store
         self.versions = ProfileVersions(crm, store)
         self.wallets = CustomerWallets(crm, self.versions)
+        self.sign_consent_change = self.wallets.sign_consent_change
+        """The wallet's EIP-712 consent change, for staff to relay: :meth:`CustomerWallets.sign_consent_change`."""
 
     # ------------------------------------------------------------------ profile versions: reading
 
@@ -107,16 +109,6 @@ class CustomerData:
 
     def set_consent(self, customer_id: int, purpose: Purpose, granted: bool, wallet: LocalAccount) -> ProfileRef | None:
         return self.wallets.set_consent(customer_id, purpose, granted, wallet)
-
-    def sign_consent_change(
-        self,
-        customer_id: int,
-        purpose: Purpose,
-        granted: bool,
-        wallet: LocalAccount,
-        lifetime_seconds: int = DEFAULT_SIGNATURE_LIFETIME_SECONDS,
-    ) -> ConsentChange:
-        return self.wallets.sign_consent_change(customer_id, purpose, granted, wallet, lifetime_seconds)
 
     def relay_consent_change(self, change: ConsentChange, relayer: LocalAccount) -> ProfileRef | None:
         return self.wallets.relay_consent_change(change, relayer)

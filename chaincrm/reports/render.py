@@ -23,7 +23,8 @@ from rich.console import Console
 from rich.table import Table
 
 from chaincrm.models import Stage
-from chaincrm.reports.kpis import Check, Report
+from chaincrm.reports.figures import Report
+from chaincrm.reports.reconcile import Check
 from chaincrm.units import WEI_PER_ETH as UNIT_WEI_PER_ETH
 
 WEI_PER_ETH = Decimal(UNIT_WEI_PER_ETH)

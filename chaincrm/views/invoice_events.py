@@ -6,7 +6,7 @@ Each of ``InvoiceIssued``, ``InvoicePaid``, ``InvoiceDisputed``, ``InvoiceReleas
 and when. Its time is the event's own ``at`` when it has one (paid, disputed), else its block's.
 
 The customer's own view (:mod:`chaincrm.views.own_records`) and the KPI reports
-(:mod:`chaincrm.reports.kpis`: ``_collect`` and ``history_from_index``) read the same events;
+(:mod:`chaincrm.reports.history`: ``_collect`` and ``history_from_index``) read the same events;
 :func:`invoice_event` and :data:`STATUS_AFTER` are the one place that says what each one means.
 """
 

@@ -8,9 +8,10 @@ the timeline also shows each interaction's note and attachments, decrypted for t
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
@@ -24,12 +25,18 @@ from chaincrm.units import WEI_PER_ETH
 
 @dataclass(frozen=True)
 class TimelineEntry:
+    """One thing the chain recorded. `detail` is for people (hashes cut, amounts rounded to ETH);
+    `values` holds the event's arguments in full, by their names in snake case: hashes and
+    digests as 0x hex, amounts in wei, codes as their numbers (empty for an interaction, whose
+    detail cuts nothing)."""
+
     at: int
     block_number: int
     what: str
     detail: str
     actor: str
     tx_hash: str
+    values: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -223,7 +230,29 @@ def _entry(crm: Crm, log: Any, what: str, detail: str, actor: str) -> TimelineEn
     block_number = int(log["blockNumber"])
     args = log["args"]
     at = int(args["at"]) if "at" in args else _timestamp(crm, block_number)
-    return TimelineEntry(at, block_number, what, detail, to_checksum_address(actor), log["transactionHash"].to_0x_hex())
+    return TimelineEntry(
+        at,
+        block_number,
+        what,
+        detail,
+        to_checksum_address(actor),
+        log["transactionHash"].to_0x_hex(),
+        {_snake(name): _plain(value) for name, value in args.items()},
+    )
+
+
+def _snake(name: str) -> str:
+    """`readersHash` -> `readers_hash`."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+
+
+def _plain(value: Any) -> Any:
+    """An event argument as JSON holds it in full: bytes as 0x hex, lists and tuples as lists."""
+    if isinstance(value, bytes):
+        return "0x" + bytes(value).hex()
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
 
 
 def _timestamp(crm: Crm, block_number: int) -> int:

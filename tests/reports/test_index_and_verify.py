@@ -6,8 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+import pytest
 from click.testing import Result
 from sqlalchemy import Executable, delete, update
+from web3.exceptions import Web3RPCError
 
 from chaincrm.config import Settings
 from chaincrm.contracts.deployment import deploy, save_record
@@ -30,6 +32,34 @@ def test_the_index_yields_exactly_the_records_the_chain_does(settings: Settings,
 
     assert from_index == from_chain
     assert len(from_index.interactions) == 6 and len(from_index.stage_changes) == 31
+
+
+def test_the_chain_source_halves_a_block_range_the_node_refuses(
+    settings: Settings, story: Story, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = open_database(None, home=settings.home)
+    with engine.connect() as connection:
+        from_index = history_from_index(connection)
+    engine.dispose()
+    eth, widest = story.crm.chain.w3.eth, 8
+    get_logs, refused, served = eth.get_logs, [], []
+
+    def narrow_node(params: dict) -> object:
+        if params["toBlock"] - params["fromBlock"] + 1 > widest:
+            refused.append((params["fromBlock"], params["toBlock"]))
+            raise Web3RPCError("limit exceeded", rpc_response={"error": {"code": -32005, "message": "range too wide"}})
+        served.append((params["fromBlock"], params["toBlock"]))
+        return get_logs(params)
+
+    monkeypatch.setattr(eth, "get_logs", narrow_node)
+    monkeypatch.setattr(story.crm.chain.logs, "range", story.crm.chain.logs.max_range)
+
+    from_chain = history_from_chain(story.crm, to_block=from_index.end_block)
+
+    assert from_chain == from_index
+    assert refused
+    assert served[0][0] == story.crm.deployment.block_number and served[-1][1] == from_index.end_block
+    assert all(high + 1 == low for (_, high), (low, _) in zip(served, served[1:], strict=False))
 
 
 def test_verify_shows_every_figure_matching_and_exits_0(report_cli: Run) -> None:

@@ -1,0 +1,40 @@
+"""The cross-check behind ``chaincrm report --verify``: the report computed from the index, side
+by side with the same report recomputed from the chain's logs alone, figure by figure."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from chaincrm.contracts.client import Crm
+from chaincrm.reports.figures import Report, compute
+from chaincrm.reports.history import history_from_chain
+from chaincrm.reports.records import History
+
+
+@dataclass(frozen=True)
+class Check:
+    kpi: str
+    index_value: str | None
+    chain_value: str | None
+
+    @property
+    def matches(self) -> bool:
+        return self.index_value == self.chain_value
+
+
+def verify(from_index: Report, from_chain: Report) -> list[Check]:
+    """Every figure of both reports side by side; a figure only one side has is a mismatch."""
+    index_figures, chain_figures = from_index.figures(), from_chain.figures()
+    names = list(index_figures) + [name for name in chain_figures if name not in index_figures]
+    checks = [Check(name, index_figures.get(name), chain_figures.get(name)) for name in names]
+    checks.insert(0, Check("as of (chain time)", str(from_index.as_of), str(from_chain.as_of)))
+    return checks
+
+
+def verify_against_chain(crm: Crm, indexed: History, from_index: Report) -> list[Check]:
+    """Recompute `from_index` (same filter) from the chain's logs up to the index's last block."""
+    from_chain = compute(history_from_chain(crm, to_block=indexed.end_block), from_index.report_filter)
+    return verify(from_index, from_chain)
+
+
+__all__ = ["Check", "verify", "verify_against_chain"]
