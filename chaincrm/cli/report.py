@@ -21,7 +21,7 @@ from chaincrm.cli.output import console, emit, working
 from chaincrm.reports.figures import compute
 from chaincrm.reports.filters import BRANCHES_FILE, ReportFilter, agents_for, load_branches
 from chaincrm.reports.history import history_from_chain, history_from_database
-from chaincrm.reports.reconcile import verify_against_chain
+from chaincrm.reports.reconcile import reconcile_with_chain
 from chaincrm.reports.render import (
     checks_json,
     print_checks,
@@ -142,7 +142,7 @@ def report_command(
         else:
             history = history_from_database(database, app.crm.deployment, home=app.settings.home)
         report = compute(history, report_filter)
-        checks = verify_against_chain(app.crm, history, report) if check else None
+        checks = reconcile_with_chain(app.crm, history, report) if check else None
     written = []
     if csv_dir is not None:
         written += write_csv(report, csv_dir)

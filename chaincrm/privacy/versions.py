@@ -35,7 +35,7 @@ from chaincrm.privacy.profiles import (
     readers_hash,
     seal_profile,
 )
-from chaincrm.storage import Cid, DocumentStore, cid_to_digest, content_hash, digest_to_cid, get_verified
+from chaincrm.storage import Cid, DocumentStore, cid_to_digest, content_hash, digest_to_cid, get_checked
 
 T = TypeVar("T")
 
@@ -83,7 +83,7 @@ class ProfileVersions:
         if not 1 <= version <= customer.profile_version:
             raise ConfigError(f"customer {customer_id} has profile versions 1 to {customer.profile_version}")
         recorded = self.crm.registry.profile(customer_id, version)
-        data = get_verified(self.store, digest_to_cid(recorded.cid_digest), recorded.content_hash)
+        data = get_checked(self.store, digest_to_cid(recorded.cid_digest), recorded.content_hash)
         sealed_for = EncryptedDocument.from_bytes(data).readers
         if readers_hash(sealed_for) != recorded.readers_hash:
             raise PrivacyError(

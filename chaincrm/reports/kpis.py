@@ -42,7 +42,7 @@ from chaincrm.reports.figures import (
 )
 from chaincrm.reports.filters import BRANCHES_FILE, ReportFilter, agents_for, load_branches
 from chaincrm.reports.history import block_timestamps, history_from_chain, history_from_database, history_from_index
-from chaincrm.reports.reconcile import Check, verify, verify_against_chain
+from chaincrm.reports.reconcile import Check, reconcile, reconcile_with_chain
 from chaincrm.reports.records import (
     DealRecord,
     History,
@@ -96,6 +96,6 @@ __all__ = [
     "staff_of",
     "stage_times_of",
     "time_in_stages",
-    "verify",
-    "verify_against_chain",
+    "reconcile",
+    "reconcile_with_chain",
 ]

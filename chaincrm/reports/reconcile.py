@@ -22,7 +22,7 @@ class Check:
         return self.index_value == self.chain_value
 
 
-def verify(from_index: Report, from_chain: Report) -> list[Check]:
+def reconcile(from_index: Report, from_chain: Report) -> list[Check]:
     """Every figure of both reports side by side; a figure only one side has is a mismatch."""
     index_figures, chain_figures = from_index.figures(), from_chain.figures()
     names = list(index_figures) + [name for name in chain_figures if name not in index_figures]
@@ -31,10 +31,10 @@ def verify(from_index: Report, from_chain: Report) -> list[Check]:
     return checks
 
 
-def verify_against_chain(crm: Crm, indexed: History, from_index: Report) -> list[Check]:
+def reconcile_with_chain(crm: Crm, indexed: History, from_index: Report) -> list[Check]:
     """Recompute `from_index` (same filter) from the chain's logs up to the index's last block."""
     from_chain = compute(history_from_chain(crm, to_block=indexed.end_block), from_index.report_filter)
-    return verify(from_index, from_chain)
+    return reconcile(from_index, from_chain)
 
 
-__all__ = ["Check", "verify", "verify_against_chain"]
+__all__ = ["Check", "reconcile", "reconcile_with_chain"]

