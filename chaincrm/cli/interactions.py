@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from chaincrm.cli.context import ID, App, EnumChoice, enum_name, json_option, keystore_option, pass_app
+from chaincrm.cli.context import DATABASE_ENV, ID, App, EnumChoice, enum_name, json_option, keystore_option, pass_app
 from chaincrm.cli.files import read_bytes
 from chaincrm.cli.output import emit, emit_line, hex32, interaction_fields, table, tx_fields, when, working
 from chaincrm.errors import ConfigError, PrivacyError, StorageError
@@ -129,14 +129,25 @@ def _note_text(raw: bytes, path: Path) -> str:
     "prints as unknown(N).",
 )
 @click.argument("customer_id", metavar="[CUSTOMER]", type=ID, required=False)
+@click.option(
+    "--database",
+    envvar=DATABASE_ENV,
+    metavar="URL|PATH",
+    help=f"The event index to read when it follows this deployment [env {DATABASE_ENV}; default "
+    "<home>/index.sqlite]. Without one, the chain is read.",
+)
+@click.option("--from-chain", is_flag=True, help="Read the chain even when an index is there.")
 @json_option
 @pass_app
-def list_interactions(app: App, customer_id: int | None, as_json: bool) -> None:
+def list_interactions(app: App, customer_id: int | None, database: str | None, from_chain: bool, as_json: bool) -> None:
+    from chaincrm.index.reads import read_interactions
+
     crm = app.crm
     if customer_id is not None:
         crm.registry.customer(customer_id)  # CustomerUnknown rather than an empty list
-    found = crm.registry.interactions(customer_id, from_block=crm.deployment.block_number)
-    indexed = _indexed(found)
+    read = read_interactions(crm, customer_id, database=database, home=app.settings.home, from_chain=from_chain)
+    indexed = _indexed(read.interactions)
+    source = {"source": read.source, "as_of_block": read.as_of_block}
 
     def human(out: Console) -> None:
         rows = [
@@ -155,8 +166,9 @@ def list_interactions(app: App, customer_id: int | None, as_json: bool) -> None:
         title = f"Interactions with customer {customer_id}" if customer_id else "Interactions"
         columns = ("index", "time", "block", "customer", "kind", "outcome", "author", "content hash")
         out.print(table(title, columns, rows))
+        out.print(f"Read from the {read.source} up to block {read.as_of_block}", markup=False)
 
-    emit([listed_fields(index, i) for index, i in indexed], as_json, human)
+    emit([listed_fields(index, i) | source for index, i in indexed], as_json, human)
 
 
 def _indexed(found: list[Interaction]) -> list[tuple[int, Interaction]]:

@@ -88,6 +88,45 @@ def customer_timeline(
     ]
 
 
+def interactions_in_order(
+    connection: Connection, customer_id: int | None, from_block: int, to_block: int
+) -> list[Interaction]:
+    """Interactions (one customer's, or all) from `from_block` to `to_block`, in chain order: the
+    same list as ``Registry.interactions`` reads from the chain over those blocks."""
+    t = db.interactions
+    query = select(
+        t.c.customer_id,
+        t.c.author,
+        t.c.kind,
+        t.c.outcome,
+        t.c.content_hash,
+        t.c.at,
+        t.c.block_number,
+        t.c.tx_hash,
+        t.c.log_index,
+        t.c.position,
+    ).where(t.c.block_number >= from_block, t.c.block_number <= to_block)
+    if customer_id is not None:
+        query = query.where(t.c.customer_id == customer_id)
+    query = query.order_by(t.c.block_number, t.c.log_index, t.c.position)
+    return [_interaction(row) for row in connection.execute(query).all()]
+
+
+def _interaction(row: Any) -> Interaction:
+    return Interaction(
+        customer_id=row[0],
+        author=cast(ChecksumAddress, row[1]),
+        kind=_KINDS[row[2]],
+        outcome=_OUTCOMES[row[3]],
+        content_hash=bytes.fromhex(row[4][2:]),
+        at=row[5],
+        block_number=row[6],
+        tx_hash=row[7],
+        log_index=row[8],
+        position=row[9],
+    )
+
+
 def row_counts(engine: Engine) -> dict[str, int]:
     """Rows per event and state table."""
     with database_errors(engine), engine.connect() as conn:
@@ -97,4 +136,4 @@ def row_counts(engine: Engine) -> dict[str, int]:
         }
 
 
-__all__ = ["customer_timeline", "row_counts"]
+__all__ = ["customer_timeline", "interactions_in_order", "row_counts"]

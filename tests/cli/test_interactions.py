@@ -35,7 +35,10 @@ LOG_KEYS = {
     "block_number",
     "gas_used",
 }
-LIST_KEYS = {"index", "customer_id", "author", "kind", "outcome", "content_hash", "at", "block_number", "tx_hash"}
+LIST_KEYS = {
+    "index", "customer_id", "author", "kind", "outcome", "content_hash", "at", "block_number", "tx_hash",
+    "source", "as_of_block",
+}  # fmt: skip
 NOTE = "Called about the renewal; wants a quote by Friday."
 
 
