@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, cast
 
 from eth_typing import ChecksumAddress
-from sqlalchemy import Connection, Engine, func, literal, select, tuple_
+from sqlalchemy import Connection, Engine, Select, func, literal, select, tuple_
 
 from chaincrm.index import schema as db
 from chaincrm.index.database import database_errors
@@ -43,18 +43,7 @@ def customer_timeline(
     leaves out rows from blocks that a reorg could still undo.
     """
     t = db.interactions
-    query = select(
-        t.c.customer_id,
-        t.c.author,
-        t.c.kind,
-        t.c.outcome,
-        t.c.content_hash,
-        t.c.at,
-        t.c.block_number,
-        t.c.tx_hash,
-        t.c.log_index,
-        t.c.position,
-    ).where(t.c.customer_id == customer_id)
+    query = _select_interactions().where(t.c.customer_id == customer_id)
     if older_than is not None:
         key = (older_than.at, older_than.block_number, older_than.log_index, older_than.position)
         older = tuple_(*(literal(value) for value in key))
@@ -70,22 +59,7 @@ def customer_timeline(
     else:
         with database_errors(engine), engine.connect() as conn:
             rows = conn.execute(query).all()
-    kinds, outcomes = _KINDS, _OUTCOMES
-    return [
-        Interaction(
-            customer_id=row[0],
-            author=cast(ChecksumAddress, row[1]),
-            kind=kinds[row[2]],
-            outcome=outcomes[row[3]],
-            content_hash=bytes.fromhex(row[4][2:]),
-            at=row[5],
-            block_number=row[6],
-            tx_hash=row[7],
-            log_index=row[8],
-            position=row[9],
-        )
-        for row in rows
-    ]
+    return [_interaction(row) for row in rows]
 
 
 def interactions_in_order(
@@ -94,7 +68,17 @@ def interactions_in_order(
     """Interactions (one customer's, or all) from `from_block` to `to_block`, in chain order: the
     same list as ``Registry.interactions`` reads from the chain over those blocks."""
     t = db.interactions
-    query = select(
+    query = _select_interactions().where(t.c.block_number >= from_block, t.c.block_number <= to_block)
+    if customer_id is not None:
+        query = query.where(t.c.customer_id == customer_id)
+    query = query.order_by(t.c.block_number, t.c.log_index, t.c.position)
+    return [_interaction(row) for row in connection.execute(query).all()]
+
+
+def _select_interactions() -> Select[Any]:
+    """The interaction columns, in the order `_interaction` reads them."""
+    t = db.interactions
+    return select(
         t.c.customer_id,
         t.c.author,
         t.c.kind,
@@ -105,11 +89,7 @@ def interactions_in_order(
         t.c.tx_hash,
         t.c.log_index,
         t.c.position,
-    ).where(t.c.block_number >= from_block, t.c.block_number <= to_block)
-    if customer_id is not None:
-        query = query.where(t.c.customer_id == customer_id)
-    query = query.order_by(t.c.block_number, t.c.log_index, t.c.position)
-    return [_interaction(row) for row in connection.execute(query).all()]
+    )
 
 
 def _interaction(row: Any) -> Interaction:
