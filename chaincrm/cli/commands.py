@@ -28,6 +28,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "me": ("chaincrm.cli.me:me_group", "Your own records, read with your keystore."),
     "node": ("chaincrm.cli.node:node", "The local stack: Anvil and the IPFS node."),
     "report": ("chaincrm.cli.report:report_command", "KPIs for managers: tables, CSV, PNG charts, HTML."),
+    "serve": ("chaincrm.cli.serve:serve_command", "The customer portal: pay invoices, see your records, consent."),
     "staff": ("chaincrm.cli.staff:staff", "Staff: roles and published encryption keys."),
     "verify": ("chaincrm.cli.verify:verify_command", "Check a record against any node: yes or no."),
 }
