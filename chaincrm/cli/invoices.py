@@ -206,35 +206,66 @@ def withdraw(app: App, keystore: str | None, as_json: bool) -> None:
     emit_line(fields, as_json, line)
 
 
-@invoice.command(help="The EIP-681 payment URI for an open invoice, drawn as a QR code; --png writes it to a file.")
+@invoice.command(
+    help="The EIP-681 payment URI for an open invoice and the portal's payment page link (/pay/ID), drawn "
+    "side by side as QR codes; --png writes both to files (FILE and FILE-page)."
+)
 @click.argument("invoice_id", metavar="INVOICE", type=ID)
-@click.option("--png", type=click.Path(path_type=Path, dir_okay=False), help="Also write the QR code to this PNG file.")
+@click.option(
+    "--png",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="Also write the URI's QR code to this PNG file, and the page link's to FILE-page.",
+)
+@click.option(
+    "--public-url",
+    envvar="CHAINCRM_PUBLIC_URL",
+    default="http://127.0.0.1:8700",
+    show_default=True,
+    metavar="URL",
+    help="Where `chaincrm serve` is reached, for the page link [env CHAINCRM_PUBLIC_URL].",
+)
 @json_option
 @pass_app
-def uri(app: App, invoice_id: int, png: Path | None, as_json: bool) -> None:
-    from chaincrm.contracts.payments import payment_uri, qr_png, qr_terminal
+def uri(app: App, invoice_id: int, png: Path | None, public_url: str, as_json: bool) -> None:
+    from chaincrm.contracts.payments import page_link, page_qr_png, page_qr_terminal, payment_uri, qr_png, qr_terminal
 
+    page = page_link(public_url, invoice_id)
     crm = app.crm
     found = crm.escrow.invoice(invoice_id)
     request = payment_uri(crm.chain.chain_id, crm.escrow.address, found)
-    if png is not None:
+    page_png = png.with_name(f"{png.stem}-page{png.suffix}") if png is not None else None
+    if png is not None and page_png is not None:
         qr_png(request, png)
+        page_qr_png(page, page_png)
     fields = {
         "invoice_id": invoice_id,
         "uri": request,
+        "page_url": page,
         "payer": found.payer,
         "amount_wei": str(found.amount_wei),
         "png": str(png) if png else None,
+        "page_png": str(page_png) if page_png else None,
     }
 
     def human(out: Console) -> None:
         out.print(request, markup=False, soft_wrap=True)
-        out.print(qr_terminal(request), markup=False, highlight=False)
+        out.print(_side_by_side(qr_terminal(request), page_qr_terminal(page)), markup=False, highlight=False)
         out.print(f"Invoice {invoice_id}: {eth(found.amount_wei)} from {found.payer}", markup=False)
+        out.print(f"Payment page (any browser wallet): {page}", markup=False, soft_wrap=True)
         if png is not None:
-            out.print(f"QR code written to {png}", markup=False)
+            out.print(f"QR codes written to {png} (URI) and {page_png} (page)", markup=False)
 
     emit(fields, as_json, human)
+
+
+def _side_by_side(left: str, right: str, gap: str = "  ") -> str:
+    """Two terminal drawings next to each other, the shorter padded."""
+    left_lines, right_lines = left.rstrip("\n").splitlines(), right.rstrip("\n").splitlines()
+    width = max((len(line) for line in left_lines), default=0)
+    rows = max(len(left_lines), len(right_lines))
+    left_lines += [""] * (rows - len(left_lines))
+    right_lines += [""] * (rows - len(right_lines))
+    return "\n".join(f"{a.ljust(width)}{gap}{b}".rstrip() for a, b in zip(left_lines, right_lines, strict=True))
 
 
 # ------------------------------------------------------------------ treasury

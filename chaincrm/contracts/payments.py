@@ -44,6 +44,7 @@ import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import qrcode
 import qrcode.constants
@@ -114,6 +115,52 @@ def payment_uri(chain_id: int, escrow_address: str, invoice: Invoice) -> str:
         raise ConfigError(f"escrow address must be 0x and 40 hex digits with a valid checksum, got {escrow_address!r}")
     target = f"ethereum:{escrow}@{chain_id}/{PAY_FUNCTION}"
     return f"{target}?{INVOICE_ID_TYPE}={invoice.id}&{VALUE_KEY}={invoice.amount_wei}"
+
+
+def page_link(public_url: str, invoice_id: int) -> str:
+    """The portal's payment page for an invoice, ``<public_url>/pay/<id>``: what a payer opens in a
+    browser whose wallet cannot pay from the EIP-681 URI (see the module docstring).
+
+    `public_url` is ``http(s)://host[:port]`` with no path, query or fragment (``chaincrm serve
+    --public-url``); anything else is a :class:`ConfigError`.
+    """
+    parts = urlsplit(public_url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path not in ("", "/"):
+        raise ConfigError(f"the public URL {public_url!r} must be http(s)://HOST[:PORT] with no path")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise ConfigError(f"the public URL {public_url!r} must not carry a query, fragment or user")
+    if isinstance(invoice_id, bool) or not 1 <= invoice_id <= UINT256_MAX:
+        raise ConfigError(f"not an invoice id: {invoice_id!r}")
+    return f"{parts.scheme}://{parts.netloc.lower()}/pay/{invoice_id}"
+
+
+def page_qr_png(url: str, path: Path | str) -> Path:
+    """Write a page link (:func:`page_link`) as a PNG QR code, drawn as :func:`qr_png` draws a URI."""
+    image = _code(url).make_image(image_factory=PilImage)
+    target = Path(path)
+    try:
+        image.save(target, kind="PNG")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the QR code to {target}: {exc.strerror or exc}") from exc
+    return target
+
+
+def page_qr_terminal(url: str) -> str:
+    """A page link as a terminal QR code, drawn as :func:`qr_terminal` draws a URI."""
+    out = io.StringIO()
+    _code(url).print_ascii(out=out, invert=True)
+    return out.getvalue()
+
+
+def _code(text: str) -> qrcode.QRCode[PilImage]:
+    code: qrcode.QRCode[PilImage] = qrcode.QRCode(
+        error_correction=QR_ERROR_CORRECTION,
+        box_size=QR_PNG_PIXELS_PER_MODULE,
+        border=QR_QUIET_ZONE_MODULES,
+    )
+    code.add_data(text)
+    code.make(fit=True)
+    return code
 
 
 def parse_payment_uri(uri: str) -> PaymentRequest:

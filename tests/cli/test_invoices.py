@@ -355,7 +355,7 @@ def test_invoice_uri_writes_a_png_when_asked(cli: Cli, invoice_id: int, tmp_path
 
     shown = cli("invoice", "uri", invoice_id, "--png", png, "--json").json()
 
-    assert set(shown) == {"invoice_id", "uri", "payer", "amount_wei", "png"}
+    assert set(shown) == {"invoice_id", "uri", "payer", "amount_wei", "png", "page_url", "page_png"}
     assert shown["png"] == str(png)
     with Image.open(png) as image:
         assert image.format == "PNG" and image.width == image.height

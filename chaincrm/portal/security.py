@@ -1,0 +1,110 @@
+"""What every response carries, and what protects the endpoints that sign in or spend.
+
+- Security headers on every response (:class:`SecurityHeaders`, an ASGI middleware): a
+  Content-Security-Policy that allows only this origin (no inline script or style, no framing),
+  nosniff, no referrer, no framing.
+- CORS stays closed: no Access-Control-* header is ever sent, so a page on another origin can
+  neither read an answer nor pass a preflight.
+- A POST that names another origin (the browser's ``Origin`` header) is refused
+  (:func:`same_origin`), on top of the SameSite=Lax session cookie.
+- Rate limits per client IP on the nonce, sign-in and relay endpoints (:class:`RateLimiter`, the
+  `limits` package's moving window in memory): 429 ``rate_limited`` with Retry-After.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Any
+
+from limits import RateLimitItem
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'"
+)
+HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+)
+NO_STORE = (b"cache-control", b"no-store")
+
+
+class SecurityHeaders:
+    """Adds HEADERS to every HTTP response (and no-store to the JSON API's)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        api = str(scope.get("path", "")).startswith("/api/")
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), *HEADERS]
+                if api:
+                    headers.append(NO_STORE)
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def error_response(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
+    """The API's one error shape: {"error": {"code": ..., "message": ...}}."""
+    return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+def with_security_headers(response: JSONResponse) -> JSONResponse:
+    """For the last-resort 500 handler, which runs outside the middleware stack."""
+    for name, value in HEADERS:
+        response.headers[name.decode()] = value.decode()
+    return response
+
+
+def same_origin(request: Request, origin: str) -> bool:
+    """A request without an Origin header (not a browser's cross-site form or fetch) or from ours."""
+    sent = request.headers.get("origin")
+    return sent is None or sent.lower() == origin
+
+
+class RateLimiter:
+    """Moving-window limits per client IP, in memory (one process)."""
+
+    def __init__(self, limits: dict[str, RateLimitItem]) -> None:
+        self.limits = limits
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+
+    def check(self, name: str, request: Request) -> JSONResponse | None:
+        """None when allowed; else the 429 answer."""
+        item = self.limits[name]
+        client = request.client.host if request.client else "unknown"
+        if self._limiter.hit(item, name, client):
+            return None
+        reset_at, _remaining = self._limiter.get_window_stats(item, name, client)
+        retry_after = max(1, math.ceil(reset_at - time.time()))
+        response = error_response(
+            "rate_limited", f"too many requests: try again in {retry_after} s (limit {item})", 429
+        )
+        response.headers["Retry-After"] = str(retry_after)
+        return response
+
+
+__all__ = [
+    "CONTENT_SECURITY_POLICY",
+    "RateLimiter",
+    "SecurityHeaders",
+    "error_response",
+    "same_origin",
+    "with_security_headers",
+]

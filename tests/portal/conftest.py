@@ -1,0 +1,284 @@
+"""Fixtures for the portal's HTTP tests (and the browser tests, which may import them).
+
+One real stack per session (Anvil + the embedded IPFS node, the CRM deployed, keystores for the
+named accounts: ``tests.cli.conftest``), seeded with what a customer's portal shows, and the real
+app served by uvicorn in a thread on a free port, following the chain into its own index:
+
+- ``portal_server`` (session): a :class:`PortalServer` with ``url`` (= the public URL, the SIWE
+  domain's origin), ``app_config`` (the PortalConfig), ``portal`` (the app's state: its
+  ``unexpected_errors`` count stays 0), ``settings``, ``crm``, the accounts (``customer``, ``agent``,
+  ``manager``, ``relayer``, ``stranger``), ``customer_id`` (its wallet accepted, the agent holding a
+  sales grant), ``other_customer_id`` (bound to ``stranger``), ``invoice_id`` (open, payable by
+  ``customer``), ``customer_keystore`` and ``password``. Rate limits are generous here; tests of
+  the limits serve their own app (:func:`serve`).
+- ``client``: an httpx client on it with a fresh cookie jar.
+- helpers: :func:`siwe_message`, :func:`sign_in`, :func:`new_invoice`, :func:`new_customer`,
+  :func:`wait_for`.
+
+Tests change the chain only forwards (no evm_revert: the index follows the chain, and a revert
+deeper than its confirmations is not a reorg it can undo); each test that spends state makes its
+own customer or invoice.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import uvicorn
+from eth_account import Account
+from eth_account.messages import encode_defunct
+from eth_account.signers.local import LocalAccount
+
+from chaincrm.chain.keystores import keystore_path
+from chaincrm.config import Settings
+from chaincrm.contracts.client import Crm
+from chaincrm.models import Purpose, Stage
+from chaincrm.portal import PortalConfig, RateLimits, create_app
+from chaincrm.portal.state import Portal
+from chaincrm.privacy.customers import CustomerData
+from chaincrm.services.anvil import dev_private_keys, free_port
+from chaincrm.storage import KuboStore
+from tests.cli.conftest import (  # noqa: F401 - fixtures and the warning filter
+    PASSWORD,
+    PROFILE,
+    Accounts,
+    accounts,
+    crm,
+    pytest_configure,
+    settings,
+    store,
+)
+
+T = TypeVar("T")
+
+STATEMENT = "Sign in to your chaincrm records."
+GENEROUS = RateLimits(sign_in="10000/minute", nonce="10000/minute", relay="10000/minute")
+INVOICE_VALUE_WEI = 175 * 10**16  # 1.75 ETH: below the approval threshold, so the agent closes it as won
+PATH_TO_WON = (Stage.QUALIFIED, Stage.PROPOSAL, Stage.NEGOTIATION, Stage.CONTRACTING, Stage.WON)
+POLL_SECONDS = 0.2
+WAIT_SECONDS = 15.0
+RELAYER_KEY_INDEX = 7  # Anvil's dev accounts 0-6 are the named accounts of tests.cli.conftest
+
+
+@dataclass(frozen=True)
+class PortalServer:
+    url: str
+    app_config: PortalConfig
+    portal: Portal
+    settings: Settings
+    crm: Crm
+    customer: LocalAccount
+    agent: LocalAccount
+    manager: LocalAccount
+    relayer: LocalAccount
+    stranger: LocalAccount
+    customer_id: int
+    other_customer_id: int
+    invoice_id: int
+    customer_keystore: Path
+    password: str
+
+
+# ------------------------------------------------------------------ serving
+
+
+@contextmanager
+def serve(config: PortalConfig) -> Iterator[Portal]:
+    """The real app on uvicorn in a thread at the port of `config.public_url`, until the block ends."""
+    port = int(config.public_url.rsplit(":", 1)[1])
+    app = create_app(config)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", access_log=False, proxy_headers=False)
+    )
+    thread = threading.Thread(target=server.run, name="portal-test-server", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + WAIT_SECONDS
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "the portal did not start"
+        time.sleep(0.02)
+    try:
+        yield app.state.portal
+    finally:
+        server.should_exit = True
+        thread.join(WAIT_SECONDS)
+
+
+def local_url() -> str:
+    return f"http://127.0.0.1:{free_port()}"
+
+
+def wait_for(check: Callable[[], T | None], what: str, seconds: float = WAIT_SECONDS) -> T:
+    """Poll `check` until it returns something truthy."""
+    deadline = time.monotonic() + seconds
+    while True:
+        found = check()
+        if found:
+            return found
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+def indexed_up_to(server_url: str, block: int) -> None:
+    def caught_up() -> bool:
+        as_of = httpx.get(f"{server_url}/api/config").json()["as_of_block"]
+        return as_of is not None and as_of >= block
+
+    wait_for(caught_up, f"the index to reach block {block}")
+
+
+# ------------------------------------------------------------------ records
+
+
+def new_customer(crm: Crm, store: KuboStore, accounts: Accounts, wallet: LocalAccount) -> int:  # noqa: F811
+    """A customer registered by the agent (a sales grant), `wallet` proposed, approved, accepted,
+    and the profile re-sealed for it."""
+    data = CustomerData(crm, store)
+    ref = data.add(PROFILE, wallet=wallet.address, purpose=Purpose.SALES, agent=accounts.agent)
+    data.approve_wallet(ref.customer_id, wallet.address, accounts.manager)
+    data.accept_wallet(ref.customer_id, wallet)
+    assert data.reseal(ref.customer_id, accounts.agent) is not None
+    return ref.customer_id
+
+
+def new_invoice(crm: Crm, customer_id: int, agent: LocalAccount, value_wei: int = INVOICE_VALUE_WEI) -> int:  # noqa: F811
+    """An open invoice: a deal of the agent's with the customer, moved to won."""
+    deal_id = crm.pipeline.open_deal(customer_id, agent.address, value_wei, agent)
+    for stage in PATH_TO_WON:
+        crm.pipeline.move(deal_id, stage, agent)
+    invoice_id = crm.pipeline.deal(deal_id).invoice_id
+    assert invoice_id is not None
+    return invoice_id
+
+
+# ------------------------------------------------------------------ sign-in
+
+
+def iso(moment: datetime) -> str:
+    """As JavaScript's Date.toISOString() writes it."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def siwe_message(
+    *,
+    domain: str,
+    address: str,
+    chain_id: int,
+    nonce: str,
+    uri: str | None = None,
+    issued_at: datetime | None = None,
+    expires_in: timedelta = timedelta(minutes=10),
+) -> str:
+    """The EIP-4361 text the page builds."""
+    issued = issued_at or datetime.now(tz=UTC)
+    return (
+        f"{domain} wants you to sign in with your Ethereum account:\n{address}\n\n{STATEMENT}\n\n"
+        f"URI: {uri or 'http://' + domain}\nVersion: 1\nChain ID: {chain_id}\nNonce: {nonce}\n"
+        f"Issued At: {iso(issued)}\nExpiration Time: {iso(issued + expires_in)}"
+    )
+
+
+def personal_sign(account: LocalAccount, message: str) -> str:
+    return "0x" + bytes(account.sign_message(encode_defunct(text=message)).signature).hex()
+
+
+def sign_in(client: httpx.Client, account: LocalAccount, chain_id: int, **overrides: Any) -> httpx.Response:
+    """GET a nonce, sign the message as the page does (personal_sign), POST it."""
+    nonce = client.get("/api/siwe/nonce").json()["nonce"]
+    fields: dict[str, Any] = {
+        "domain": str(client.base_url.netloc.decode()),
+        "address": account.address,
+        "chain_id": chain_id,
+        "nonce": nonce,
+    }
+    fields.update(overrides)
+    message = siwe_message(**fields)
+    return client.post("/api/siwe/verify", json={"message": message, "signature": personal_sign(account, message)})
+
+
+# ------------------------------------------------------------------ fixtures
+
+
+@pytest.fixture(scope="session")
+def relayer(crm: Crm) -> LocalAccount:  # noqa: F811 - the imported fixture
+    return Account.from_key(dev_private_keys(RELAYER_KEY_INDEX + 1)[RELAYER_KEY_INDEX])
+
+
+@pytest.fixture(scope="session")
+def portal_server(
+    settings: Settings,  # noqa: F811
+    crm: Crm,  # noqa: F811
+    store: KuboStore,  # noqa: F811
+    accounts: Accounts,  # noqa: F811
+    relayer: LocalAccount,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[PortalServer]:
+    customer_id = new_customer(crm, store, accounts, accounts.customer)
+    other_customer_id = new_customer(crm, store, accounts, accounts.stranger)
+    invoice_id = new_invoice(crm, customer_id, accounts.agent)
+    config = PortalConfig(
+        settings=settings,
+        database=tmp_path_factory.mktemp("portal") / "index.sqlite",
+        public_url=local_url(),
+        relayer=relayer,
+        poll_seconds=POLL_SECONDS,
+        rate_limits=GENEROUS,
+    )
+    with serve(config) as portal:
+        indexed_up_to(config.public_url, crm.chain.block_number())
+        yield PortalServer(
+            url=config.public_url,
+            app_config=config,
+            portal=portal,
+            settings=settings,
+            crm=crm,
+            customer=accounts.customer,
+            agent=accounts.agent,
+            manager=accounts.manager,
+            relayer=relayer,
+            stranger=accounts.stranger,
+            customer_id=customer_id,
+            other_customer_id=other_customer_id,
+            invoice_id=invoice_id,
+            customer_keystore=keystore_path(accounts.customer.address, settings.keystore_dir),
+            password=PASSWORD,
+        )
+
+
+@pytest.fixture
+def client(portal_server: PortalServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=portal_server.url, timeout=30) as http:
+        yield http
+
+
+@pytest.fixture
+def signed_in(portal_server: PortalServer, client: httpx.Client) -> httpx.Client:
+    """`client` signed in as the customer's wallet."""
+    answer = sign_in(client, portal_server.customer, portal_server.crm.chain.chain_id)
+    assert answer.status_code == 200, answer.text
+    return client
+
+
+@pytest.fixture(autouse=True)
+def _no_unexpected_errors(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test: the app's last-resort 500 handler was not reached while it ran."""
+    if "portal_server" not in request.fixturenames:
+        yield
+        return
+    server: PortalServer = request.getfixturevalue("portal_server")
+    before = server.portal.unexpected_errors
+    yield
+    assert server.portal.unexpected_errors == before, "a request reached the last-resort 500 handler"
+
+
+def other_server_config(server: PortalServer, **changes: Any) -> PortalConfig:
+    """Another app over the same index (read-only: it does not follow)."""
+    return replace(server.app_config, **{"public_url": local_url(), "follow": False, **changes})
