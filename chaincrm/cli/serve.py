@@ -13,6 +13,7 @@ from chaincrm.errors import ConfigError
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8700
 PUBLIC_URL_ENV = "CHAINCRM_PUBLIC_URL"
+WILDCARD_HOSTS = frozenset({"0.0.0.0", "::", ""})
 
 
 @click.command(
@@ -58,6 +59,11 @@ def serve_command(
 
     from chaincrm.portal import PortalConfig, create_app
 
+    if public_url is None and host in WILDCARD_HOSTS:
+        raise ConfigError(
+            f"--public-url is needed with --host {host}: links and the sign-in domain must name the address "
+            "customers reach the portal at"
+        )
     relayer = app.signer(relayer_keystore).account if relayer_keystore else None
     config = PortalConfig(
         settings=app.settings,

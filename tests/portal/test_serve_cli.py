@@ -48,6 +48,12 @@ def test_a_public_url_with_a_path_is_one_line(settings: Settings, crm: Crm) -> N
     assert "public URL" in shown.error
 
 
+def test_serving_on_all_interfaces_without_a_public_url_is_one_line(settings: Settings, crm: Crm) -> None:
+    shown = run_cli(settings)("serve", "--host", "0.0.0.0", "--port", free_port(), "--no-follow")
+
+    assert shown.error.startswith("error: --public-url is needed with --host 0.0.0.0")
+
+
 def test_a_port_in_use_is_one_line(settings: Settings, crm: Crm) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
