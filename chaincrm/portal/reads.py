@@ -30,7 +30,7 @@ MAX_ID_DIGITS = len(str(MAX_ID))
 TIMELINE_LIMIT = 200
 RELEASED_BY = (
     "after the dispute window: the payer, the treasury or a manager; a disputed invoice: a manager before "
-    "resolve_by, else the payer reclaims"
+    "the resolution deadline, else the payer reclaims"
 )
 PROFILE_NOTE = "Your profile is encrypted; read it with `chaincrm me profile` and your keystore."
 

@@ -67,7 +67,7 @@ function renderTerms(escrow) {
     const ends = escrow.dispute_window_ends_at ? ` (until ${dateTimeText(escrow.dispute_window_ends_at)})` : "";
     rows.push(["Dispute window", `${durationText(escrow.dispute_window_seconds)} after payment${ends}`]);
   }
-  if (escrow.released_by) rows.push(["Who can release", escrow.released_by.replaceAll("resolve_by", "the resolution deadline")]);
+  if (escrow.released_by) rows.push(["Who can release", escrow.released_by]);
   if (escrow.dispute_resolution_seconds !== undefined) {
     const by = escrow.resolve_by ? ` (by ${dateTimeText(escrow.resolve_by)})` : "";
     rows.push(["Disputes", `A manager resolves a dispute within ${durationText(escrow.dispute_resolution_seconds)}${by}; after that the payer can reclaim the payment.`]);
