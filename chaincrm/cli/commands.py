@@ -236,3 +236,8 @@ for _command, _default in (
     (bench_throughput, "bench-results/throughput.json"),
 ):
     _command.params.insert(0, _out_option(_default))
+
+# `bench serve` lives with the bench code; its module imports only click (the bench loads when run).
+from chaincrm_tools.bench.serve_cli import serve_bench_command  # noqa: E402
+
+bench_group.add_command(serve_bench_command)
