@@ -26,6 +26,8 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         keccak256("AcceptWallet(uint256 customerId,address wallet,bytes publicKey,uint256 nonce,uint256 deadline)");
     bytes32 private constant SET_CONSENT_TYPEHASH =
         keccak256("SetConsent(uint256 customerId,uint8 purpose,bool granted,uint256 nonce,uint256 deadline)");
+    bytes32 private constant REVOKE_ACCESS_TYPEHASH =
+        keccak256("RevokeAccess(uint256 customerId,address staff,uint256 nonce,uint256 deadline)");
 
     /// @dev One interaction record in a batch: uint64 id + uint8 kind + uint8 outcome + bytes32 hash.
     uint256 private constant RECORD_BYTES = 42;
@@ -61,7 +63,9 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     uint256 private constant CUSTOMERS_PER_WORD_LOG2 = 8;
     uint256 private constant CUSTOMERS_PER_WORD_MASK = 255;
 
-    /// @dev One slot: everything a signature or a consent check reads and writes.
+    /// @dev One slot: everything a signature or a consent check reads and writes. A bound wallet
+    /// implies an active customer (only an active customer accepts one; erasure clears it), so
+    /// the customer's own acts read the status only on their failure path (`_boundWallet`).
     struct CustomerRecord {
         address wallet;
         uint32 profileVersion;
@@ -223,12 +227,11 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         bytes calldata signature
     ) external override {
         _requireActive(customerId);
+        CustomerRecord storage customer = _customers[customerId];
         bytes32 structHash = keccak256(
-            abi.encode(
-                ACCEPT_WALLET_TYPEHASH, customerId, wallet, keccak256(publicKey), _customers[customerId].nonce, deadline
-            )
+            abi.encode(ACCEPT_WALLET_TYPEHASH, customerId, wallet, keccak256(publicKey), customer.nonce, deadline)
         );
-        _checkSignature(customerId, wallet, structHash, deadline, signature);
+        _checkSignature(customer, customerId, wallet, structHash, deadline, signature);
         _acceptWallet(customerId, wallet, publicKey);
     }
 
@@ -270,11 +273,30 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     }
 
     /// @inheritdoc ICustomerRegistry
+    function revokeAccessBySig(uint256 customerId, address staff, uint256 deadline, bytes calldata signature)
+        external
+        override
+    {
+        CustomerRecord storage customer = _customers[customerId];
+        address wallet = _boundWallet(customer, customerId, address(0));
+        AccessGrant storage grant = _grants[customerId][staff];
+        if (!grant.active) revert AccessNotGranted(customerId, staff);
+        bytes32 structHash = keccak256(abi.encode(REVOKE_ACCESS_TYPEHASH, customerId, staff, customer.nonce, deadline));
+        _checkSignature(customer, customerId, wallet, structHash, deadline, signature);
+
+        // No new profile version: like a consent withdrawal that ends a grant, the customer's
+        // signature cannot carry a re-sealed version, so a reader re-seals afterwards.
+        uint8 purpose = grant.purpose;
+        _clearGrant(customerId, staff);
+        emit AccessRevoked(customerId, staff, purpose, wallet);
+    }
+
+    /// @inheritdoc ICustomerRegistry
     function setConsent(uint256 customerId, uint8 purpose, bool granted) external override {
-        _requireActive(customerId);
-        address wallet = _customers[customerId].wallet;
-        if (wallet == address(0) || msg.sender != wallet) revert CallerNotCustomer(customerId, msg.sender);
-        _setConsent(customerId, wallet, purpose, granted);
+        CustomerRecord storage customer = _customers[customerId];
+        address wallet = _boundWallet(customer, customerId, msg.sender);
+        if (msg.sender != wallet) revert CallerNotCustomer(customerId, msg.sender);
+        _setConsent(customer, customerId, wallet, purpose, granted);
     }
 
     /// @inheritdoc ICustomerRegistry
@@ -285,14 +307,12 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         uint256 deadline,
         bytes calldata signature
     ) external override {
-        _requireActive(customerId);
         CustomerRecord storage customer = _customers[customerId];
-        address wallet = customer.wallet;
-        if (wallet == address(0)) revert CallerNotCustomer(customerId, address(0));
+        address wallet = _boundWallet(customer, customerId, address(0));
         bytes32 structHash =
             keccak256(abi.encode(SET_CONSENT_TYPEHASH, customerId, purpose, granted, customer.nonce, deadline));
-        _checkSignature(customerId, wallet, structHash, deadline, signature);
-        _setConsent(customerId, wallet, purpose, granted);
+        _checkSignature(customer, customerId, wallet, structHash, deadline, signature);
+        _setConsent(customer, customerId, wallet, purpose, granted);
     }
 
     /// @inheritdoc ICustomerRegistry
@@ -573,9 +593,14 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         if (wallet != address(0) && approved) emit WalletApproved(customerId, wallet, msg.sender);
     }
 
-    function _setConsent(uint256 customerId, address wallet, uint8 purpose, bool granted) private {
+    function _setConsent(
+        CustomerRecord storage customer,
+        uint256 customerId,
+        address wallet,
+        uint8 purpose,
+        bool granted
+    ) private {
         if (lawfulBasisOf(purpose) != LawfulBasis.Consent) revert PurposeInvalid(purpose);
-        CustomerRecord storage customer = _customers[customerId];
         uint8 bits = customer.consentBits;
         uint8 flag = uint8(1 << purpose);
         if (((bits & flag) != 0) == granted) revert ConsentUnchanged(customerId, purpose, granted);
@@ -595,6 +620,7 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     }
 
     function _checkSignature(
+        CustomerRecord storage customer,
         uint256 customerId,
         address signer,
         bytes32 structHash,
@@ -607,7 +633,6 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         if (!SignatureChecker.isValidSignatureNow(signer, _hashTypedDataV4(structHash), signature)) {
             revert SignatureInvalid(signer);
         }
-        CustomerRecord storage customer = _customers[customerId];
         if (customer.nonce == type(uint16).max) revert SignatureNoncesExhausted(customerId);
         // Cannot overflow: checked against type(uint16).max just above.
         unchecked {
@@ -654,6 +679,21 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         CustomerStatus status = statusOf(customerId);
         if (status == CustomerStatus.Erased) revert CustomerIsErased(customerId);
         if (status != CustomerStatus.Active) revert CustomerUnknown(customerId);
+    }
+
+    /// @dev The customer's bound wallet, whose presence alone proves the customer active (see
+    /// CustomerRecord). Without one, the precise reason, computed only on this failure path:
+    /// `CustomerUnknown`, `CustomerIsErased`, else `CallerNotCustomer(customerId, caller)`.
+    function _boundWallet(CustomerRecord storage customer, uint256 customerId, address caller)
+        private
+        view
+        returns (address wallet)
+    {
+        wallet = customer.wallet;
+        if (wallet == address(0)) {
+            _requireActive(customerId);
+            revert CallerNotCustomer(customerId, caller);
+        }
     }
 
     function _requireManagerOrCustomer(uint256 customerId) private view {

@@ -174,6 +174,13 @@ interface ICustomerRegistry {
         bytes32 readersHash
     ) external;
 
+    /// @notice Revoke `staff`'s access by the customer's EIP-712 `RevokeAccess` signature (EOA or
+    /// ERC-1271), relayed by anyone, so that the customer needs no ETH. It uses the nonce shared
+    /// with `SetConsent`. Unlike `revokeAccess` it records no new profile version (a signature
+    /// cannot carry one): as after a consent withdrawal, a reader re-seals the profile without
+    /// `staff` afterwards. `AccessRevoked` names the customer's wallet as its actor.
+    function revokeAccessBySig(uint256 customerId, address staff, uint256 deadline, bytes calldata signature) external;
+
     /// @notice Give or withdraw consent for a purpose. The customer's wallet only. Withdrawing
     /// deactivates every grant for that purpose.
     function setConsent(uint256 customerId, uint8 purpose, bool granted) external;
@@ -215,6 +222,6 @@ interface ICustomerRegistry {
     function readersHashOf(uint256 customerId) external view returns (bytes32);
     /// @notice The lawful basis of a purpose; `Consent` means it needs the customer's consent.
     function lawfulBasisOf(uint8 purpose) external pure returns (LawfulBasis);
-    /// @notice The customer's next signature nonce (shared by AcceptWallet and SetConsent).
+    /// @notice The customer's next signature nonce (shared by AcceptWallet, SetConsent and RevokeAccess).
     function nonces(uint256 customerId) external view returns (uint256);
 }

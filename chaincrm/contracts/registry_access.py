@@ -8,7 +8,7 @@ from web3.types import TxReceipt
 from chaincrm.chain import Sender
 from chaincrm.contracts.registry_base import RegistryBase
 from chaincrm.contracts.registry_customers import SealedVersion
-from chaincrm.contracts.signatures import ConsentChange
+from chaincrm.contracts.signatures import AccessRevocation, ConsentChange
 from chaincrm.models import AccessGrant, Purpose
 
 
@@ -26,6 +26,13 @@ class AccessMixin(RegistryBase):
 
     def revoke_access(self, customer_id: int, staff: str, version: SealedVersion, sender: Sender) -> TxReceipt:
         fn = self.contract.functions.revokeAccess(customer_id, to_checksum_address(staff), *version.hashes)
+        return self.chain.transact(fn, sender)
+
+    def revoke_access_by_sig(self, revocation: AccessRevocation, sender: Sender) -> TxReceipt:
+        """Relay the customer's signed revocation. It records no new version: a reader re-seals after."""
+        fn = self.contract.functions.revokeAccessBySig(
+            revocation.customer_id, revocation.staff, revocation.deadline, revocation.signature
+        )
         return self.chain.transact(fn, sender)
 
     def access_of(self, customer_id: int, staff: str) -> AccessGrant:

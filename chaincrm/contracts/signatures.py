@@ -3,7 +3,7 @@
 One typed-data definition per message, shared by the registry's typehashes (see
 ``contracts/CrmRegistry.sol``), this signer and any other client. The domain binds the chain id
 and the registry; every message carries the customer's nonce (``nonces(customerId)``, shared by
-both messages) and a deadline, so a signature is good once, on one chain, for one registry, until
+all three messages) and a deadline, so a signature is good once, on one chain, for one registry, until
 its deadline.
 
 A signed message travels as JSON (``to_json``/``from_json``): the customer signs with their own
@@ -43,6 +43,15 @@ SET_CONSENT_TYPES = {
         {"name": "customerId", "type": "uint256"},
         {"name": "purpose", "type": "uint8"},
         {"name": "granted", "type": "bool"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
+
+REVOKE_ACCESS_TYPES = {
+    "RevokeAccess": [
+        {"name": "customerId", "type": "uint256"},
+        {"name": "staff", "type": "address"},
         {"name": "nonce", "type": "uint256"},
         {"name": "deadline", "type": "uint256"},
     ]
@@ -123,6 +132,36 @@ class ConsentChange:
         )
 
 
+@dataclass(frozen=True)
+class AccessRevocation:
+    """The customer's signed revocation of one staff member's grant (no re-sealed version: a
+    reader re-seals the profile afterwards)."""
+
+    chain_id: int
+    registry: ChecksumAddress
+    customer_id: int
+    staff: ChecksumAddress
+    nonce: int
+    deadline: int
+    signature: bytes
+
+    def to_json(self) -> str:
+        return _dump("RevokeAccess", self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> AccessRevocation:
+        fields = _load(text, "RevokeAccess", cls.__dataclass_fields__)
+        return cls(
+            chain_id=_uint(fields, "chain_id"),
+            registry=_address(fields, "registry"),
+            customer_id=_uint(fields, "customer_id"),
+            staff=_address(fields, "staff"),
+            nonce=_uint(fields, "nonce"),
+            deadline=_uint(fields, "deadline"),
+            signature=_hex(fields, "signature"),
+        )
+
+
 def sign_wallet_acceptance(
     wallet: LocalAccount,
     *,
@@ -180,6 +219,35 @@ def sign_consent_change(
         customer_id=customer_id,
         purpose=purpose,
         granted=granted,
+        nonce=nonce,
+        deadline=deadline,
+        signature=bytes(signed.signature),
+    )
+
+
+def sign_access_revocation(
+    wallet: LocalAccount,
+    *,
+    chain_id: int,
+    registry: str,
+    customer_id: int,
+    staff: str,
+    nonce: int,
+    deadline: int,
+) -> AccessRevocation:
+    """Sign `RevokeAccess` with the customer's wallet."""
+    message = {
+        "customerId": customer_id,
+        "staff": to_checksum_address(staff),
+        "nonce": nonce,
+        "deadline": deadline,
+    }
+    signed = Account.sign_typed_data(wallet.key, domain(chain_id, registry), REVOKE_ACCESS_TYPES, message)
+    return AccessRevocation(
+        chain_id=chain_id,
+        registry=to_checksum_address(registry),
+        customer_id=customer_id,
+        staff=to_checksum_address(staff),
         nonce=nonce,
         deadline=deadline,
         signature=bytes(signed.signature),

@@ -1,9 +1,12 @@
-"""What a customer's wallet does: accept being bound to a record, and give or withdraw consent.
+"""What a customer's wallet does: accept being bound to a record, give or withdraw consent, and
+revoke a staff member's grant by signature.
 
 A wallet is bound only by its own acceptance: by its own transaction, or by an EIP-712 signature
 that staff relay (so the customer needs no ETH). Consent is the wallet's too, sent or signed the
-same way. Either can change who the chain lets read the record, so each is followed by a re-seal
-when whoever sent it can make one (:meth:`~chaincrm.privacy.versions.ProfileVersions.reseal_if_reader`).
+same way, and so is a signed revocation (a revocation by transaction re-seals in the same
+transaction: :meth:`~chaincrm.privacy.versions.ProfileVersions.revoke`). Each can change who the
+chain lets read the record, so each is followed by a re-seal when whoever sent it can make one
+(:meth:`~chaincrm.privacy.versions.ProfileVersions.reseal_if_reader`).
 """
 
 from __future__ import annotations
@@ -15,7 +18,14 @@ from eth_keys import keys as eth_keys
 from eth_utils import to_checksum_address
 
 from chaincrm.contracts.client import Crm
-from chaincrm.contracts.signatures import ConsentChange, WalletAcceptance, sign_consent_change, sign_wallet_acceptance
+from chaincrm.contracts.signatures import (
+    AccessRevocation,
+    ConsentChange,
+    WalletAcceptance,
+    sign_access_revocation,
+    sign_consent_change,
+    sign_wallet_acceptance,
+)
 from chaincrm.errors import ConfigError
 from chaincrm.models import Purpose
 from chaincrm.privacy.versions import ProfileRef, ProfileVersions
@@ -29,7 +39,8 @@ def public_key64(account: LocalAccount) -> bytes:
 
 
 class CustomerWallets:
-    """Wallet binding and the wallet's consent, for one deployment; `versions` re-seals after."""
+    """Wallet binding, the wallet's consent and its signed revocations, for one deployment;
+    `versions` re-seals after."""
 
     def __init__(self, crm: Crm, versions: ProfileVersions) -> None:
         self.crm = crm
@@ -107,6 +118,38 @@ class CustomerWallets:
         self._check_domain(change.chain_id, change.registry)
         self.crm.registry.set_consent_by_sig(change, relayer)
         return self.versions.reseal_if_reader(change.customer_id, relayer)
+
+    # ------------------------------------------------------------------ revocation by signature
+
+    def sign_access_revocation(
+        self,
+        customer_id: int,
+        staff: str,
+        wallet: LocalAccount,
+        lifetime_seconds: int = DEFAULT_SIGNATURE_LIFETIME_SECONDS,
+    ) -> AccessRevocation:
+        """The wallet's EIP-712 revocation of `staff`'s grant, for staff (or a relayer) to send."""
+        registry = self.crm.registry
+        if registry.customer(customer_id).wallet != wallet.address:
+            raise ConfigError(f"{wallet.address} is not customer {customer_id}'s wallet")
+        if not registry.has_active_grant(customer_id, staff):
+            raise ConfigError(f"{to_checksum_address(staff)} has no active grant on customer {customer_id}")
+        return sign_access_revocation(
+            wallet,
+            chain_id=self.crm.chain.chain_id,
+            registry=registry.address,
+            customer_id=customer_id,
+            staff=staff,
+            nonce=registry.nonce_of(customer_id),
+            deadline=self._deadline(lifetime_seconds),
+        )
+
+    def relay_access_revocation(self, revocation: AccessRevocation, relayer: LocalAccount) -> ProfileRef | None:
+        """Send a signed revocation, then re-seal without the revoked staff member when the relayer
+        can (the signature carries no version; otherwise a reader runs `customer reseal`)."""
+        self._check_domain(revocation.chain_id, revocation.registry)
+        self.crm.registry.revoke_access_by_sig(revocation, relayer)
+        return self.versions.reseal_if_reader(revocation.customer_id, relayer)
 
     # ------------------------------------------------------------------ internals
 

@@ -28,7 +28,7 @@ from web3.types import TxReceipt
 from chaincrm.contracts.client import Crm, connect
 from chaincrm.contracts.deployment import deploy
 from chaincrm.contracts.registry import InteractionEntry, SealedVersion
-from chaincrm.contracts.signatures import sign_consent_change, sign_wallet_acceptance
+from chaincrm.contracts.signatures import sign_access_revocation, sign_consent_change, sign_wallet_acceptance
 from chaincrm.models import InteractionKind, Outcome, Purpose, Role, Stage
 from chaincrm.privacy import readers_hash
 from chaincrm.privacy.customers import public_key64
@@ -49,6 +49,7 @@ GAS_TARGETS = {
     "set_consent_by_sig_give": 60_000,
     "set_consent_by_sig_withdraw": 60_000,
     "set_consent_by_sig_withdraw_with_grant": 60_000,
+    "revoke_access_by_sig": 60_000,
     "pay": 60_000,
     "release_after_window_by_treasury": 45_000,
     "withdraw_refund": 40_000,
@@ -61,6 +62,7 @@ OPERATION_NOTES = {
     "set_consent_by_sig_give": "EIP-712 SetConsent(marketing, true), relayed",
     "set_consent_by_sig_withdraw": "relayed withdrawal, no grant for the purpose",
     "set_consent_by_sig_withdraw_with_grant": "relayed withdrawal that also deactivates a marketing grant",
+    "revoke_access_by_sig": "EIP-712 RevokeAccess of a support grant, relayed; no re-sealed version",
     "grant_access": "manager; grant + re-sealed version in one transaction",
     "revoke_access": "manager; revoke + re-sealed version in one transaction",
     "won_issues_invoice": "owner, value below the approval threshold",
@@ -241,6 +243,21 @@ class _GasRun:
         self.record("set_consent_by_sig_withdraw_with_grant", registry.set_consent_by_sig(withdrawal, relayer))
         if registry.has_active_grant(relayed, staff):
             raise AssertionError("withdrawing consent left the marketing grant active")
+
+        version = self.version_for([*registry.readers_of(relayed), staff])
+        registry.grant_access(relayed, staff, Purpose.SUPPORT, version, actors.manager)
+        revocation = sign_access_revocation(
+            signer,
+            chain_id=crm.chain.chain_id,
+            registry=registry.address,
+            customer_id=relayed,
+            staff=staff,
+            nonce=registry.nonce_of(relayed),
+            deadline=self.chain_now() + SIGNATURE_LIFETIME_SECONDS,
+        )
+        self.record("revoke_access_by_sig", registry.revoke_access_by_sig(revocation, relayer))
+        if registry.has_active_grant(relayed, staff):
+            raise AssertionError("the relayed revocation left the support grant active")
 
     def _consent(self, customer_id: int, wallet: LocalAccount, granted: bool) -> Any:
         crm = self.crm

@@ -106,3 +106,28 @@ def create_address(deployer, nonce: int) -> str:
     """The address a CREATE from `deployer` at `nonce` makes (how the escrow learns its issuer)."""
     sender = bytes.fromhex(str(getattr(deployer, "address", deployer))[2:])
     return to_checksum_address(keccak(rlp.encode([sender, nonce]))[12:])
+
+
+# EIP-712: the registry's domain, built here independently of the contract and of the SDK.
+REGISTRY_DOMAIN_NAME = "chaincrm CrmRegistry"
+REGISTRY_DOMAIN_VERSION = "2"
+
+
+def registry_domain(registry, chain_id: int | None = None, verifying_contract: str | None = None) -> dict:
+    """The registry's EIP-712 domain on the current chain, or with `chain_id`/`verifying_contract`."""
+    from brownie import chain
+
+    return {
+        "name": REGISTRY_DOMAIN_NAME,
+        "version": REGISTRY_DOMAIN_VERSION,
+        "chainId": chain.id if chain_id is None else chain_id,
+        "verifyingContract": registry.address if verifying_contract is None else verifying_contract,
+    }
+
+
+def sign_registry_message(registry, signer, types: dict, message: dict, **domain_overrides) -> bytes:
+    """`signer`'s (an Anvil development account) EIP-712 signature of `message` for the registry."""
+    signed = Account.sign_typed_data(
+        private_key_of(signer), registry_domain(registry, **domain_overrides), types, message
+    )
+    return bytes(signed.signature)
