@@ -9,6 +9,7 @@ read. `erase` unpins every document and destroys the keys.
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -16,6 +17,7 @@ import click
 from chaincrm.cli import Declined
 from chaincrm.cli.context import ADDRESS, ID, App, json_option, keystore_option, pass_app
 from chaincrm.cli.customer_refs import PURPOSE, print_ref, ref_fields
+from chaincrm.cli.customer_wallets import DAY_SECONDS, signature_days_option, write_signed
 from chaincrm.cli.output import emit_line, hex32, purpose_with_basis, tracked, working
 from chaincrm.errors import ConfigError, PrivacyError
 from chaincrm.models import CustomerStatus, Purpose
@@ -44,15 +46,37 @@ def grant(app: App, customer_id: int, staff: str, purpose: Purpose, keystore: st
 
 @click.command(
     help="Take a staff member's grant away (a manager, or the customer's accepted wallet): the revocation and "
-    "the version re-sealed without them under a new content key are one transaction."
+    "the version re-sealed without them under a new content key are one transaction. --sign-only (the "
+    "customer's wallet) signs a RevokeAccess for anyone to relay instead (no ETH needed; a reader re-seals "
+    "afterwards)."
 )
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
 @click.argument("staff", type=ADDRESS)
+@click.option("--sign-only", is_flag=True, help="Only sign the revocation (print it, or write it to --out).")
+@click.option(
+    "--out", type=click.Path(path_type=Path, dir_okay=False), help="With --sign-only: write the signed JSON here."
+)
+@signature_days_option
 @keystore_option
 @json_option
 @pass_app
-def revoke(app: App, customer_id: int, staff: str, keystore: str | None, as_json: bool) -> None:
+def revoke(
+    app: App,
+    customer_id: int,
+    staff: str,
+    sign_only: bool,
+    out: Path | None,
+    valid_days: int,
+    keystore: str | None,
+    as_json: bool,
+) -> None:
+    if out is not None and not sign_only:
+        raise ConfigError("--out goes with --sign-only")
     revoker = app.signer(keystore)
+    if sign_only:
+        signed = app.customers.sign_access_revocation(customer_id, staff, revoker.account, valid_days * DAY_SECONDS)
+        write_signed(signed.to_json(), out, f"Signed revocation for customer {customer_id}", as_json)
+        return
     with working("Rotating the data key"):
         ref = app.customers.revoke(customer_id, staff, revoker.account)
     print_ref(f"no longer shared with {staff}", ref, as_json)

@@ -49,8 +49,12 @@ def _consent_purpose(purpose: Purpose) -> Purpose:
     return purpose
 
 
+SIGNED_KINDS = ("AcceptWallet", "SetConsent", "RevokeAccess")
+
+
 def _read_signed(path: Path) -> tuple[str, str]:
-    """(message type, text) of a signed message file written by `sign-wallet-acceptance` or `consent --sign-only`."""
+    """(message type, text) of a signed message file written by `sign-wallet-acceptance`, `consent --sign-only`
+    or `revoke --sign-only`."""
     import json
 
     raw = read_bytes(path, "signed message", SIGNED_FILE_LIMIT_BYTES)
@@ -59,8 +63,8 @@ def _read_signed(path: Path) -> tuple[str, str]:
         kind = json.loads(text).get("type")
     except (UnicodeDecodeError, ValueError, AttributeError):
         raise ConfigError(f"signed message {path} is not a JSON object") from None
-    if kind not in ("AcceptWallet", "SetConsent"):
-        raise ConfigError(f"signed message {path} is neither an AcceptWallet nor a SetConsent message")
+    if kind not in SIGNED_KINDS:
+        raise ConfigError(f"signed message {path} is not an AcceptWallet, SetConsent or RevokeAccess message")
     return str(kind), text
 
 
@@ -75,7 +79,7 @@ def _reseal_if_reader(app: App, customer_id: int, signer: LocalSigner) -> Profil
         return None
 
 
-def _write_signed(text: str, out: Path | None, what: str, as_json: bool) -> None:
+def write_signed(text: str, out: Path | None, what: str, as_json: bool) -> None:
     if out is None:
         click.echo(text)
         return
@@ -184,12 +188,13 @@ def sign_wallet_acceptance(
 ) -> None:
     wallet = app.signer(keystore)
     signed = app.customers.sign_wallet_acceptance(customer_id, wallet.account, valid_days * DAY_SECONDS)
-    _write_signed(signed.to_json(), out, f"Acceptance of customer {customer_id}'s wallet {wallet.address}", as_json)
+    write_signed(signed.to_json(), out, f"Acceptance of customer {customer_id}'s wallet {wallet.address}", as_json)
 
 
 @click.command(
-    help="Relay a signed message from the customer's wallet (an AcceptWallet from `sign-wallet-acceptance` or a "
-    "SetConsent from `consent --sign-only`), sent and paid by --keystore; then re-seal when you can read."
+    help="Relay a signed message from the customer's wallet (an AcceptWallet from `sign-wallet-acceptance`, a "
+    "SetConsent from `consent --sign-only` or a RevokeAccess from `revoke --sign-only`), sent and paid by "
+    "--keystore; then re-seal when you can read."
 )
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
 @click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
@@ -203,14 +208,14 @@ def relay(app: App, customer_id: int, file: Path, keystore: str | None, as_json:
 def _relay(
     app: App, customer_id: int, file: Path, keystore: str | None, as_json: bool, only: str | None = None
 ) -> None:
-    from chaincrm.contracts.signatures import ConsentChange, WalletAcceptance  # only relaying needs EIP-712
+    # only relaying needs EIP-712
+    from chaincrm.contracts.signatures import AccessRevocation, ConsentChange, WalletAcceptance
 
     kind, text = _read_signed(file)
     if only is not None and kind != only:
         raise ConfigError(f"{file} holds a {kind} message, not an {only} message")
-    message: WalletAcceptance | ConsentChange = (
-        WalletAcceptance.from_json(text) if kind == "AcceptWallet" else ConsentChange.from_json(text)
-    )
+    parsers = {"AcceptWallet": WalletAcceptance, "SetConsent": ConsentChange, "RevokeAccess": AccessRevocation}
+    message: WalletAcceptance | ConsentChange | AccessRevocation = parsers[kind].from_json(text)
     if message.customer_id != customer_id:
         raise ConfigError(f"{file} is signed for customer {message.customer_id}, not {customer_id}")
     relayer = app.signer(keystore)
@@ -220,6 +225,10 @@ def _relay(
             ref = data.relay_wallet_acceptance(message, relayer.account)
             done = f"Customer {customer_id}'s wallet is now {message.wallet} (accepted by signature, relayed)"
             fields: dict[str, Any] = {"wallet": message.wallet}
+        elif isinstance(message, AccessRevocation):
+            ref = data.relay_access_revocation(message, relayer.account)
+            done = f"Customer {customer_id} revoked {message.staff}'s access (signed, relayed)"
+            fields = {"staff": message.staff}
         else:
             ref = data.relay_consent_change(message, relayer.account)
             verb = "gave" if message.granted else "withdrew"
@@ -268,7 +277,7 @@ def consent(
     granted = not withdraw
     if sign_only:
         signed = data.sign_consent_change(customer_id, purpose, granted, wallet.account, valid_days * DAY_SECONDS)
-        _write_signed(signed.to_json(), out, f"Signed consent change for customer {customer_id}", as_json)
+        write_signed(signed.to_json(), out, f"Signed consent change for customer {customer_id}", as_json)
         return
     with working("Recording the consent"):
         receipt = app.crm.registry.set_consent(customer_id, purpose, granted, wallet.account)

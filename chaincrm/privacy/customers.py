@@ -14,7 +14,7 @@ from __future__ import annotations
 from eth_account.signers.local import LocalAccount
 
 from chaincrm.contracts.client import Crm
-from chaincrm.contracts.signatures import ConsentChange, WalletAcceptance
+from chaincrm.contracts.signatures import AccessRevocation, ConsentChange, WalletAcceptance
 from chaincrm.models import Purpose
 from chaincrm.privacy.erasure import Erasure, erase_customer
 from chaincrm.privacy.profiles import CustomerProfile, ProfileContext, Vault
@@ -112,6 +112,18 @@ class CustomerData:
 
     def relay_consent_change(self, change: ConsentChange, relayer: LocalAccount) -> ProfileRef | None:
         return self.wallets.relay_consent_change(change, relayer)
+
+    def sign_access_revocation(
+        self,
+        customer_id: int,
+        staff: str,
+        wallet: LocalAccount,
+        lifetime_seconds: int = DEFAULT_SIGNATURE_LIFETIME_SECONDS,
+    ) -> AccessRevocation:
+        return self.wallets.sign_access_revocation(customer_id, staff, wallet, lifetime_seconds)
+
+    def relay_access_revocation(self, revocation: AccessRevocation, relayer: LocalAccount) -> ProfileRef | None:
+        return self.wallets.relay_access_revocation(revocation, relayer)
 
     # ------------------------------------------------------------------ erasure
 

@@ -932,6 +932,73 @@ def test_a_relayed_consent_withdrawal_by_the_agent_whose_grant_it_ends_still_rec
     assert (relayed["resealed"], relayed["stale"]) == (None, True)
 
 
+def test_a_signed_revocation_relayed_by_a_manager_ends_the_grant_and_reseals_without_the_staff_member(
+    cli: Cli, crm: Crm, store: KuboStore, accounts: Accounts, customer_id: int, tmp_path: Path
+) -> None:
+    CustomerData(crm, store).grant(customer_id, accounts.marketer.address, Purpose.SUPPORT, accounts.manager)
+    signed = tmp_path / "revoke.json"
+    cli(
+        "customer",
+        "revoke",
+        customer_id,
+        accounts.marketer.address,
+        "--sign-only",
+        "--out",
+        signed,
+        "--keystore",
+        accounts.customer.address,
+    )
+    before = balance(crm, accounts.customer.address)
+
+    relayed = cli("customer", "relay", customer_id, signed, "--keystore", accounts.manager.address, "--json").json()
+
+    assert (relayed["type"], relayed["staff"], relayed["stale"]) == ("RevokeAccess", accounts.marketer.address, False)
+    assert accounts.marketer.address not in relayed["resealed"]["readers"]
+    assert not crm.registry.has_active_grant(customer_id, accounts.marketer.address)
+    assert balance(crm, accounts.customer.address) == before
+
+
+def test_a_revocation_signed_by_another_wallet_is_refused_before_anything_is_signed(
+    cli: Cli, crm: Crm, store: KuboStore, accounts: Accounts, customer_id: int, tmp_path: Path
+) -> None:
+    CustomerData(crm, store).grant(customer_id, accounts.marketer.address, Purpose.SUPPORT, accounts.manager)
+    out = tmp_path / "revoke.json"
+
+    refused = cli(
+        "customer",
+        "revoke",
+        customer_id,
+        accounts.marketer.address,
+        "--sign-only",
+        "--out",
+        out,
+        "--keystore",
+        accounts.stranger.address,
+    )
+
+    assert refused.error == f"error: {accounts.stranger.address} is not customer {customer_id}'s wallet"
+    assert not out.exists()
+    assert crm.registry.has_active_grant(customer_id, accounts.marketer.address)
+
+
+def test_customer_revoke_out_without_sign_only_is_refused(
+    cli: Cli, crm: Crm, accounts: Accounts, customer_id: int, tmp_path: Path
+) -> None:
+    refused = cli(
+        "customer",
+        "revoke",
+        customer_id,
+        accounts.agent.address,
+        "--out",
+        tmp_path / "x.json",
+        "--keystore",
+        accounts.customer.address,
+    )
+
+    assert "--out goes with --sign-only" in refused.error
+    assert crm.registry.has_active_grant(customer_id, accounts.agent.address)
+
+
 def test_customer_consent_out_without_sign_only_is_refused(
     cli: Cli, accounts: Accounts, customer_id: int, tmp_path: Path
 ) -> None:
