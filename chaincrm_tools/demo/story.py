@@ -104,6 +104,11 @@ def run_demo(
         f"{'from CHAINCRM_PASSWORD' if 'CHAINCRM_PASSWORD' in os.environ else repr(DEMO_PASSWORD)}); "
         "stop it with `chaincrm node down`."
     )
+    console.print(
+        "[bold]Customer portal[/]: `chaincrm serve` (add `--relayer-keystore ADDRESS` with a staff keystore to "
+        "relay customers' signed consent changes), then open http://127.0.0.1:8700/pay/1 with a browser wallet "
+        "holding the payer's key, or http://127.0.0.1:8700/me."
+    )
 
 
 @dataclass(frozen=True)
