@@ -1,7 +1,10 @@
 """Chain access, one job per module:
 
-- ``connection``: the Web3 connection, view calls (one or batched) and EIP-1559 fees;
+- ``connection``: the connection to a node, view calls (one or batched) and EIP-1559 fees;
+- ``transport``: raw JSON-RPC over HTTP for reads, without web3;
+- ``contract``: a deployed contract's calls, with web3's Contract built only when needed;
 - ``nonces``: nonces handed out locally;
+- ``senders``: who sends (a local signer or a node account);
 - ``sending``: building, signing and sending transactions, one or many in batches;
 - ``receipts``: waiting for receipts and confirmations, decoding on-chain failures;
 - ``logs``: reading logs in block ranges a node accepts;
@@ -10,9 +13,15 @@
 - ``chain``: :class:`Chain`, which puts them together;
 - ``artifacts``, ``reverts``, ``addresses``, ``keystores``: contract artifacts, revert decoding,
   addresses and keystores.
+
+``sending`` and ``receipts`` import web3 and eth-account (about half a second): their names are
+loaded from here on first use, so a command that only reads never imports them.
 """
 
 from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
 
 from chaincrm.chain.batching import RPC_BATCH_SIZE, batch_request
 from chaincrm.chain.chain import Chain
@@ -20,17 +29,29 @@ from chaincrm.chain.codec import calldata, decode_result, event_topic
 from chaincrm.chain.connection import BASE_FEE_HEADROOM, DEFAULT_PRIORITY_FEE_WEI, FEE_CACHE_SECONDS, Connection, T
 from chaincrm.chain.logs import LOG_RANGE_BLOCKS, LogReader, emitted_by
 from chaincrm.chain.nonces import NonceManager
-from chaincrm.chain.receipts import MinedTx, RawLog, Receipts
-from chaincrm.chain.sending import (
-    GAS_MARGIN_DENOMINATOR,
-    GAS_MARGIN_NUMERATOR,
-    PLAIN_TRANSFER_GAS,
-    NodeAccount,
-    Sender,
-    Sending,
-    Transactable,
-    node_account,
-)
+from chaincrm.chain.senders import NodeAccount, Sender, Transactable, node_account
+
+if TYPE_CHECKING:
+    from chaincrm.chain.receipts import MinedTx, RawLog, Receipts
+    from chaincrm.chain.sending import GAS_MARGIN_DENOMINATOR, GAS_MARGIN_NUMERATOR, PLAIN_TRANSFER_GAS, Sending
+
+_LAZY = {
+    "MinedTx": "receipts",
+    "RawLog": "receipts",
+    "Receipts": "receipts",
+    "GAS_MARGIN_DENOMINATOR": "sending",
+    "GAS_MARGIN_NUMERATOR": "sending",
+    "PLAIN_TRANSFER_GAS": "sending",
+    "Sending": "sending",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "BASE_FEE_HEADROOM",

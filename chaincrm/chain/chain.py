@@ -10,18 +10,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-
-from hexbytes import HexBytes
-from web3 import Web3
-from web3.types import TxParams, TxReceipt
+from collections.abc import Callable, Iterable
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 from chaincrm.chain.connection import Connection
 from chaincrm.chain.logs import LogReader
 from chaincrm.chain.nonces import NonceManager
-from chaincrm.chain.receipts import MinedTx, Receipts
 from chaincrm.chain.reverts import RevertDecoder
-from chaincrm.chain.sending import Sender, Sending, Transactable
+from chaincrm.chain.senders import Sender, Transactable
+
+if TYPE_CHECKING:  # sending and receipts import web3 and eth-account: loaded when first used
+    from hexbytes import HexBytes
+    from web3 import Web3
+    from web3.types import TxParams, TxReceipt
+
+    from chaincrm.chain.receipts import MinedTx, Receipts
+    from chaincrm.chain.sending import Sending
 
 
 class Chain(Connection):
@@ -30,24 +35,43 @@ class Chain(Connection):
 
     def __init__(
         self,
-        w3: Web3,
+        w3: Web3 | None,
         decoder: RevertDecoder,
         *,
         confirmations: int = 1,
         poll_interval: float = 0.02,
         timeout: float = 120.0,
+        connect: Callable[[], Web3] | None = None,
+        transport: Any = None,
     ) -> None:
-        super().__init__(w3, decoder)
-        self.nonces = NonceManager(w3)
-        self.receipts = Receipts(self, confirmations=confirmations, poll_interval=poll_interval, timeout=timeout)
-        self.sending = Sending(self, self.nonces, self.receipts)
+        super().__init__(w3, decoder, connect=connect, transport=transport)
+        self.nonces = NonceManager(self)
         self.logs = LogReader(self)
-        self.send_many = self.sending.send_many
+        self._waiting = (confirmations, poll_interval, timeout)
+
+    @cached_property
+    def receipts(self) -> Receipts:
+        from chaincrm.chain.receipts import Receipts
+
+        confirmations, poll_interval, timeout = self._waiting
+        return Receipts(self, confirmations=confirmations, poll_interval=poll_interval, timeout=timeout)
+
+    @cached_property
+    def sending(self) -> Sending:
+        from chaincrm.chain.sending import Sending
+
+        return Sending(self, self.nonces, self.receipts)
+
+    @property
+    def send_many(self) -> Callable[..., list[MinedTx]]:
         """Many calls from one signer, sent in JSON-RPC batches: :meth:`Sending.send_many` itself."""
+        return self.sending.send_many
 
     @property
     def confirmations(self) -> int:
-        return self.receipts.confirmations
+        if "receipts" in self.__dict__:
+            return self.receipts.confirmations
+        return max(1, self._waiting[0])  # as Receipts counts them
 
     def gas_limit(self, fn: Transactable, sender: Sender, *, value: int = 0) -> int:
         """The gas estimate with a margin; a call that would revert raises its named error here."""

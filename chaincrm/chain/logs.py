@@ -12,15 +12,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from functools import partial
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import requests
 from eth_utils import to_checksum_address
-from web3.exceptions import Web3RPCError
-from web3.types import EventData
 
-from chaincrm.chain.connection import Connection
 from chaincrm.errors import ChainError
+
+if TYPE_CHECKING:
+    from web3.types import EventData
+
+    from chaincrm.chain.connection import Connection
 
 T = TypeVar("T")
 
@@ -92,6 +93,9 @@ class LogReader:
         return found
 
     def _attempt(self, fetch: Callable[[int, int], Sequence[T]], first: int, last: int) -> Sequence[T]:
+        import requests  # what web3's HTTP provider raises; web3 is loaded here already
+        from web3.exceptions import Web3RPCError
+
         try:
             return fetch(first, last)
         except requests.ReadTimeout:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import threading
+from typing import TYPE_CHECKING
 
 from eth_typing import ChecksumAddress
-from web3 import Web3
+
+if TYPE_CHECKING:
+    from chaincrm.chain.connection import Connection
 
 
 class NonceManager:
     """Hands out consecutive nonces per address; the first comes from the node's pending count."""
 
-    def __init__(self, w3: Web3) -> None:
-        self._w3 = w3
+    def __init__(self, node: Connection) -> None:
+        self._node = node
         self._next: dict[str, int] = {}
         self._lock = threading.Lock()
 
@@ -39,7 +42,7 @@ class NonceManager:
 
     def _peek(self, address: ChecksumAddress) -> int:
         if address not in self._next:
-            self._next[address] = self._w3.eth.get_transaction_count(address, "pending")
+            self._next[address] = int(self._node.request("eth_getTransactionCount", [address, "pending"]), 16)
         return self._next[address]
 
 

@@ -9,8 +9,7 @@ waiting for each receipt.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
@@ -24,36 +23,12 @@ from chaincrm.chain.codec import calldata
 from chaincrm.chain.connection import Connection
 from chaincrm.chain.nonces import NonceManager
 from chaincrm.chain.receipts import MinedTx, Receipts
+from chaincrm.chain.senders import NodeAccount, Sender, Transactable, node_account
 from chaincrm.errors import ChainError, TransactionError
 
 GAS_MARGIN_NUMERATOR = 6  # gas limit = estimate x 6/5: state can change between estimate and inclusion
 GAS_MARGIN_DENOMINATOR = 5
 PLAIN_TRANSFER_GAS = 21_000
-
-
-class Transactable(Protocol):
-    """A web3 contract function call or constructor: anything with build_transaction."""
-
-    def build_transaction(self, transaction: TxParams | None = None) -> TxParams: ...
-
-    def estimate_gas(self, transaction: TxParams | None = None, block_identifier: Any = None) -> int: ...
-
-
-@dataclass(frozen=True)
-class NodeAccount:
-    """An account the node holds unlocked (Anvil's dev accounts, Brownie's `accounts[i]`).
-
-    For local development only: transactions go out through `eth_sendTransaction`.
-    """
-
-    address: ChecksumAddress
-
-
-Sender = LocalAccount | NodeAccount
-
-
-def node_account(address: str) -> NodeAccount:
-    return NodeAccount(to_checksum_address(address))
 
 
 class Sending:

@@ -7,6 +7,7 @@ customer needs no ETH). Consent is given or withdrawn the same two ways.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -214,8 +215,12 @@ def _relay(
     kind, text = _read_signed(file)
     if only is not None and kind != only:
         raise ConfigError(f"{file} holds a {kind} message, not an {only} message")
-    parsers = {"AcceptWallet": WalletAcceptance, "SetConsent": ConsentChange, "RevokeAccess": AccessRevocation}
-    message: WalletAcceptance | ConsentChange | AccessRevocation = parsers[kind].from_json(text)
+    parsers: dict[str, Callable[[str], WalletAcceptance | ConsentChange | AccessRevocation]] = {
+        "AcceptWallet": WalletAcceptance.from_json,
+        "SetConsent": ConsentChange.from_json,
+        "RevokeAccess": AccessRevocation.from_json,
+    }
+    message = parsers[kind](text)
     if message.customer_id != customer_id:
         raise ConfigError(f"{file} is signed for customer {message.customer_id}, not {customer_id}")
     relayer = app.signer(keystore)

@@ -1,31 +1,40 @@
 """The CRM client: one object built from configuration that reaches every contract.
 
-It accepts an existing Web3 (Brownie scripts hand it theirs) or builds one from the RPC URL.
+It accepts an existing Web3 (Brownie scripts hand it theirs) or connects to the RPC URL. From a
+URL, reads go to the node as raw JSON-RPC and web3 is imported only when something needs it
+(signing, sending, web3's contract events); each contract's wrapper is built on first use.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
-
-from web3 import HTTPProvider, IPCProvider, LegacyWebSocketProvider, Web3
-from web3.providers import JSONBaseProvider
+from typing import TYPE_CHECKING
 
 from chaincrm.chain import Chain
 from chaincrm.chain.artifacts import all_abis
 from chaincrm.chain.reverts import RevertDecoder
+from chaincrm.chain.transport import HttpTransport
 from chaincrm.config import Settings, check_rpc_url, ipc_path, is_ipc_path
 from chaincrm.contracts.deployment import check_record, load_record
-from chaincrm.contracts.escrow import Escrow
-from chaincrm.contracts.pipeline import Pipeline
-from chaincrm.contracts.registry import Registry
 from chaincrm.models import Deployment
+
+if TYPE_CHECKING:
+    from web3 import Web3
+    from web3.providers import JSONBaseProvider
+
+    from chaincrm.contracts.escrow import Escrow
+    from chaincrm.contracts.pipeline import Pipeline
+    from chaincrm.contracts.registry import Registry
 
 RPC_TIMEOUT_SECONDS = 10
 
 
 def provider_for(rpc_url: str) -> JSONBaseProvider:
     """The web3 provider for an endpoint: http(s) URL, ws(s) URL or IPC socket path (ConfigError otherwise)."""
+    from web3 import HTTPProvider, IPCProvider, LegacyWebSocketProvider
+
     url = check_rpc_url(rpc_url)
     if is_ipc_path(url):
         return IPCProvider(ipc_path(url), timeout=RPC_TIMEOUT_SECONDS)
@@ -34,9 +43,24 @@ def provider_for(rpc_url: str) -> JSONBaseProvider:
     return HTTPProvider(url, request_kwargs={"timeout": RPC_TIMEOUT_SECONDS})
 
 
+def web3_for(rpc_url: str) -> Web3:
+    from web3 import Web3
+
+    return Web3(provider_for(rpc_url))
+
+
 def connect(rpc_url: str, *, confirmations: int = 1) -> Chain:
-    """A Chain for an RPC URL (or IPC path), with reverts decoded from the CRM's ABIs."""
-    return Chain(Web3(provider_for(rpc_url)), RevertDecoder(all_abis()), confirmations=confirmations)
+    """A Chain for an RPC URL (or IPC path), with reverts decoded from the CRM's ABIs. Over
+    http(s), reads need no web3; the Web3 object is built when first needed."""
+    url = check_rpc_url(rpc_url)
+    transport = HttpTransport(url, timeout=RPC_TIMEOUT_SECONDS) if HttpTransport.serves(url) else None
+    return Chain(
+        None,
+        RevertDecoder(all_abis()),
+        confirmations=confirmations,
+        connect=lambda: web3_for(url),
+        transport=transport,
+    )
 
 
 def chain_for(w3: Web3, *, confirmations: int = 1) -> Chain:
@@ -45,25 +69,34 @@ def chain_for(w3: Web3, *, confirmations: int = 1) -> Chain:
 
 @dataclass(frozen=True)
 class Crm:
-    """The deployed CRM on one chain."""
+    """The deployed CRM on one chain: `registry`, `pipeline` and `escrow`, each built on first use."""
 
     chain: Chain
     deployment: Deployment
-    registry: Registry
-    pipeline: Pipeline
-    escrow: Escrow
+
+    @cached_property
+    def registry(self) -> Registry:
+        from chaincrm.contracts.registry import Registry
+
+        return Registry(self.chain, self.deployment.registry)
+
+    @cached_property
+    def pipeline(self) -> Pipeline:
+        from chaincrm.contracts.pipeline import Pipeline
+
+        return Pipeline(self.chain, self.deployment.pipeline)
+
+    @cached_property
+    def escrow(self) -> Escrow:
+        from chaincrm.contracts.escrow import Escrow
+
+        return Escrow(self.chain, self.deployment.escrow)
 
     @classmethod
     def attach(cls, chain: Chain, deployment: Deployment, *, check: bool = True) -> Crm:
         if check:
             check_record(chain, deployment)
-        return cls(
-            chain=chain,
-            deployment=deployment,
-            registry=Registry(chain, deployment.registry),
-            pipeline=Pipeline(chain, deployment.pipeline),
-            escrow=Escrow(chain, deployment.escrow),
-        )
+        return cls(chain=chain, deployment=deployment)
 
     @classmethod
     def from_settings(cls, settings: Settings, *, w3: Web3 | None = None, record: Path | None = None) -> Crm:

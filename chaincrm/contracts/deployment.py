@@ -14,7 +14,6 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-import rlp
 from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 
@@ -33,6 +32,8 @@ DEFAULT_APPROVAL_THRESHOLD_WEI = 10 * 10**18
 
 def create_address(deployer: str, nonce: int) -> ChecksumAddress:
     """The address a CREATE from `deployer` at `nonce` makes."""
+    import rlp
+
     return to_checksum_address(keccak(rlp.encode([bytes.fromhex(deployer[2:]), nonce]))[12:])
 
 
@@ -137,15 +138,16 @@ def load_record(path: Path) -> Deployment:
 
 
 def check_record(chain: Chain, deployment: Deployment) -> None:
-    """The node serves the record's chain and has code at every address."""
+    """The node serves the record's chain and has code at every address (asked in one batch)."""
+    contracts = (("registry", deployment.registry), ("pipeline", deployment.pipeline), ("escrow", deployment.escrow))
+    codes = chain.codes([address for _, address in contracts])
     if chain.chain_id != deployment.chain_id:
         raise ChainError(
             f"the node at {chain.endpoint} serves chain {chain.chain_id}, "
             f"the deployment record is for chain {deployment.chain_id}"
         )
-    for what, address in (
-        ("registry", deployment.registry),
-        ("pipeline", deployment.pipeline),
-        ("escrow", deployment.escrow),
-    ):
-        chain.require_code(address, what)
+    for (what, address), code in zip(contracts, codes, strict=True):
+        if not code:
+            raise ChainError(
+                f"no {what} contract at {address} on chain {chain.chain_id}: is the deployment record for this chain?"
+            )

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eth_utils import to_checksum_address
-from web3.contract import Contract
-from web3.types import TxReceipt
 
 from chaincrm.chain import Chain, Sender
 from chaincrm.chain.artifacts import load_artifact
+from chaincrm.chain.contract import contract_at
 from chaincrm.models import Invoice, InvoiceStatus
+
+if TYPE_CHECKING:
+    from web3.contract import Contract
+    from web3.types import TxReceipt
 
 
 class Escrow:
@@ -17,7 +22,7 @@ class Escrow:
     def __init__(self, chain: Chain, address: str) -> None:
         self.chain = chain
         self.address = to_checksum_address(address)
-        self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=load_artifact("InvoiceEscrow").abi)
+        self.contract: Contract = contract_at(chain, "InvoiceEscrow", self.address, load_artifact("InvoiceEscrow").abi)
 
     def invoice(self, invoice_id: int) -> Invoice:
         return Invoice.from_chain(invoice_id, self.chain.call(self.contract.functions.invoiceOf(invoice_id)))
@@ -104,7 +109,7 @@ class Escrow:
         return bool(self.chain.call(self.contract.functions.isOverdue(invoice_id)))
 
     def escrowed_wei(self) -> int:
-        return int(self.chain.rpc(lambda: self.chain.w3.eth.get_balance(self.address)))
+        return self.chain.balance(self.address)
 
     def held_invoices(self) -> list[Invoice]:
         return [i for i in self.invoices() if i.status in (InvoiceStatus.PAID, InvoiceStatus.DISPUTED)]

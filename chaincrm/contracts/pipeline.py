@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eth_utils import to_checksum_address
-from web3.contract import Contract
-from web3.logs import DISCARD
-from web3.types import TxReceipt
 
 from chaincrm.chain import Chain, Sender, emitted_by
 from chaincrm.chain.artifacts import load_artifact
+from chaincrm.chain.contract import contract_at
 from chaincrm.models import Deal, DocumentKind, LossReason, Stage, StageChange
+
+if TYPE_CHECKING:
+    from web3.contract import Contract
+    from web3.types import TxReceipt
 
 
 class Pipeline:
@@ -18,13 +22,15 @@ class Pipeline:
     def __init__(self, chain: Chain, address: str) -> None:
         self.chain = chain
         self.address = to_checksum_address(address)
-        self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=load_artifact("DealPipeline").abi)
+        self.contract: Contract = contract_at(chain, "DealPipeline", self.address, load_artifact("DealPipeline").abi)
 
     def open_deal(self, customer_id: int, owner: str, value_wei: int, sender: Sender) -> int:
         receipt = self.chain.transact(
             self.contract.functions.openDeal(customer_id, to_checksum_address(owner), value_wei), sender
         )
-        (event,) = emitted_by(self.address, self.contract.events.DealOpened().process_receipt(receipt, errors=DISCARD))
+        (event,) = emitted_by(
+            self.address, self.contract.events.DealOpened().process_receipt(receipt, errors=_discard())
+        )
         return int(event["args"]["dealId"])
 
     def move(self, deal_id: int, to: Stage, sender: Sender) -> TxReceipt:
@@ -46,7 +52,9 @@ class Pipeline:
     def reissue_invoice(self, deal_id: int, sender: Sender) -> int:
         """Cancel a won deal's unpaid invoice and issue a new one to the current wallet (a manager)."""
         receipt = self.chain.transact(self.contract.functions.reissueInvoice(deal_id), sender)
-        events = emitted_by(self.address, self.contract.events.DealInvoiced().process_receipt(receipt, errors=DISCARD))
+        events = emitted_by(
+            self.address, self.contract.events.DealInvoiced().process_receipt(receipt, errors=_discard())
+        )
         return int(events[-1]["args"]["invoiceId"])
 
     def invoices_of(self, deal_id: int) -> list[int]:
@@ -96,3 +104,10 @@ class Pipeline:
             )
             for log in logs
         ]
+
+
+def _discard() -> object:
+    """web3's "skip a log that does not decode" (imported where used: web3 is loaded by then)."""
+    from web3.logs import DISCARD
+
+    return DISCARD

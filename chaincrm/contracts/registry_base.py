@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
-from web3.contract import Contract
 
 from chaincrm.chain import Chain
 from chaincrm.chain.artifacts import load_artifact
+from chaincrm.chain.contract import contract_at
+
+if TYPE_CHECKING:
+    from web3.contract import Contract
 
 
 class RegistryBase:
-    """One deployed CrmRegistry: the chain it lives on, its address and its web3 contract."""
+    """One deployed CrmRegistry: the chain it lives on, its address and its contract handle (web3's
+    Contract is built from it only when something needs it)."""
 
     def __init__(self, chain: Chain, address: str) -> None:
         self.chain = chain
         self.address: ChecksumAddress = to_checksum_address(address)
-        self.contract: Contract = chain.w3.eth.contract(address=self.address, abi=load_artifact("CrmRegistry").abi)
+        self.contract: Contract = contract_at(chain, "CrmRegistry", self.address, load_artifact("CrmRegistry").abi)

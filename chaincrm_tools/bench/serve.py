@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -98,6 +99,13 @@ class _World:
     open_invoices: list[int]
     granted_staff: str
     interactions_on_chain: int
+
+
+def _run_async(coroutine: Any) -> Any:
+    """Run `coroutine` on a fresh event loop in its own thread: the caller's thread may already run a
+    loop (Playwright's sync API leaves one in pytest's worker), where asyncio.run refuses."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()
 
 
 def run_serve_bench(
@@ -311,12 +319,12 @@ def _page_figures(
     log: Callable[[str], None],
 ) -> dict[str, Any]:
     paths = [path.format(id=invoice_id) for invoice_id in invoices]
-    asyncio.run(_load(base_url, paths, _warm_up(requests), concurrency))
+    _run_async(_load(base_url, paths, _warm_up(requests), concurrency))
     cpu_before, client_before = server.cpu_times(), time.process_time()
-    latencies, seconds, errors = asyncio.run(_load(base_url, paths, requests, concurrency))
+    latencies, seconds, errors = _run_async(_load(base_url, paths, requests, concurrency))
     cpu_after, client_cpu = server.cpu_times(), time.process_time() - client_before
     server_cpu = (cpu_after.user + cpu_after.system) - (cpu_before.user + cpu_before.system)
-    single, _, single_errors = asyncio.run(_load(base_url, paths, min(SINGLE_REQUESTS, requests), 1))
+    single, _, single_errors = _run_async(_load(base_url, paths, min(SINGLE_REQUESTS, requests), 1))
     p50, p90, p99 = (round(float(value), 2) for value in np.percentile(latencies, [50, 90, 99]))
     figures = {
         "path": path.replace("{id}", "<id>"),

@@ -86,8 +86,8 @@ PRINTS = {
     ("verify", "stage"),
 }
 # Tools that start their own chain with its development accounts and print a report rather than
-# data: no keystore, no --json.
-TOOLS = {("demo",), ("bench", "gas"), ("bench", "index"), ("bench", "throughput")}
+# data, and the portal's server (its relayer keystore is --relayer-keystore): no --keystore, no --json.
+TOOLS = {("demo",), ("bench", "gas"), ("bench", "index"), ("bench", "serve"), ("bench", "throughput"), ("serve",)}
 
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:

@@ -826,7 +826,7 @@ def test_customer_relay_of_a_file_that_is_not_a_signed_message_is_one_line(
 
     refused = cli("customer", "relay", customer_id, junk, "--keystore", accounts.agent.address)
 
-    assert "neither an AcceptWallet nor a SetConsent message" in refused.error
+    assert "is not an AcceptWallet, SetConsent or RevokeAccess message" in refused.error
 
 
 # ------------------------------------------------------------------ consent
