@@ -50,7 +50,11 @@ CHROMIUM = Path(os.environ.get("CHAINCRM_CHROMIUM", "/usr/bin/chromium"))
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 375, "height": 740}
 ACTION_TIMEOUT_MS = 10_000
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+# Every run takes the screenshots into build/screenshots (git-ignored: a test run leaves the checkout
+# clean); CHAINCRM_UPDATE_SCREENSHOTS=1 writes them over the README's copies in docs/screenshots.
+SCREENSHOTS = Path(__file__).resolve().parents[2] / (
+    "docs/screenshots" if os.environ.get("CHAINCRM_UPDATE_SCREENSHOTS") == "1" else "build/screenshots"
+)
 INVOICE_VALUE_WEI = 175 * 10**16  # 1.75 ETH: below the approval threshold, so the agent closes it as won
 INDEX_WAIT_SECONDS = 15.0
 REPO = Path(__file__).resolve().parents[2]
@@ -296,6 +300,6 @@ def watch(browsing: Browsing, page: Page) -> Watch:
 
 
 def screenshot(page: Page, name: str) -> None:
-    """docs/screenshots/NAME.png, the viewport only (small files for the README)."""
+    """SCREENSHOTS/NAME.png, the viewport only (small files for the README)."""
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
