@@ -124,6 +124,18 @@ def test_the_wheel_carries_the_cli_and_the_contracts(installed: Installed) -> No
     assert {f"chaincrm/contracts/artifacts/{name}.json" for name in CONTRACT_NAMES} <= names
 
 
+def test_the_wheel_carries_the_portal_pages_and_their_scripts(installed: Installed) -> None:
+    names = set(zipfile.ZipFile(installed.wheel).namelist())
+
+    assert {
+        "chaincrm/portal/templates/pay.html",
+        "chaincrm/portal/templates/me.html",
+        "chaincrm/portal/static/pay.js",
+        "chaincrm/portal/static/wallet.js",
+        "chaincrm/portal/static/vendor/ethers.min.js",
+    } <= names
+
+
 def test_the_fresh_virtualenv_imports_chaincrm_from_the_wheel(installed: Installed) -> None:
     result = installed.run(str(installed.python), "-c", "import chaincrm; print(chaincrm.__file__)")
 
