@@ -27,6 +27,7 @@ from chaincrm.units import WEI_PER_ETH
 
 MAX_ID = 2**64 - 1  # ids are uint64 on chain
 MAX_ID_DIGITS = len(str(MAX_ID))
+INDEX_MAX_ID = 2**63 - 1  # the index stores ids in signed 64-bit columns: none above this can be there
 TIMELINE_LIMIT = 200
 RELEASED_BY = (
     "after the dispute window: the payer, the treasury or a manager; a disputed invoice: a manager before "
@@ -115,6 +116,8 @@ _INVOICE_QUERY = select(
 
 def invoice(conn: Connection, invoice_id: int, terms: EscrowTerms, now: int) -> dict[str, Any] | None:
     """The invoice JSON of the payment page, or None when the index holds no such invoice."""
+    if invoice_id > INDEX_MAX_ID:
+        return None  # binding it would overflow the column; the index cannot hold it
     row = conn.execute(_INVOICE_QUERY.where(db.invoices.c.id == invoice_id)).mappings().first()
     if row is None:
         return None

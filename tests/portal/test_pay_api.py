@@ -140,11 +140,14 @@ def test_a_cancelled_invoice_shows_cancelled(portal_server: PortalServer, client
     assert cancelled["cancelled_at"] is not None
 
 
-def test_an_unknown_invoice_is_a_404_json_error(portal_server: PortalServer, client: httpx.Client) -> None:
-    answer = client.get("/api/invoices/99999")
+@pytest.mark.parametrize("unknown", [99999, 2**63 - 1, 2**63, 2**64 - 1])
+def test_an_unknown_invoice_is_a_404_json_error(
+    portal_server: PortalServer, client: httpx.Client, unknown: int
+) -> None:
+    answer = client.get(f"/api/invoices/{unknown}")
 
     assert answer.status_code == 404
-    assert answer.json() == {"error": {"code": "invoice_unknown", "message": "invoice 99999 does not exist"}}
+    assert answer.json() == {"error": {"code": "invoice_unknown", "message": f"invoice {unknown} does not exist"}}
 
 
 @pytest.mark.parametrize("bad", BAD_IDS)
