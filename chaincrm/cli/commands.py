@@ -18,6 +18,7 @@ from chaincrm.cli.context import App, pass_app
 from chaincrm.config import HOME_RULE
 
 LAZY: dict[str, tuple[str, str]] = {
+    "api-key": ("chaincrm.cli.api_keys:api_key", "API keys for the REST API: create, list, revoke."),
     "customer": ("chaincrm.cli.customers:customer", "Customers: encrypted profiles, wallets, access, consent."),
     "deal": ("chaincrm.cli.deals:deal", "Deals: the sales pipeline, from lead to won or lost."),
     "deploy": ("chaincrm.cli.node:deploy_command", "Deploy the contracts and write the deployment record."),
@@ -31,6 +32,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "serve": ("chaincrm.cli.serve:serve_command", "The customer portal: pay invoices, see your records, consent."),
     "staff": ("chaincrm.cli.staff:staff", "Staff: roles and published encryption keys."),
     "verify": ("chaincrm.cli.verify:verify_command", "Check a record against any node: yes or no."),
+    "webhook": ("chaincrm.cli.webhooks:webhook", "Webhooks: signed events sent to your endpoints."),
 }
 """Each lazily imported command: where it is defined, and its one-line summary for the root help."""
 
@@ -237,7 +239,10 @@ for _command, _default in (
 ):
     _command.params.insert(0, _out_option(_default))
 
-# `bench serve` lives with the bench code; its module imports only click (the bench loads when run).
+# `bench serve` and `bench api` live with the bench code; their modules import only click (the bench
+# loads when run).
+from chaincrm_tools.bench.api_cli import api_bench_command  # noqa: E402
 from chaincrm_tools.bench.serve_cli import serve_bench_command  # noqa: E402
 
 bench_group.add_command(serve_bench_command)
+bench_group.add_command(api_bench_command)

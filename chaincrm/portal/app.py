@@ -50,8 +50,21 @@ def create_app(config: PortalConfig, *, portal: Portal | None = None) -> Starlet
         finally:
             portal.close()
 
+    from chaincrm.api import create_api  # here: chaincrm.api imports the portal's modules
+
+    staff: list[Mount] = []
+    if config.staff is not None:  # the staff console, `chaincrm serve --staff`
+        from chaincrm.console import create_console
+
+        staff.append(Mount("/staff", app=create_console(portal)))
     app = Starlette(
-        routes=[*pages.ROUTES, *api.ROUTES, Mount("/static", StaticFiles(directory=STATIC), name="static")],
+        routes=[
+            *staff,
+            Mount("/api/v1", app=create_api(portal)),
+            *pages.ROUTES,
+            *api.ROUTES,
+            Mount("/static", StaticFiles(directory=STATIC), name="static"),
+        ],
         middleware=[Middleware(SecurityHeaders)],
         exception_handlers={
             HTTPException: _http_error,

@@ -64,6 +64,16 @@ class PortalConfig:
     chain_name: str | None = None
     rate_limits: RateLimits = field(default_factory=RateLimits)
     confirmations: int = DEFAULT_CONFIRMATIONS
+    # The REST API (/api/v1): staff keystores unlocked at start to sign API writes, and the database of
+    # API keys and idempotency records (None: <home>/integration.sqlite; a path or a SQLAlchemy URL).
+    signers: tuple[LocalAccount, ...] = field(default=(), repr=False)
+    integration_database: str | Path | None = None
+    # The staff console (/staff): the staff member's unlocked keystore, and the access token of its URL.
+    staff: LocalAccount | None = field(default=None, repr=False)
+    staff_token: str | None = field(default=None, repr=False)
+    # Signed webhooks: run the dispatcher (chaincrm.webhooks), sending events this many blocks deep.
+    webhooks: bool = True
+    webhook_confirmations: int = 2
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.public_url)

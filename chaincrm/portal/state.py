@@ -25,6 +25,7 @@ from chaincrm.portal.follower import Clock, Follower
 from chaincrm.portal.reads import EscrowTerms, as_of_block
 from chaincrm.portal.relayer import Relayer
 from chaincrm.portal.security import RateLimiter
+from chaincrm.webhooks.dispatcher import Dispatcher, DispatchOptions, open_dispatcher
 
 T = TypeVar("T")
 
@@ -38,6 +39,7 @@ class Portal:
     base_config: dict[str, Any]
     clock: Clock = field(default_factory=Clock)
     follower: Follower | None = None
+    webhooks: Dispatcher | None = None  # the webhook dispatcher's thread (config.webhooks)
     unexpected_errors: int = 0  # answers the last-resort 500 handler gave (tests assert 0)
 
     def __post_init__(self) -> None:
@@ -88,6 +90,10 @@ class Portal:
                 reads=engine,
                 clock=portal.clock,
             )
+        if config.webhooks:
+            options = DispatchOptions(confirmations=config.webhook_confirmations, poll_seconds=config.poll_seconds)
+            where = config.integration_database
+            portal.webhooks = open_dispatcher(where, config.settings.home, engine, crm.chain.block_number, options)
         return portal
 
     def api_config(self, as_of_block: int | None) -> dict[str, Any]:
@@ -113,10 +119,14 @@ class Portal:
     def start(self) -> None:
         if self.follower is not None:
             self.follower.start()
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     def close(self) -> None:
         if self.follower is not None:
             self.follower.stop()
+        if self.webhooks is not None:
+            self.webhooks.stop()
         self.engine.dispose()
 
 

@@ -22,8 +22,6 @@ random content hashes, as in `bench index`.
 
 from __future__ import annotations
 
-import asyncio
-import itertools
 import json
 import os
 import platform
@@ -33,7 +31,6 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -41,7 +38,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-import aiohttp
 import httpx
 import numpy as np
 import psutil
@@ -53,13 +49,16 @@ from sqlalchemy import text
 from chaincrm.config import Settings
 from chaincrm.contracts.client import Crm
 from chaincrm.contracts.deployment import save_record
-from chaincrm.errors import ChainCrmError
 from chaincrm.index.indexer import Indexer
 from chaincrm.models import Purpose
 from chaincrm.privacy.customers import public_key64
 from chaincrm.services import supervisor
 from chaincrm.services.anvil import AnvilOptions, anvil, dev_private_keys, free_port
 from chaincrm_tools.bench.contracts import PAYER_FUNDING_WEI, _Actors, _actors, _fresh_crm, _GasRun
+from chaincrm_tools.bench.harness import BenchError
+from chaincrm_tools.bench.harness import answers as _answers
+from chaincrm_tools.bench.harness import load as _load
+from chaincrm_tools.bench.harness import run_async as _run_async
 from chaincrm_tools.bench.index import _add_synthetic, _log_batches, _register
 
 TARGET_P99_MILLISECONDS = 50.0
@@ -84,10 +83,6 @@ SIWE_STATEMENT = "Sign in to your chaincrm records."
 PATHS = {"pay_page": "/pay/{id}", "invoice_api": "/api/invoices/{id}"}
 
 
-class BenchError(ChainCrmError):
-    """The portal did not answer as the spec says, so a figure cannot be measured."""
-
-
 @dataclass(frozen=True)
 class _World:
     """What the bench built on chain: the customer who pays, its invoices, and a staff grant to revoke."""
@@ -99,13 +94,6 @@ class _World:
     open_invoices: list[int]
     granted_staff: str
     interactions_on_chain: int
-
-
-def _run_async(coroutine: Any) -> Any:
-    """Run `coroutine` on a fresh event loop in its own thread: the caller's thread may already run a
-    loop (Playwright's sync API leaves one in pytest's worker), where asyncio.run refuses."""
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(asyncio.run, coroutine).result()
 
 
 def run_serve_bench(
@@ -295,13 +283,6 @@ def _portal(
         supervisor.stop(process.pid)
 
 
-def _answers(url: str) -> bool:
-    try:
-        return httpx.get(url, timeout=1.0).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
 # ---------------------------------------------------------------------- 1. latency and throughput
 
 
@@ -344,30 +325,6 @@ def _page_figures(
         f"at concurrency {concurrency}; alone p50 {figures['single_request_p50_ms']} ms"
     )
     return figures
-
-
-async def _load(base_url: str, paths: list[str], total: int, concurrency: int) -> tuple[list[float], float, int]:
-    """`total` GETs of `paths` (round robin) by `concurrency` workers over keep-alive connections:
-    each request's latency in ms, the wall time in seconds, and how many answered other than 200."""
-    latencies: list[float] = []
-    errors = 0
-    counter = itertools.count()
-    connector = aiohttp.TCPConnector(limit=concurrency)
-    async with aiohttp.ClientSession(base_url, connector=connector) as session:
-
-        async def worker() -> None:
-            nonlocal errors
-            while (i := next(counter)) < total:
-                began = time.perf_counter()
-                async with session.get(paths[i % len(paths)]) as response:
-                    await response.read()
-                    status = response.status
-                latencies.append((time.perf_counter() - began) * 1000)
-                errors += status != 200
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return latencies, time.perf_counter() - started, errors
 
 
 # ---------------------------------------------------------------------- 2. from payment to "paid"

@@ -50,6 +50,9 @@ SENDS = {
     ("staff", "remove"),
 }
 PRINTS = {
+    ("api-key", "create"),
+    ("api-key", "list"),
+    ("api-key", "revoke"),
     ("customer", "list"),
     ("customer", "show"),
     ("customer", "sign-wallet-acceptance"),  # signs a message for someone else to relay; sends nothing
@@ -84,10 +87,23 @@ PRINTS = {
     ("verify", "interaction"),
     ("verify", "payment"),
     ("verify", "stage"),
+    ("webhook", "add"),
+    ("webhook", "deliveries"),
+    ("webhook", "list"),
+    ("webhook", "remove"),
+    ("webhook", "replay"),
 }
 # Tools that start their own chain with its development accounts and print a report rather than
 # data, and the portal's server (its relayer keystore is --relayer-keystore): no --keystore, no --json.
-TOOLS = {("demo",), ("bench", "gas"), ("bench", "index"), ("bench", "serve"), ("bench", "throughput"), ("serve",)}
+TOOLS = {
+    ("demo",),
+    ("bench", "api"),
+    ("bench", "gas"),
+    ("bench", "index"),
+    ("bench", "serve"),
+    ("bench", "throughput"),
+    ("serve",),
+}
 
 
 def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], click.Command]]:

@@ -1,0 +1,89 @@
+"""Answers to reads: JSON bytes with an ETag (304 for a matching If-None-Match), and the opaque
+cursors of paginated lists.
+
+The ETag is a hash of the body, which holds ``as_of_block``: a client polling a list gets 304 until
+the index read a block that changed the answer. A cursor is the base64url of the last item's key
+in the list's order, as JSON; a cursor this API did not hand out is 400 ``invalid_cursor``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from pydantic import BaseModel
+from starlette.requests import Request
+from starlette.responses import Response
+
+from chaincrm.api.errors import ApiError
+
+DEFAULT_LIMIT = 50
+MAX_LIMIT = 500
+ETAG_HEX_CHARS = 32
+
+
+def etag_of(body: bytes) -> str:
+    return '"' + hashlib.sha256(body).hexdigest()[:ETAG_HEX_CHARS] + '"'
+
+
+def matches(request: Request, etag: str) -> bool:
+    sent = request.headers.get("if-none-match")
+    if sent is None:
+        return False
+    tags = {tag.strip().removeprefix("W/") for tag in sent.split(",")}
+    return "*" in tags or etag in tags
+
+
+def answer(request: Request, model: BaseModel) -> Response:
+    """`model` as JSON with its ETag, or 304 when the client holds it already."""
+    body = model.model_dump_json(by_alias=True).encode()
+    etag = etag_of(body)
+    if matches(request, etag):
+        return Response(status_code=304, headers={"ETag": etag})
+    return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+def encode_cursor(key: Sequence[int]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key), separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None, size: int) -> tuple[int, ...] | None:
+    """The key a cursor holds (`size` integers), None without one; ApiError 400 for anything else."""
+    if cursor is None:
+        return None
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        key: Any = json.loads(raw)
+    except (ValueError, binascii.Error, RecursionError):
+        key = None
+    if (
+        not isinstance(key, list)
+        or len(key) != size
+        or not all(isinstance(part, int) and not isinstance(part, bool) and 0 <= part < 2**63 for part in key)
+    ):
+        raise ApiError(400, "invalid_cursor", "the cursor is not one this API handed out")
+    return tuple(key)
+
+
+def next_cursor(rows: Sequence[Any], limit: int, key: Any) -> tuple[list[Any], str | None]:
+    """The page (at most `limit` rows of the `limit + 1` read) and the cursor after it."""
+    if len(rows) <= limit:
+        return list(rows), None
+    page = list(rows[:limit])
+    return page, encode_cursor(key(page[-1]))
+
+
+__all__ = [
+    "DEFAULT_LIMIT",
+    "MAX_LIMIT",
+    "answer",
+    "decode_cursor",
+    "encode_cursor",
+    "etag_of",
+    "matches",
+    "next_cursor",
+]

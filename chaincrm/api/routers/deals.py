@@ -1,0 +1,224 @@
+"""Deals: GET /deals (by stage, agent, branch, customer, opening time), GET /deals/{id} with its
+stage changes; POST /deals, /deals/{id}/stage, /deals/{id}/lose, /deals/{id}/reissue."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from eth_account.signers.local import LocalAccount
+from fastapi import APIRouter, Depends, Path
+from sqlalchemy import Connection, select
+from starlette.requests import Request
+from starlette.responses import Response
+from web3.logs import DISCARD
+
+from chaincrm.api.answers import answer, decode_cursor, next_cursor
+from chaincrm.api.auth import Author, api_key, api_of, author
+from chaincrm.api.errors import ApiError
+from chaincrm.api.models import (
+    MAX_ID,
+    DealAnswer,
+    DealIn,
+    DealOut,
+    DealPage,
+    DealSent,
+    ErrorAnswer,
+    LoseIn,
+    LostSent,
+    StageChangeOut,
+    StageIn,
+)
+from chaincrm.api.params import (
+    DEFAULT,
+    Agents,
+    Branches,
+    Cursor,
+    IdFilter,
+    Limit,
+    Since,
+    Until,
+    agents_chosen,
+    code_named,
+    id_is,
+    window,
+)
+from chaincrm.api.state import ApiState
+from chaincrm.api.writes import perform
+from chaincrm.chain import emitted_by
+from chaincrm.index import schema as db
+from chaincrm.models import LossReason, Role, Stage
+from chaincrm.portal.reads import as_of_block, label
+
+router = APIRouter(prefix="/deals", tags=["deals"])
+DealId = Annotated[int, Path(ge=1, le=MAX_ID)]
+WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorAnswer} for code in (400, 401, 403, 404, 409, 503)
+}
+reader = [Depends(api_key)]
+
+
+def deal_out(row: Any) -> DealOut:
+    return DealOut(
+        id=row["id"],
+        customer_id=row["customer_id"],
+        owner=row["owner"],
+        value_wei=str(row["value_wei"]),
+        stage=str(label(Stage, row["stage"])),
+        opened_at=row["opened_at"],
+        closed_at=row["closed_at"],
+        lost_reason=label(LossReason, row["lost_reason"]),
+        invoice_id=row["invoice_id"],
+        invoices=row["invoices"],
+        block_number=row["block_number"],
+    )
+
+
+@router.get("", response_model=DealPage, dependencies=reader, summary="Deals by id, filtered")
+async def list_deals(
+    request: Request,
+    stage: str | None = None,
+    agent: Agents = [],  # noqa: B006 - FastAPI copies the default
+    branch: Branches = [],  # noqa: B006
+    customer: IdFilter = None,
+    since: Since = None,
+    until: Until = None,
+    limit: Limit = DEFAULT,
+    cursor: Cursor = None,
+) -> Response:
+    """`agent` and `branch` keep the deals whose owner is one of them; `since`/`until` bound the
+    opening time."""
+    wanted = code_named(Stage, stage, "stage")
+    window(since, until)
+    owners = agents_chosen(agent, branch, api_of(request).portal.config.settings.home)
+    after = decode_cursor(cursor, 1)
+    d = db.deals
+
+    def read(conn: Connection) -> DealPage:
+        query = select(d).order_by(d.c.id).limit(limit + 1)
+        if wanted is not None:
+            query = query.where(d.c.stage == int(wanted))
+        if owners is not None:
+            query = query.where(d.c.owner.in_(sorted(owners)))
+        if customer is not None:
+            query = query.where(id_is(d.c.customer_id, customer))
+        if since is not None:
+            query = query.where(d.c.opened_at >= since)
+        if until is not None:
+            query = query.where(d.c.opened_at <= until)
+        if after is not None:
+            query = query.where(d.c.id > after[0])
+        rows, cursor_after = next_cursor(conn.execute(query).mappings().all(), limit, lambda row: [row["id"]])
+        return DealPage(items=[deal_out(row) for row in rows], next_cursor=cursor_after, as_of_block=as_of_block(conn))
+
+    return answer(request, await api_of(request).portal.read(read))
+
+
+@router.get("/{deal_id}", response_model=DealAnswer, dependencies=reader, summary="A deal and its stage changes")
+async def get_deal(request: Request, deal_id: DealId) -> Response:
+    s = db.stage_changes
+
+    def read(conn: Connection) -> DealAnswer | None:
+        row = conn.execute(select(db.deals).where(id_is(db.deals.c.id, deal_id))).mappings().first()
+        if row is None:
+            return None
+        changes = conn.execute(
+            select(s).where(id_is(s.c.deal_id, deal_id)).order_by(s.c.block_number, s.c.log_index)
+        ).mappings()
+        return DealAnswer(
+            **deal_out(row).model_dump(),
+            stage_changes=[
+                StageChangeOut(
+                    from_stage=str(label(Stage, change["from_stage"])),
+                    to_stage=str(label(Stage, change["to_stage"])),
+                    actor=change["actor"],
+                    at=change["at"],
+                    block_number=change["block_number"],
+                    tx_hash=change["tx_hash"],
+                )
+                for change in changes
+            ],
+            as_of_block=as_of_block(conn),
+        )
+
+    found = await api_of(request).portal.read(read)
+    if found is None:
+        raise ApiError(404, "deal_unknown", f"deal {deal_id} does not exist (as far as the index read)")
+    return answer(request, found)
+
+
+# ------------------------------------------------------------------ writes
+
+AGENT_OR_MANAGER = author(Role.AGENT, Role.MANAGER)
+MANAGER = author(Role.MANAGER)
+
+
+def _tx(receipt: Any) -> dict[str, Any]:
+    return {
+        "tx_hash": receipt["transactionHash"].to_0x_hex(),
+        "block_number": int(receipt["blockNumber"]),
+        "gas_used": int(receipt["gasUsed"]),
+    }
+
+
+@router.post(
+    "", response_model=DealSent, status_code=201, responses=WRITE_ERRORS, summary="Open a deal (an agent or manager)"
+)
+async def open_deal(request: Request, body: DealIn, writer: Annotated[Author, Depends(AGENT_OR_MANAGER)]) -> Response:
+    def send(state: ApiState, account: LocalAccount) -> DealSent:
+        pipeline = state.portal.crm.pipeline
+        owner = body.owner or account.address
+        fn = pipeline.contract.functions.openDeal(body.customer_id, owner, body.value_wei)
+        receipt = state.portal.crm.chain.transact(fn, account)
+        (event,) = emitted_by(
+            pipeline.address, pipeline.contract.events.DealOpened().process_receipt(receipt, errors=DISCARD)
+        )
+        return DealSent(**_tx(receipt), deal_id=int(event["args"]["dealId"]), stage="lead", invoice_id=None)
+
+    return await perform(request, writer, body, send, 201)
+
+
+@router.post("/{deal_id}/stage", response_model=DealSent, responses=WRITE_ERRORS, summary="Move a deal")
+async def move_deal(
+    request: Request, deal_id: DealId, body: StageIn, writer: Annotated[Author, Depends(AGENT_OR_MANAGER)]
+) -> Response:
+    """Moving to `won` issues the deal's invoice in the same transaction (`invoice_id`)."""
+
+    def send(state: ApiState, account: LocalAccount) -> DealSent:
+        pipeline = state.portal.crm.pipeline
+        receipt = pipeline.move(deal_id, body.stage, account)
+        invoice_id = pipeline.deal(deal_id).invoice_id if body.stage is Stage.WON else None
+        return DealSent(**_tx(receipt), deal_id=deal_id, stage=body.stage.label, invoice_id=invoice_id)
+
+    return await perform(request, writer, body, send)
+
+
+@router.post("/{deal_id}/lose", response_model=LostSent, responses=WRITE_ERRORS, summary="Mark a deal lost")
+async def lose_deal(
+    request: Request, deal_id: DealId, body: LoseIn, writer: Annotated[Author, Depends(AGENT_OR_MANAGER)]
+) -> Response:
+    def send(state: ApiState, account: LocalAccount) -> LostSent:
+        receipt = state.portal.crm.pipeline.mark_lost(deal_id, body.reason, account)
+        return LostSent(**_tx(receipt), deal_id=deal_id, reason=body.reason.label)
+
+    return await perform(request, writer, body, send)
+
+
+@router.post(
+    "/{deal_id}/reissue",
+    response_model=DealSent,
+    responses=WRITE_ERRORS,
+    summary="Cancel a won deal's unpaid invoice and issue a new one (a manager)",
+)
+async def reissue(request: Request, deal_id: DealId, writer: Annotated[Author, Depends(MANAGER)]) -> Response:
+    def send(state: ApiState, account: LocalAccount) -> DealSent:
+        pipeline = state.portal.crm.pipeline
+        receipt = state.portal.crm.chain.transact(pipeline.contract.functions.reissueInvoice(deal_id), account)
+        events = emitted_by(
+            pipeline.address, pipeline.contract.events.DealInvoiced().process_receipt(receipt, errors=DISCARD)
+        )
+        return DealSent(**_tx(receipt), deal_id=deal_id, stage="won", invoice_id=int(events[-1]["args"]["invoiceId"]))
+
+    return await perform(request, writer, None, send)
+
+
+__all__ = ["deal_out", "router"]
