@@ -133,6 +133,10 @@ def test_the_wheel_carries_the_portal_pages_and_their_scripts(installed: Install
         "chaincrm/portal/static/pay.js",
         "chaincrm/portal/static/wallet.js",
         "chaincrm/portal/static/vendor/ethers.min.js",
+        "chaincrm/portal/static/vendor/swagger/swagger-ui-bundle.js",
+        "chaincrm/portal/static/api-docs.js",
+        "chaincrm/console/templates/board.html",
+        "chaincrm/console/static/board.js",
     } <= names
 
 
