@@ -7,7 +7,7 @@
 - ``senders``: who sends (a local signer or a node account);
 - ``sending``: building, signing and sending transactions, one or many in batches;
 - ``receipts``: waiting for receipts and confirmations, decoding on-chain failures;
-- ``logs``: reading logs in block ranges a node accepts;
+- ``logs``: reading and decoding logs in block ranges a node accepts, without web3;
 - ``batching``: the one JSON-RPC batch helper;
 - ``codec``: call data, results and event topics from the ABIs;
 - ``chain``: :class:`Chain`, which puts them together;
@@ -27,7 +27,7 @@ from chaincrm.chain.batching import RPC_BATCH_SIZE, batch_request
 from chaincrm.chain.chain import Chain
 from chaincrm.chain.codec import calldata, decode_result, event_topic
 from chaincrm.chain.connection import BASE_FEE_HEADROOM, DEFAULT_PRIORITY_FEE_WEI, FEE_CACHE_SECONDS, Connection, T
-from chaincrm.chain.logs import LOG_RANGE_BLOCKS, LogReader, emitted_by
+from chaincrm.chain.logs import LOG_RANGE_BLOCKS, LogFields, LogReader, emitted_by
 from chaincrm.chain.nonces import NonceManager
 from chaincrm.chain.senders import NodeAccount, Sender, Transactable, node_account
 
@@ -62,6 +62,7 @@ __all__ = [
     "GAS_MARGIN_DENOMINATOR",
     "GAS_MARGIN_NUMERATOR",
     "LOG_RANGE_BLOCKS",
+    "LogFields",
     "LogReader",
     "MinedTx",
     "NodeAccount",

@@ -115,6 +115,13 @@ class Connection:
             raise ChainError(f"the chain at {self.endpoint} has no {tag} block")
         return int(block["number"], 16)
 
+    def block_timestamp(self, number: int) -> int:
+        """When block `number` was made (Unix seconds)."""
+        block = self.request("eth_getBlockByNumber", [hex(number), False])
+        if block is None:
+            raise ChainError(f"the chain at {self.endpoint} has no block {number}")
+        return int(block["timestamp"], 16)
+
     def balance(self, address: str) -> int:
         """The address's balance in wei at the latest block."""
         return int(self.request("eth_getBalance", [to_checksum_address(address), "latest"]), 16)

@@ -6,7 +6,9 @@ eth_call, eth_getLogs), so over http(s) those requests go through this client, w
 `make_request` / `make_batch_request` as web3's providers (:func:`~chaincrm.chain.batching.batch_request`
 treats both alike); web3 is imported only when something needs it (signing, sending, web3's
 contract events). A transport failure raises ConnectionError or TimeoutError, as web3's
-providers do, for :meth:`Connection.rpc` to turn into one ChainError.
+providers do, for :meth:`Connection.rpc` to turn into one ChainError; a timeout while waiting for
+the answer is a :class:`ReadTimeout` and an HTTP error status without a JSON-RPC answer an
+:class:`HttpStatusError`, so the log reader can tell "ask for fewer blocks" from "unreachable".
 """
 
 from __future__ import annotations
@@ -19,6 +21,18 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from chaincrm.errors import ChainError
+
+
+class ReadTimeout(TimeoutError):
+    """The node accepted the request but did not answer in time (too much asked, often)."""
+
+
+class HttpStatusError(ChainError):
+    """The node answered with an HTTP error status and no JSON-RPC answer."""
+
+    def __init__(self, endpoint: str, status: int) -> None:
+        super().__init__(f"the chain at {endpoint} answered HTTP {status}")
+        self.status = status
 
 
 class HttpTransport:
@@ -66,15 +80,17 @@ class HttpTransport:
             try:  # some nodes send a JSON-RPC error with an HTTP error status
                 return json.loads(body)
             except ValueError:
-                raise ChainError(f"the chain at {self.endpoint_uri} answered HTTP {exc.code}") from None
-        except urllib.error.URLError as exc:
+                raise HttpStatusError(self.endpoint_uri, exc.code) from None
+        except urllib.error.URLError as exc:  # before the request was sent: connecting
             if isinstance(exc.reason, TimeoutError):
                 raise TimeoutError(str(exc.reason)) from None
             raise ConnectionError(str(exc.reason)) from None
+        except TimeoutError as exc:  # sent, but the answer did not come in time
+            raise ReadTimeout(str(exc)) from None
         try:
             return json.loads(body)
         except ValueError:
             raise ChainError(f"the chain at {self.endpoint_uri} did not answer in JSON") from None
 
 
-__all__ = ["HttpTransport"]
+__all__ = ["HttpStatusError", "HttpTransport", "ReadTimeout"]

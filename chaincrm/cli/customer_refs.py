@@ -3,12 +3,14 @@ and the hint that a reader must re-seal it when the chain's readers changed with
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chaincrm.cli.context import EnumChoice
 from chaincrm.cli.output import emit_line
 from chaincrm.models import Purpose
-from chaincrm.privacy.customers import ProfileRef
+
+if TYPE_CHECKING:
+    from chaincrm.privacy.customers import ProfileRef
 
 PURPOSE = EnumChoice(Purpose)
 

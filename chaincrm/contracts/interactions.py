@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from hexbytes import HexBytes
-from web3.types import TxReceipt
 
-from chaincrm.chain import MinedTx, Sender
 from chaincrm.contracts.registry_base import RegistryBase
 from chaincrm.errors import ConfigError
 from chaincrm.models import Interaction, InteractionKind, Outcome
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3.types import TxReceipt
+
+    from chaincrm.chain import MinedTx, Sender
 
 RECORD_BYTES = 42
 MAX_BATCH_RECORDS = 1000

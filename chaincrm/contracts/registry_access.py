@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from eth_utils import to_checksum_address
-from web3.types import TxReceipt
+from typing import TYPE_CHECKING
 
-from chaincrm.chain import Sender
+from eth_utils import to_checksum_address
+
 from chaincrm.contracts.registry_base import RegistryBase
-from chaincrm.contracts.registry_customers import SealedVersion
-from chaincrm.contracts.signatures import AccessRevocation, ConsentChange
 from chaincrm.models import AccessGrant, Purpose
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
+    from chaincrm.chain import Sender
+    from chaincrm.contracts.registry_customers import SealedVersion
+    from chaincrm.contracts.signatures import AccessRevocation, ConsentChange
 
 
 class AccessMixin(RegistryBase):

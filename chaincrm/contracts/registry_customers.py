@@ -6,15 +6,18 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
-from web3.logs import DISCARD
-from web3.types import TxReceipt
 
-from chaincrm.chain import Sender, emitted_by, event_topic
+from chaincrm.chain import emitted_by, event_topic
 from chaincrm.contracts.registry_base import RegistryBase
-from chaincrm.contracts.signatures import WalletAcceptance
 from chaincrm.models import ZERO_ADDRESS, Customer, CustomerStatus, ProfileVersion, Purpose
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3.types import TxReceipt
+
+    from chaincrm.chain import Sender
+    from chaincrm.contracts.signatures import WalletAcceptance
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,8 @@ class CustomerMixin(RegistryBase):
         purpose: Purpose,
         sender: Sender,
     ) -> int:
+        from web3.logs import DISCARD  # web3 sent the transaction: it is loaded already
+
         receipt = self.chain.transact(
             self._register_fn(content_hash, cid_digest, readers_hash, proposed_wallet, purpose), sender
         )
@@ -98,6 +103,8 @@ class CustomerMixin(RegistryBase):
     def update_profile(
         self, customer_id: int, content_hash: bytes, cid_digest: bytes, readers_hash: bytes, sender: Sender
     ) -> int:
+        from web3.logs import DISCARD  # web3 sends the transaction: loading it here costs nothing more
+
         fn = self.contract.functions.updateProfile(customer_id, content_hash, cid_digest, readers_hash)
         receipt = self.chain.transact(fn, sender)
         (event,) = emitted_by(

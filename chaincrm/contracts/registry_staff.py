@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from eth_utils import to_checksum_address
-from web3.types import TxReceipt
+from typing import TYPE_CHECKING
 
-from chaincrm.chain import Sender
+from eth_utils import to_checksum_address
+
 from chaincrm.contracts.registry_base import RegistryBase
 from chaincrm.models import Role
+
+if TYPE_CHECKING:
+    from web3.types import TxReceipt
+
+    from chaincrm.chain import Sender
 
 
 class StaffMixin(RegistryBase):

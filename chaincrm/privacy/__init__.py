@@ -13,59 +13,118 @@ The lifecycle on the chain and IPFS: ``customers`` (:class:`~chaincrm.privacy.cu
 the facade) over ``versions`` (profile versions: read, add, update, re-seal, grant, revoke),
 ``wallets`` (wallet binding and the wallet's consent, sent or signed for a relayer) and
 ``erasure``; ``notes`` seals, logs and reads what staff write about customers.
+
+Each name below is loaded from its module on first use (PEP 562), so importing one module of the
+package does not load every other (the ciphers, the erasure receipts).
 """
 
 from __future__ import annotations
 
-from chaincrm.privacy.content import (
-    CONTENT_FORMAT,
-    CONTENT_KINDS,
-    GCM_TAG_BYTES,
-    LENGTH_PREFIX_BYTES,
-    MAX_ATTACHMENT_NAME_CHARS,
-    Attachment,
-    ContentContext,
-    InteractionContent,
-    content_epoch,
-    open_content,
-    seal_content,
-)
-from chaincrm.privacy.encoding import (
-    ADDRESS_BYTES,
-    UINT256_BYTES,
-    UINT256_MAX,
-)
-from chaincrm.privacy.profiles import (
-    CONTENT_KEY_BYTES,
-    DATA_KEY_BYTES,
-    DOCUMENT_FORMAT,
-    FINGERPRINT_BYTES,
-    FIRST_EPOCH,
-    KEY_COMMITMENT_BYTES,
-    NONCE_BYTES,
-    PADDING_BLOCK_BYTES,
-    PRIVATE_KEY_BYTES,
-    PUBLIC_KEY64_BYTES,
-    CustomerProfile,
-    EncryptedDocument,
-    KeyRing,
-    ProfileContext,
-    SealedProfile,
-    Vault,
-    WrappedKey,
-    data_key_fingerprint,
-    open_profile,
-    open_vault,
-    readers_hash,
-    seal_profile,
-    unwrap_data_key,
-)
-from chaincrm.privacy.receipts import (
-    ERASED_DOCUMENT_KINDS,
-    RECEIPT_FORMAT,
-    ErasureReceipt,
-    erasure_receipt,
-)
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from chaincrm.privacy.content import (
+        CONTENT_FORMAT,
+        CONTENT_KINDS,
+        GCM_TAG_BYTES,
+        LENGTH_PREFIX_BYTES,
+        MAX_ATTACHMENT_NAME_CHARS,
+        Attachment,
+        ContentContext,
+        InteractionContent,
+        content_epoch,
+        open_content,
+        seal_content,
+    )
+    from chaincrm.privacy.encoding import (
+        ADDRESS_BYTES,
+        UINT256_BYTES,
+        UINT256_MAX,
+    )
+    from chaincrm.privacy.profiles import (
+        CONTENT_KEY_BYTES,
+        DATA_KEY_BYTES,
+        DOCUMENT_FORMAT,
+        FINGERPRINT_BYTES,
+        FIRST_EPOCH,
+        KEY_COMMITMENT_BYTES,
+        NONCE_BYTES,
+        PADDING_BLOCK_BYTES,
+        PRIVATE_KEY_BYTES,
+        PUBLIC_KEY64_BYTES,
+        CustomerProfile,
+        EncryptedDocument,
+        KeyRing,
+        ProfileContext,
+        SealedProfile,
+        Vault,
+        WrappedKey,
+        data_key_fingerprint,
+        open_profile,
+        open_vault,
+        readers_hash,
+        seal_profile,
+        unwrap_data_key,
+    )
+    from chaincrm.privacy.receipts import (
+        ERASED_DOCUMENT_KINDS,
+        RECEIPT_FORMAT,
+        ErasureReceipt,
+        erasure_receipt,
+    )
+
+_LAZY = {
+    "CONTENT_FORMAT": "content",
+    "CONTENT_KINDS": "content",
+    "GCM_TAG_BYTES": "content",
+    "LENGTH_PREFIX_BYTES": "content",
+    "MAX_ATTACHMENT_NAME_CHARS": "content",
+    "Attachment": "content",
+    "ContentContext": "content",
+    "InteractionContent": "content",
+    "content_epoch": "content",
+    "open_content": "content",
+    "seal_content": "content",
+    "ADDRESS_BYTES": "encoding",
+    "UINT256_BYTES": "encoding",
+    "UINT256_MAX": "encoding",
+    "CONTENT_KEY_BYTES": "profiles",
+    "DATA_KEY_BYTES": "profiles",
+    "DOCUMENT_FORMAT": "profiles",
+    "FINGERPRINT_BYTES": "profiles",
+    "FIRST_EPOCH": "profiles",
+    "KEY_COMMITMENT_BYTES": "profiles",
+    "NONCE_BYTES": "profiles",
+    "PADDING_BLOCK_BYTES": "profiles",
+    "PRIVATE_KEY_BYTES": "profiles",
+    "PUBLIC_KEY64_BYTES": "profiles",
+    "CustomerProfile": "profiles",
+    "EncryptedDocument": "profiles",
+    "KeyRing": "profiles",
+    "ProfileContext": "profiles",
+    "SealedProfile": "profiles",
+    "Vault": "profiles",
+    "WrappedKey": "profiles",
+    "data_key_fingerprint": "profiles",
+    "open_profile": "profiles",
+    "open_vault": "profiles",
+    "readers_hash": "profiles",
+    "seal_profile": "profiles",
+    "unwrap_data_key": "profiles",
+    "ERASED_DOCUMENT_KINDS": "receipts",
+    "RECEIPT_FORMAT": "receipts",
+    "ErasureReceipt": "receipts",
+    "erasure_receipt": "receipts",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"{__name__}.{module}"), name)
+
 
 __all__ = [
     "ADDRESS_BYTES",

@@ -11,16 +11,20 @@ Each job lives in its own module, and :class:`CustomerData` hands every call to 
 
 from __future__ import annotations
 
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING
 
-from chaincrm.contracts.client import Crm
-from chaincrm.contracts.signatures import AccessRevocation, ConsentChange, WalletAcceptance
-from chaincrm.models import Purpose
 from chaincrm.privacy.erasure import Erasure, erase_customer
-from chaincrm.privacy.profiles import CustomerProfile, ProfileContext, Vault
 from chaincrm.privacy.versions import ProfileRef, ProfileVersions
 from chaincrm.privacy.wallets import DEFAULT_SIGNATURE_LIFETIME_SECONDS, CustomerWallets, public_key64
-from chaincrm.storage import DocumentStore
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from chaincrm.contracts.client import Crm
+    from chaincrm.contracts.signatures import AccessRevocation, ConsentChange, WalletAcceptance
+    from chaincrm.models import Purpose
+    from chaincrm.privacy.profiles import CustomerProfile, ProfileContext, Vault
+    from chaincrm.storage import DocumentStore
 
 
 class CustomerData:

@@ -9,16 +9,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
-
-from chaincrm.contracts.client import Crm
 from chaincrm.errors import ConfigError, PrivacyError, StorageError
 from chaincrm.models import CustomerStatus
 from chaincrm.privacy.content import DEAL_DOCUMENT, INTERACTION
 from chaincrm.privacy.profiles import FINGERPRINT_BYTES, EncryptedDocument
 from chaincrm.privacy.receipts import erasure_receipt
 from chaincrm.storage import Cid, DocumentStore, digest_to_cid
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from chaincrm.contracts.client import Crm
 
 
 @dataclass(frozen=True)

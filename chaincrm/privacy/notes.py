@@ -14,11 +14,8 @@ from the chain alone, which is what erasure destroys.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
-from web3.types import TxReceipt
-
-from chaincrm.contracts.client import Crm
 from chaincrm.contracts.registry import InteractionEntry
 from chaincrm.models import DocumentKind, InteractionKind, Outcome
 from chaincrm.privacy.content import (
@@ -34,6 +31,12 @@ from chaincrm.privacy.erasure import documents_of
 from chaincrm.privacy.profiles import KeyRing
 from chaincrm.privacy.versions import send_or_unpin
 from chaincrm.storage import Cid, DocumentStore, cid_to_digest, digest_to_cid
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+    from web3.types import TxReceipt
+
+    from chaincrm.contracts.client import Crm
 
 
 @dataclass(frozen=True)

@@ -16,12 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from chaincrm.contracts.client import Crm
 from chaincrm.contracts.registry import SealedVersion
 from chaincrm.errors import ConfigError, ContractRevert, PrivacyError
 from chaincrm.models import CustomerStatus, Purpose
@@ -36,6 +34,11 @@ from chaincrm.privacy.profiles import (
     seal_profile,
 )
 from chaincrm.storage import Cid, DocumentStore, cid_to_digest, content_hash, digest_to_cid, get_checked
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from chaincrm.contracts.client import Crm
 
 T = TypeVar("T")
 

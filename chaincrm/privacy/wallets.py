@@ -12,29 +12,27 @@ chain lets read the record, so each is followed by a re-seal when whoever sent i
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
-from eth_keys import keys as eth_keys
 from eth_utils import to_checksum_address
 
-from chaincrm.contracts.client import Crm
-from chaincrm.contracts.signatures import (
-    AccessRevocation,
-    ConsentChange,
-    WalletAcceptance,
-    sign_access_revocation,
-    sign_consent_change,
-    sign_wallet_acceptance,
-)
 from chaincrm.errors import ConfigError
 from chaincrm.models import Purpose
-from chaincrm.privacy.versions import ProfileRef, ProfileVersions
+
+if TYPE_CHECKING:  # signing imports eth-account: loaded by the methods that sign
+    from eth_account.signers.local import LocalAccount
+
+    from chaincrm.contracts.client import Crm
+    from chaincrm.contracts.signatures import AccessRevocation, ConsentChange, WalletAcceptance
+    from chaincrm.privacy.versions import ProfileRef, ProfileVersions
 
 DEFAULT_SIGNATURE_LIFETIME_SECONDS = 7 * 24 * 3600
 
 
 def public_key64(account: LocalAccount) -> bytes:
     """The account's secp256k1 public key, the form the on-chain directory stores."""
+    from eth_keys import keys as eth_keys
+
     return eth_keys.PrivateKey(bytes(account.key)).public_key.to_bytes()
 
 
@@ -68,6 +66,8 @@ class CustomerWallets:
         pending = self.crm.registry.customer(customer_id).pending_wallet
         if pending != wallet.address:
             raise ConfigError(f"{wallet.address} is not the wallet proposed for customer {customer_id}")
+        from chaincrm.contracts.signatures import sign_wallet_acceptance
+
         return sign_wallet_acceptance(
             wallet,
             chain_id=self.crm.chain.chain_id,
@@ -102,6 +102,8 @@ class CustomerWallets:
         """The wallet's EIP-712 consent change, for staff to relay."""
         if self.crm.registry.customer(customer_id).wallet != wallet.address:
             raise ConfigError(f"{wallet.address} is not customer {customer_id}'s wallet")
+        from chaincrm.contracts.signatures import sign_consent_change
+
         return sign_consent_change(
             wallet,
             chain_id=self.crm.chain.chain_id,
@@ -134,6 +136,8 @@ class CustomerWallets:
             raise ConfigError(f"{wallet.address} is not customer {customer_id}'s wallet")
         if not registry.has_active_grant(customer_id, staff):
             raise ConfigError(f"{to_checksum_address(staff)} has no active grant on customer {customer_id}")
+        from chaincrm.contracts.signatures import sign_access_revocation
+
         return sign_access_revocation(
             wallet,
             chain_id=self.crm.chain.chain_id,

@@ -7,11 +7,13 @@ Every view reads its logs through :class:`DeploymentLogs`, so how logs are fetch
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from web3.contract import Contract
+if TYPE_CHECKING:
+    from web3.contract import Contract
 
-from chaincrm.contracts.client import Crm
+    from chaincrm.chain.logs import LogFields
+    from chaincrm.contracts.client import Crm
 
 
 class DeployedContract(Protocol):
@@ -33,7 +35,7 @@ class DeploymentLogs:
         self.from_block = crm.deployment.block_number if from_block is None else from_block
         self._timestamps: dict[int, int] = {}
 
-    def of(self, contract: DeployedContract, event: str, **filters: Any) -> list[Any]:
+    def of(self, contract: DeployedContract, event: str, **filters: Any) -> list[LogFields]:
         """`event`'s decoded logs from `contract` since the deployment, filtered on indexed
         arguments, in chain order; a log from another address is dropped."""
         kind = getattr(contract.contract.events, event)
@@ -44,8 +46,7 @@ class DeploymentLogs:
     def timestamp(self, block_number: int) -> int:
         """The block's timestamp (Unix seconds)."""
         if block_number not in self._timestamps:
-            block = self.crm.chain.rpc(lambda: self.crm.chain.w3.eth.get_block(block_number))
-            self._timestamps[block_number] = int(block["timestamp"])
+            self._timestamps[block_number] = self.crm.chain.block_timestamp(block_number)
         return self._timestamps[block_number]
 
     def time_of(self, log: Any) -> int:

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
-
-from chaincrm.contracts.client import Crm
 from chaincrm.errors import ConfigError, PrivacyError, StorageError
 from chaincrm.models import Interaction
 from chaincrm.privacy import InteractionContent, KeyRing, open_content
 from chaincrm.privacy.notes import INTERACTION, CustomerNotes
 from chaincrm.storage import DocumentStore, digest_to_cid
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from chaincrm.contracts.client import Crm
 
 
 @dataclass(frozen=True)

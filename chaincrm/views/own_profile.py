@@ -4,8 +4,8 @@ for the wallet, or why it cannot be read; an erased record shows its erasure rec
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
 from eth_typing import ChecksumAddress
 from eth_utils import to_checksum_address
 
@@ -14,6 +14,9 @@ from chaincrm.models import Customer, CustomerStatus
 from chaincrm.privacy import CustomerProfile, EncryptedDocument
 from chaincrm.privacy.customers import CustomerData
 from chaincrm.views.logs import DeploymentLogs
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
 
 
 @dataclass(frozen=True)

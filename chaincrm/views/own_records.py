@@ -27,11 +27,10 @@ What the customer sees, each from its own module:
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from chaincrm.contracts.client import Crm
 from chaincrm.errors import PrivacyError
 from chaincrm.models import CustomerStatus
 from chaincrm.privacy.customers import CustomerData
@@ -59,6 +58,11 @@ from chaincrm.views.logs import DeploymentLogs
 from chaincrm.views.note_reader import InteractionView, NoteReader
 from chaincrm.views.own_profile import OwnProfile, own_profile
 from chaincrm.views.wallet_records import RecordScope, WalletRecords, customer_ids_of, records_of
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from chaincrm.contracts.client import Crm
 
 
 @dataclass(frozen=True)

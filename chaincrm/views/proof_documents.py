@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
-
-from chaincrm.contracts.client import Crm
 from chaincrm.models import Interaction
 from chaincrm.privacy.erasure import documents_of
 from chaincrm.privacy.receipts import RECEIPT_FORMAT
 from chaincrm.storage import Cid, DocumentStore, digest_to_cid
 from chaincrm.views.document_digest import document_digest
 from chaincrm.views.note_reader import NoteReader
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from chaincrm.contracts.client import Crm
 
 
 class Refuted(Exception):

@@ -12,15 +12,19 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from chaincrm.contracts.client import Crm
 from chaincrm.models import ZERO_ADDRESS, DocumentKind, LossReason, Purpose, Stage
-from chaincrm.storage import DocumentStore, digest_to_cid
+from chaincrm.storage.cids import digest_to_cid
 from chaincrm.units import WEI_PER_ETH
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from chaincrm.contracts.client import Crm
+    from chaincrm.storage import DocumentStore
 
 
 @dataclass(frozen=True)
@@ -256,4 +260,4 @@ def _plain(value: Any) -> Any:
 
 
 def _timestamp(crm: Crm, block_number: int) -> int:
-    return int(crm.chain.rpc(lambda: crm.chain.w3.eth.get_block(block_number))["timestamp"])
+    return crm.chain.block_timestamp(block_number)

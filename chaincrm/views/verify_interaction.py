@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING, Any
 
 from chaincrm.chain import event_topic
-from chaincrm.contracts.client import Crm
 from chaincrm.contracts.registry import interactions_of_log
 from chaincrm.errors import ConfigError
 from chaincrm.models import Interaction
 from chaincrm.storage import digest_to_cid
 from chaincrm.views.proof_documents import Refuted, reread_interaction
 from chaincrm.views.verify_events import CanonicalReceipt, EventFinder, Evidence, Verdict
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+    from chaincrm.contracts.client import Crm
 
 _INTERACTION_EVENTS = ("InteractionLogged", "InteractionsLogged")
 
