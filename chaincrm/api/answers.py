@@ -16,10 +16,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
+from pydantic_core import to_json
+from sqlalchemy import Connection, select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from chaincrm.api.errors import ApiError
+from chaincrm.index import schema as db
+from chaincrm.models import ChainCode
 
 DEFAULT_LIMIT = 50
 MAX_LIMIT = 500
@@ -40,11 +44,45 @@ def matches(request: Request, etag: str) -> bool:
 
 def answer(request: Request, model: BaseModel) -> Response:
     """`model` as JSON with its ETag, or 304 when the client holds it already."""
-    body = model.model_dump_json(by_alias=True).encode()
+    return _answer_body(request, model.model_dump_json(by_alias=True).encode())
+
+
+def answer_data(request: Request, data: dict[str, Any]) -> Response:
+    """As :func:`answer`, for the busiest reads: `data` already in the response model's shape (its
+    fields in order, JSON types only), serialised by pydantic's own encoder without building a
+    model per item, which would cost more than the query. The route's `response_model` still
+    documents the shape; tests check the two agree."""
+    return _answer_body(request, to_json(data))
+
+
+class Labels(dict[int, str]):
+    """Code -> label (``follow_up``; ``unknown(N)`` for a code the enum does not know) by a dict
+    lookup, not an IntEnum call per row."""
+
+    def __init__(self, enum: type[ChainCode]) -> None:
+        super().__init__({int(member): member.label for member in enum})
+        self.enum = enum
+
+    def __missing__(self, code: int) -> str:
+        text = self[code] = self.enum(code).label
+        return text
+
+
+def _answer_body(request: Request, body: bytes) -> Response:
     etag = etag_of(body)
     if matches(request, etag):
         return Response(status_code=304, headers={"ETag": etag})
     return Response(body, media_type="application/json", headers={"ETag": etag})
+
+
+_AS_OF_BLOCK = select(db.sync_state.c.last_block).where(db.sync_state.c.id == 1)
+
+
+def as_of_block(conn: Connection) -> int | None:
+    """The last block the index read (None: no index yet), as chaincrm.portal.reads.as_of_block
+    with a statement built once."""
+    value = conn.execute(_AS_OF_BLOCK).scalar()
+    return None if value is None else int(value)
 
 
 def encode_cursor(key: Sequence[int]) -> str:
@@ -80,7 +118,10 @@ def next_cursor(rows: Sequence[Any], limit: int, key: Any) -> tuple[list[Any], s
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
+    "Labels",
     "answer",
+    "answer_data",
+    "as_of_block",
     "decode_cursor",
     "encode_cursor",
     "etag_of",

@@ -73,7 +73,8 @@ def create_api(portal: Portal) -> FastAPI:
             HTTPException: http_error,
         },
     )
-    api.state.api = ApiState.open(portal)
+    api.state.api = state = ApiState.open(portal)
+    portal.closers.append(state.close)  # Starlette runs no lifespan of a mounted app: the portal closes it
     api.add_middleware(BodyLimit)
     api.add_middleware(LastResort, counter=portal)  # outermost of ours: sees what every handler missed
     for module in (customers, deals, invoices, interactions, kpis):

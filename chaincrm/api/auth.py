@@ -41,7 +41,7 @@ async def api_key(
         raise ApiError(401, "api_key_missing", "send an API key: Authorization: Bearer ck_...")
     state = api_of(request)
     try:
-        return await state.integration(lambda: state.keys.verify(credentials.credentials))
+        return await state.integration(lambda: state.verified.verify(credentials.credentials))
     except KeyRefused as refused:
         raise ApiError(401, refused.code, refused.message) from None
 

@@ -163,8 +163,8 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers", ())).get(b"content-length")
-        too_large = error_response("request_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", 413)
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
+            too_large = error_response("request_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", 413)
             await too_large(scope, receive, send)
             return
         seen = 0

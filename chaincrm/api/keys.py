@@ -25,6 +25,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    bindparam,
     insert,
     select,
     update,
@@ -107,6 +108,7 @@ _COLUMNS = (
     api_keys.c.created_at,
     api_keys.c.revoked_at,
 )
+_BY_DIGEST = select(*_COLUMNS).where(api_keys.c.digest == bindparam("digest"))  # built once: no compiling per request
 
 
 class ApiKeys:
@@ -160,7 +162,7 @@ class ApiKeys:
         if not key.startswith(KEY_PREFIX) or len(key) > len(KEY_PREFIX) + 2 * KEY_BYTES:
             raise KeyRefused("api_key_invalid", "the API key is not valid")
         with database_errors(self.engine), self.engine.connect() as conn:
-            row = conn.execute(select(*_COLUMNS).where(api_keys.c.digest == digest_of(key))).first()
+            row = conn.execute(_BY_DIGEST, {"digest": digest_of(key)}).first()
         if row is None:
             raise KeyRefused("api_key_invalid", "the API key is not valid")
         found = _record(row)

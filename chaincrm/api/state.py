@@ -1,5 +1,6 @@
-"""What the REST API builds once: the key and idempotency stores on the integration database, the
-unlocked signers with one lock each, and a document store per signer (for interaction notes).
+"""What the REST API builds once: the key and idempotency stores on the integration database (with
+the cache of verified keys), the unlocked signers with one lock each, and a document store per
+signer (for interaction notes). The portal closes it with itself.
 
 The portal (:class:`chaincrm.portal.state.Portal`) gives the CRM client, the index's engine and
 its reads, the clock and the unexpected-error count.
@@ -19,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from chaincrm.api.database import open_integration
 from chaincrm.api.idempotency import IdempotencyRecords
 from chaincrm.api.idempotency import metadata as idempotency_metadata
+from chaincrm.api.key_cache import VerifiedKeys
 from chaincrm.api.keys import ApiKeys
 from chaincrm.api.keys import metadata as keys_metadata
 from chaincrm.portal.state import Portal
@@ -34,6 +36,7 @@ class ApiState:
     keys: ApiKeys
     idempotency: IdempotencyRecords
     signers: dict[str, LocalAccount]
+    verified: VerifiedKeys
     locks: dict[str, threading.Lock] = field(default_factory=dict)
     _stores: dict[str, KuboStore] = field(default_factory=dict)
 
@@ -44,10 +47,12 @@ class ApiState:
             config.integration_database, config.settings.home, keys_metadata, idempotency_metadata
         )
         signers = {str(account.address): account for account in config.signers}
+        keys = ApiKeys(engine)
         return cls(
             portal=portal,
             engine=engine,
-            keys=ApiKeys(engine),
+            keys=keys,
+            verified=VerifiedKeys(keys),
             idempotency=IdempotencyRecords(engine),
             signers=signers,
             locks={address: threading.Lock() for address in signers},
@@ -71,8 +76,12 @@ class ApiState:
         return self._stores[address]
 
     def close(self) -> None:
+        """Close the IPFS clients and the integration database (the portal calls this from its
+        close: Starlette does not run a mounted app's lifespan)."""
         for store in self._stores.values():
             store.close()
+        self._stores.clear()
+        self.verified.close()
         self.engine.dispose()
 
 

@@ -43,7 +43,7 @@ def customer_timeline(
     leaves out rows from blocks that a reorg could still undo.
     """
     t = db.interactions
-    query = _select_interactions().where(t.c.customer_id == customer_id)
+    query = select_interactions().where(t.c.customer_id == customer_id)
     if older_than is not None:
         key = (older_than.at, older_than.block_number, older_than.log_index, older_than.position)
         older = tuple_(*(literal(value) for value in key))
@@ -59,7 +59,7 @@ def customer_timeline(
     else:
         with database_errors(engine), engine.connect() as conn:
             rows = conn.execute(query).all()
-    return [_interaction(row) for row in rows]
+    return [interaction_of_row(row) for row in rows]
 
 
 def interactions_in_order(
@@ -68,15 +68,15 @@ def interactions_in_order(
     """Interactions (one customer's, or all) from `from_block` to `to_block`, in chain order: the
     same list as ``Registry.interactions`` reads from the chain over those blocks."""
     t = db.interactions
-    query = _select_interactions().where(t.c.block_number >= from_block, t.c.block_number <= to_block)
+    query = select_interactions().where(t.c.block_number >= from_block, t.c.block_number <= to_block)
     if customer_id is not None:
         query = query.where(t.c.customer_id == customer_id)
     query = query.order_by(t.c.block_number, t.c.log_index, t.c.position)
-    return [_interaction(row) for row in connection.execute(query).all()]
+    return [interaction_of_row(row) for row in connection.execute(query).all()]
 
 
-def _select_interactions() -> Select[Any]:
-    """The interaction columns, in the order `_interaction` reads them."""
+def select_interactions() -> Select[Any]:
+    """The interaction columns, in the order `interaction_of_row` reads them (INTERACTION_COLUMNS)."""
     t = db.interactions
     return select(
         t.c.customer_id,
@@ -92,7 +92,8 @@ def _select_interactions() -> Select[Any]:
     )
 
 
-def _interaction(row: Any) -> Interaction:
+def interaction_of_row(row: Any) -> Interaction:
+    """An Interaction from a row of `select_interactions` (by position)."""
     return Interaction(
         customer_id=row[0],
         author=cast(ChecksumAddress, row[1]),
@@ -107,6 +108,22 @@ def _interaction(row: Any) -> Interaction:
     )
 
 
+INTERACTION_COLUMNS = (
+    "customer_id",
+    "author",
+    "kind",
+    "outcome",
+    "content_hash",
+    "at",
+    "block_number",
+    "tx_hash",
+    "log_index",
+    "position",
+)
+_select_interactions = select_interactions  # the names before they were public
+_interaction = interaction_of_row
+
+
 def row_counts(engine: Engine) -> dict[str, int]:
     """Rows per event and state table."""
     with database_errors(engine), engine.connect() as conn:
@@ -116,4 +133,11 @@ def row_counts(engine: Engine) -> dict[str, int]:
         }
 
 
-__all__ = ["customer_timeline", "interactions_in_order", "row_counts"]
+__all__ = [
+    "INTERACTION_COLUMNS",
+    "customer_timeline",
+    "interaction_of_row",
+    "interactions_in_order",
+    "row_counts",
+    "select_interactions",
+]

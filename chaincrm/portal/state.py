@@ -41,6 +41,9 @@ class Portal:
     follower: Follower | None = None
     webhooks: Dispatcher | None = None  # the webhook dispatcher's thread (config.webhooks)
     unexpected_errors: int = 0  # answers the last-resort 500 handler gave (tests assert 0)
+    # closed with the portal, last opened first: what mounted apps opened (the REST API's integration
+    # database and IPFS clients), since Starlette does not run a mounted app's lifespan
+    closers: list[Callable[[], None]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.nonces = NonceBook(self.config.nonce_seconds)
@@ -127,6 +130,8 @@ class Portal:
             self.follower.stop()
         if self.webhooks is not None:
             self.webhooks.stop()
+        while self.closers:
+            self.closers.pop()()
         self.engine.dispose()
 
 

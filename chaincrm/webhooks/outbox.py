@@ -225,13 +225,21 @@ class Outbox:
             }
             for event in found
         ]
-        delivery_rows = [
-            _pending(endpoint.id, event.id, "event", now)
-            for event in found
-            for endpoint in endpoints
-            if endpoint.wants(event.type)
-        ]
         with database_errors(self.integration), writing(self.integration) as conn:
+            # An event found again (a rescan after a reorg check) was given to the endpoints that
+            # existed when it was first found; an endpoint added since starts with later events.
+            known = set(
+                conn.execute(
+                    select(tables.events.c.id).where(tables.events.c.id.in_([event.id for event in found]))
+                ).scalars()
+            )
+            delivery_rows = [
+                _pending(endpoint.id, event.id, "event", now)
+                for event in found
+                if event.id not in known
+                for endpoint in endpoints
+                if endpoint.wants(event.type)
+            ]
             insert_ignoring_duplicates(conn, tables.events, event_rows)
             insert_ignoring_duplicates(conn, tables.deliveries, delivery_rows)
             conn.execute(

@@ -8,10 +8,12 @@ import re
 from typing import Any
 
 from eth_utils import event_abi_to_log_topic
+from sqlalchemy import update
 
 from chaincrm.chain import Chain
 from chaincrm.contracts.client import Crm
 from chaincrm.models import Purpose, Stage
+from chaincrm.webhooks import store as tables
 from chaincrm.webhooks.events import EVENT_TYPES
 from chaincrm.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 from tests.indexer.conftest import entry, register
@@ -261,3 +263,22 @@ def test_a_removed_endpoint_receives_nothing_more(hooks: Hooks, crm: Crm, staff:
         report = hooks.sync()
 
     assert (report.collected, report.attempted, receiver.requests) == (0, 0, [])
+
+
+def test_an_endpoint_added_later_is_not_sent_an_event_found_again_by_a_rescan(
+    hooks: Hooks, crm: Crm, staff: Staff
+) -> None:
+    with scripted() as early, scripted() as late:
+        hooks.subscribe(early.url, "customer.registered")
+        hooks.start()
+        start = hooks.chain.block_number()
+        customer_id = register(crm, staff)
+        hooks.sync()
+        hooks.subscribe(late.url, "customer.registered")
+        with hooks.integration.begin() as conn:  # what a reorg check does: scan again from an earlier block
+            conn.execute(update(tables.state).values(last_scanned_block=start, last_scanned_hash=None))
+
+        hooks.sync()
+
+    assert [json.loads(r.body)["data"]["customer_id"] for r in early.requests] == [customer_id]
+    assert late.requests == []

@@ -3,7 +3,7 @@ logs one with its note encrypted for the customer's readers, as `chaincrm intera
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from eth_account.signers.local import LocalAccount
 from fastapi import APIRouter, Depends
@@ -11,18 +11,17 @@ from sqlalchemy import Connection, literal, tuple_
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chaincrm.api.answers import answer, decode_cursor, next_cursor
+from chaincrm.api.answers import answer_data, as_of_block, decode_cursor, next_cursor
 from chaincrm.api.auth import Author, api_key, api_of, author
 from chaincrm.api.models import InteractionIn, InteractionPage, InteractionSent
 from chaincrm.api.params import DEFAULT, Agents, Cursor, IdFilter, Limit, Since, Until, agents_chosen, id_is, window
-from chaincrm.api.routers.customers import interaction_out
+from chaincrm.api.routers.customers import interaction_item
 from chaincrm.api.routers.deals import WRITE_ERRORS
 from chaincrm.api.state import ApiState
 from chaincrm.api.writes import perform
 from chaincrm.index import schema as db
-from chaincrm.index.queries import _interaction, _select_interactions
+from chaincrm.index.queries import select_interactions
 from chaincrm.models import Role
-from chaincrm.portal.reads import as_of_block
 from chaincrm.privacy.content import InteractionContent
 from chaincrm.privacy.notes import CustomerNotes
 
@@ -47,8 +46,8 @@ async def list_interactions(
     t = db.interactions
     key = (t.c.block_number, t.c.log_index, t.c.position)
 
-    def read(conn: Connection) -> InteractionPage:
-        query = _select_interactions().order_by(*key).limit(limit + 1)
+    def read(conn: Connection) -> dict[str, Any]:
+        query = select_interactions().order_by(*key).limit(limit + 1)
         if customer is not None:
             query = query.where(id_is(t.c.customer_id, customer))
         if authors is not None:
@@ -59,13 +58,15 @@ async def list_interactions(
             query = query.where(t.c.at <= until)
         if after is not None:
             query = query.where(tuple_(*key) > tuple_(*(literal(value) for value in after)))
-        found = [_interaction(row) for row in conn.execute(query)]
-        items, cursor_after = next_cursor(found, limit, lambda item: [item.block_number, item.log_index, item.position])
-        return InteractionPage(
-            items=[interaction_out(item) for item in items], next_cursor=cursor_after, as_of_block=as_of_block(conn)
-        )
+        found = conn.execute(query).all()
+        items, cursor_after = next_cursor(found, limit, lambda row: [row[6], row[8], row[9]])
+        return {
+            "as_of_block": as_of_block(conn),
+            "next_cursor": cursor_after,
+            "items": [interaction_item(row) for row in items],
+        }
 
-    return answer(request, await api_of(request).portal.read(read))
+    return answer_data(request, await api_of(request).portal.read(read))
 
 
 @router.post(

@@ -4,20 +4,21 @@ payment page shows it); POST /invoices/{id}/release, /refund, /cancel (a manager
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import Annotated, Any
 
 from eth_account.signers.local import LocalAccount
 from fastapi import APIRouter, Depends, Path, Query
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, bindparam, select
 from starlette.requests import Request
 from starlette.responses import Response
 from web3.types import TxReceipt
 
-from chaincrm.api.answers import answer, decode_cursor, next_cursor
+from chaincrm.api.answers import Labels, answer, answer_data, as_of_block, decode_cursor, next_cursor
 from chaincrm.api.auth import Author, api_key, api_of, author
 from chaincrm.api.errors import ApiError
 from chaincrm.api.models import MAX_ID, InvoiceAnswer, InvoiceOut, InvoicePage, InvoiceSent
-from chaincrm.api.params import DEFAULT, MAX_INDEXED_ID, Cursor, IdFilter, Limit, code_named, id_is
+from chaincrm.api.params import DEFAULT, MAX_INDEXED_ID, Cursor, IdFilter, Limit, code_named
 from chaincrm.api.routers.deals import WRITE_ERRORS
 from chaincrm.api.state import ApiState
 from chaincrm.api.writes import perform
@@ -55,6 +56,73 @@ def invoice_out(row: Any, now: int) -> InvoiceOut:
     )
 
 
+_i = db.invoices
+_STATUSES = Labels(InvoiceStatus)
+_OPEN = int(InvoiceStatus.OPEN)
+
+
+_ITEM_COLUMNS = (  # InvoiceOut's fields from the table, in its order (overdue is worked out)
+    _i.c.id,
+    _i.c.deal_id,
+    _i.c.customer_id,
+    _i.c.payer,
+    _i.c.status,
+    _i.c.amount_wei,
+    _i.c.due_at,
+    _i.c.payment_reference,
+    _i.c.issued_at,
+    _i.c.paid_at,
+    _i.c.disputed_at,
+    _i.c.resolve_by,
+    _i.c.released_at,
+    _i.c.refunded_at,
+    _i.c.cancelled_at,
+    _i.c.block_number,
+)
+
+
+def invoice_item(row: Any, now: int) -> dict[str, Any]:
+    """A row of _ITEM_COLUMNS as InvoiceOut's fields, in its order (as `invoice_out`)."""
+    return {
+        "id": row[0],
+        "deal_id": row[1],
+        "customer_id": row[2],
+        "payer": row[3],
+        "status": _STATUSES[row[4]],
+        "amount_wei": str(row[5]),
+        "due_at": row[6],
+        "overdue": row[4] == _OPEN and now > row[6],
+        "payment_reference": row[7],
+        "issued_at": row[8],
+        "paid_at": row[9],
+        "disputed_at": row[10],
+        "resolve_by": row[11],
+        "released_at": row[12],
+        "refunded_at": row[13],
+        "cancelled_at": row[14],
+        "block_number": row[15],
+    }
+
+
+@cache
+def _list_statement(status: bool, overdue: bool | None, customer: bool, deal: bool, after: bool) -> Select[Any]:
+    """The list's statement for one combination of filters, built once (values are bound)."""
+    query = select(*_ITEM_COLUMNS).order_by(_i.c.id).limit(bindparam("limit"))
+    if status:
+        query = query.where(_i.c.status == bindparam("status"))
+    if overdue is True:
+        query = query.where(_i.c.status == _OPEN, _i.c.due_at < bindparam("now"))
+    elif overdue is False:
+        query = query.where((_i.c.status != _OPEN) | (_i.c.due_at >= bindparam("now")))
+    if customer:
+        query = query.where(_i.c.customer_id == bindparam("customer"))
+    if deal:
+        query = query.where(_i.c.deal_id == bindparam("deal"))
+    if after:
+        query = query.where(_i.c.id > bindparam("after"))
+    return query
+
+
 @router.get("", response_model=InvoicePage, dependencies=reader, summary="Invoices by id, filtered")
 async def list_invoices(
     request: Request,
@@ -69,30 +137,28 @@ async def list_invoices(
     after = decode_cursor(cursor, 1)
     portal = api_of(request).portal
     now = portal.clock.now()
-    i = db.invoices
+    query = _list_statement(wanted is not None, overdue, customer is not None, deal is not None, after is not None)
+    values = {
+        "limit": limit + 1,
+        "status": None if wanted is None else int(wanted),
+        "now": now,
+        "customer": customer,
+        "deal": deal,
+        "after": None if after is None else after[0],
+    }
+    # ids the index's signed 64-bit columns cannot hold match nothing (see params.id_is)
+    nothing = any(value is not None and value > MAX_INDEXED_ID for value in (customer, deal))
 
-    def read(conn: Connection) -> InvoicePage:
-        query = select(i).order_by(i.c.id).limit(limit + 1)
-        if wanted is not None:
-            query = query.where(i.c.status == int(wanted))
-        if overdue is True:
-            query = query.where(i.c.status == int(InvoiceStatus.OPEN), i.c.due_at < now)
-        elif overdue is False:
-            query = query.where((i.c.status != int(InvoiceStatus.OPEN)) | (i.c.due_at >= now))
-        if customer is not None:
-            query = query.where(id_is(i.c.customer_id, customer))
-        if deal is not None:
-            query = query.where(id_is(i.c.deal_id, deal))
-        if after is not None:
-            query = query.where(i.c.id > after[0])
-        rows, cursor_after = next_cursor(conn.execute(query).mappings().all(), limit, lambda row: [row["id"]])
-        return InvoicePage(
-            items=[invoice_out(row, now) for row in rows],
-            next_cursor=cursor_after,
-            as_of_block=reads.as_of_block(conn),
-        )
+    def read(conn: Connection) -> dict[str, Any]:
+        found = [] if nothing else conn.execute(query, values).all()
+        rows, cursor_after = next_cursor(found, limit, lambda row: [row[0]])
+        return {
+            "as_of_block": as_of_block(conn),
+            "next_cursor": cursor_after,
+            "items": [invoice_item(row, now) for row in rows],
+        }
 
-    return answer(request, await portal.read(read))
+    return answer_data(request, await portal.read(read))
 
 
 @router.get("/{invoice_id}", response_model=InvoiceAnswer, dependencies=reader, summary="An invoice")
@@ -145,4 +211,4 @@ def _action_route(name: str, action: Action, status: InvoiceStatus, summary: str
 for _name, (_action, _status, _summary) in ACTIONS.items():
     _action_route(_name, _action, _status, _summary)
 
-__all__ = ["ACTIONS", "invoice_out", "router"]
+__all__ = ["ACTIONS", "invoice_item", "invoice_out", "router"]
