@@ -34,7 +34,6 @@ from playwright.sync_api import (
     Page,
     Request,
     ViewportSize,
-    sync_playwright,
 )
 
 from chaincrm.config import Settings
@@ -46,7 +45,6 @@ from tests.browser.wallet import TestWallet, install
 from tests.cli.conftest import Accounts, accounts, crm, pytest_configure, settings, store
 from tests.portal.conftest import PortalServer, _no_unexpected_errors, new_invoice, portal_server, relayer
 
-CHROMIUM = Path(os.environ.get("CHAINCRM_CHROMIUM", "/usr/bin/chromium"))
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 375, "height": 740}
 ACTION_TIMEOUT_MS = 10_000
@@ -77,24 +75,10 @@ __all__ = [
 
 
 @pytest.fixture(scope="session", autouse=True)
-def chromium() -> Path:
-    """The browser, looked for before anything else is started."""
-    if CHROMIUM.is_file() and os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM
-    reason = f"browser tests need Chromium at {CHROMIUM} (apt-get install chromium, or set CHAINCRM_CHROMIUM)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="session")
-def browser(chromium: Path) -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(chromium))
-        try:
-            yield launched
-        finally:
-            launched.close()
+def _chromium_first(chromium: Path) -> Path:
+    """The browser, looked for before anything else is started (one browser for the whole run:
+    tests/chromium.py)."""
+    return chromium
 
 
 # ------------------------------------------------------------------ the portal

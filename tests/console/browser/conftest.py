@@ -11,16 +11,21 @@ docs/screenshots with CHAINCRM_UPDATE_SCREENSHOTS=1).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, ViewportSize, expect
 
-from tests.browser.conftest import ACTION_TIMEOUT_MS, Watch, browser, chromium
+from tests.browser.conftest import ACTION_TIMEOUT_MS, Watch
 from tests.console.conftest import ConsoleServer, open_url
 
 WIDE: ViewportSize = {"width": 1440, "height": 900}  # the board's seven columns side by side
 
-__all__ = ["browser", "chromium"]
+
+@pytest.fixture(scope="session", autouse=True)
+def _chromium_first(chromium: Path) -> Path:
+    """The browser (tests/chromium.py), looked for before the console's chain is started."""
+    return chromium
 
 
 @pytest.fixture
