@@ -23,7 +23,7 @@ from typing import Any
 import click
 from rich.console import Console
 
-from chaincrm.cli.context import ADDRESS, ID, App, F, enum_name, json_option, keystore_option, pass_app
+from chaincrm.cli.context import ADDRESS, DATABASE_ENV, ID, App, F, enum_name, json_option, keystore_option, pass_app
 from chaincrm.cli.customer_access import ACCESS_COMMANDS
 from chaincrm.cli.customer_refs import PURPOSE, accept_wallet_command, print_ref, ref_fields, ref_line
 from chaincrm.cli.customer_wallets import WALLET_COMMANDS
@@ -32,7 +32,6 @@ from chaincrm.cli.output import emit, emit_line, facts, hex32, purpose_with_basi
 from chaincrm.errors import ConfigError, PrivacyError
 from chaincrm.models import CONSENT_PURPOSES, Customer, CustomerStatus, Purpose
 from chaincrm.privacy import CustomerProfile
-from chaincrm.views.timeline import customer_timeline
 
 PROFILE_FIELDS = tuple(field.name for field in dataclasses.fields(CustomerProfile))
 
@@ -293,22 +292,37 @@ def update(
     print_ref("updated", ref, as_json)
 
 
-@customer.command(help="Everything the chain recorded about a customer, oldest first.")
+@customer.command(
+    help="Everything the chain recorded about a customer, oldest first: from the event index when one follows "
+    "this deployment, else from the chain."
+)
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
+@click.option(
+    "--database",
+    envvar=DATABASE_ENV,
+    metavar="URL|PATH",
+    help=f"The event index to read when it follows this deployment [env {DATABASE_ENV}; default "
+    "<home>/index.sqlite]. Without one, the chain is read.",
+)
+@click.option("--from-chain", is_flag=True, help="Read the chain even when an index is there.")
 @json_option
 @pass_app
-def timeline(app: App, customer_id: int, as_json: bool) -> None:
-    crm = app.crm
-    entries = customer_timeline(crm, customer_id, from_block=crm.deployment.block_number)
-    rows = [dataclasses.asdict(entry) for entry in entries]
+def timeline(app: App, customer_id: int, database: str | None, from_chain: bool, as_json: bool) -> None:
+    from chaincrm.index.reads import read_timeline
+
+    read = read_timeline(app.crm, customer_id, database=database, home=app.settings.home, from_chain=from_chain)
+    source = {"source": read.source, "as_of_block": read.as_of_block}
+    rows = [dataclasses.asdict(entry) | source for entry in read.entries]
 
     def human(out: Console) -> None:
         out.print(
             table(
                 f"Customer {customer_id}",
                 ("time", "block", "what", "detail", "by"),
-                [(when(e.at), e.block_number, e.what, e.detail, e.actor) for e in entries],
+                [(when(e.at), e.block_number, e.what, e.detail, e.actor) for e in read.entries],
             )
         )
+        why = f" ({read.why_chain})" if read.why_chain else ""
+        out.print(f"Read from the {read.source} up to block {read.as_of_block}{why}", markup=False)
 
     emit(rows, as_json, human)

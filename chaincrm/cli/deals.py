@@ -7,13 +7,14 @@ Deal documents (proposals, contracts) are encrypted under the customer's content
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from chaincrm.cli.context import (
     ADDRESS,
+    DATABASE_ENV,
     DEAL_VALUE,
     ID,
     App,
@@ -41,6 +42,9 @@ from chaincrm.cli.output import (
 from chaincrm.contracts.client import Crm
 from chaincrm.errors import ConfigError, PrivacyError
 from chaincrm.models import Deal, DocumentKind, LossReason, Stage
+
+if TYPE_CHECKING:
+    from chaincrm.index.reads import DealDocument
 
 
 @click.group(
@@ -114,18 +118,29 @@ def lose(app: App, deal_id: int, reason: LossReason, keystore: str | None, as_js
     emit_line(fields, as_json, f"Deal {deal_id} lost ({enum_name(reason)}) in block {receipt['blockNumber']}")
 
 
-@deal.command(help="A deal, its stage history, its invoices (a re-issue adds one) and its documents.")
+@deal.command(
+    help="A deal, its stage history, its invoices (a re-issue adds one) and its documents: from the event index "
+    "when one follows this deployment and holds the deal, else from the chain."
+)
 @click.argument("deal_id", metavar="DEAL", type=ID)
+@click.option(
+    "--database",
+    envvar=DATABASE_ENV,
+    metavar="URL|PATH",
+    help=f"The event index to read when it follows this deployment [env {DATABASE_ENV}; default "
+    "<home>/index.sqlite]. Without one, the chain is read.",
+)
+@click.option("--from-chain", is_flag=True, help="Read the chain even when an index is there.")
 @json_option
 @pass_app
-def show(app: App, deal_id: int, as_json: bool) -> None:
+def show(app: App, deal_id: int, database: str | None, from_chain: bool, as_json: bool) -> None:
+    from chaincrm.index.reads import read_deal
+
     crm = app.crm
-    pipeline = crm.pipeline
-    found = pipeline.deal(deal_id)
-    history = pipeline.stage_changes(deal_id, from_block=crm.deployment.block_number)
-    invoices = [crm.escrow.invoice(invoice_id) for invoice_id in pipeline.invoices_of(deal_id)]
-    documents = _documents(crm, deal_id)
-    threshold = pipeline.approval_threshold_wei()
+    read = read_deal(crm, deal_id, database=database, home=app.settings.home, from_chain=from_chain)
+    found, history, invoices = read.deal, read.history, read.invoices
+    documents = _document_fields(read.documents)
+    threshold = crm.pipeline.approval_threshold_wei()
     fields = deal_fields(found) | {
         "history": [stage_change_fields(c) for c in history],
         "invoices": [
@@ -140,6 +155,8 @@ def show(app: App, deal_id: int, as_json: bool) -> None:
         ],
         "documents": documents,
         "won_needs_manager": found.value_wei > threshold,
+        "source": read.source,
+        "as_of_block": read.as_of_block,
     }
 
     def human(out: Console) -> None:
@@ -151,32 +168,33 @@ def show(app: App, deal_id: int, as_json: bool) -> None:
         out.print(table("Invoices", ("invoice", "status", "payer", "amount", "due"), billed))
         docs = [(d["index"], d["kind"], d["cid"], d["author"], d["block_number"]) for d in documents]
         out.print(table("Documents", ("index", "kind", "document", "by", "block"), docs))
+        out.print(f"Read from the {read.source} up to block {read.as_of_block}", markup=False)
 
     emit(fields, as_json, human)
 
 
 def _documents(crm: Crm, deal_id: int) -> list[dict[str, Any]]:
     """The deal's documents from its DealDocumentAttached events, numbered from 1 in chain order."""
+    from chaincrm.index.reads import deal_documents
+
+    return _document_fields(deal_documents(crm, deal_id))
+
+
+def _document_fields(documents: list[DealDocument]) -> list[dict[str, Any]]:
     from chaincrm.storage import digest_to_cid
 
-    logs = crm.chain.logs.events(
-        crm.pipeline.contract.events.DealDocumentAttached,
-        from_block=crm.deployment.block_number,
-        argument_filters={"dealId": deal_id},
-    )
-    logs = sorted(logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
     return [
         {
             "index": number,
-            "kind": enum_name(DocumentKind(log["args"]["documentKind"])),
-            "cid": str(digest_to_cid(bytes(log["args"]["cidDigest"]))),
-            "cid_digest": hex32(log["args"]["cidDigest"]),
-            "content_hash": hex32(log["args"]["contentHash"]),
-            "author": log["args"]["actor"],
-            "block_number": int(log["blockNumber"]),
-            "tx_hash": log["transactionHash"].to_0x_hex(),
+            "kind": enum_name(d.kind),
+            "cid": str(digest_to_cid(d.cid_digest)),
+            "cid_digest": hex32(d.cid_digest),
+            "content_hash": hex32(d.content_hash),
+            "author": d.author,
+            "block_number": d.block_number,
+            "tx_hash": d.tx_hash,
         }
-        for number, log in enumerate(logs, start=1)
+        for number, d in enumerate(documents, start=1)
     ]
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eth_utils import to_checksum_address
 
-from chaincrm.models import ZERO_ADDRESS, DocumentKind, LossReason, Purpose, Stage
+from chaincrm.models import ZERO_ADDRESS, DocumentKind, Interaction, LossReason, Purpose, Stage
 from chaincrm.storage.cids import digest_to_cid
 from chaincrm.units import WEI_PER_ETH
 
@@ -130,6 +130,52 @@ _EVENTS: tuple[_Event, ...] = (
 )  # fmt: skip
 
 
+@dataclass(frozen=True)
+class EventLog:
+    """One log of an event the timeline reads, from the chain or the index: its arguments by
+    their ABI names, in ABI order, as web3 decodes them (bytes, ints, checksummed addresses)."""
+
+    block_number: int
+    log_index: int
+    tx_hash: str
+    args: Mapping[str, Any]
+    at: int | None = None  # None: the "at" argument, else the block's timestamp
+
+
+class TimelineSource(Protocol):
+    """Where the timeline reads its events and interactions, all up to one block."""
+
+    def events(self, contract: str, name: str, by: str, ids: list[int]) -> list[EventLog]:
+        """`contract`'s `name` events whose indexed `by` argument is one of `ids`."""
+        ...
+
+    def interactions(self, customer_id: int) -> list[Interaction]: ...
+
+
+@dataclass(frozen=True)
+class ChainLogs:
+    """The chain's logs from `start` to `end`, read in block ranges the node accepts."""
+
+    crm: Crm
+    start: int
+    end: int
+
+    def events(self, contract: str, name: str, by: str, ids: list[int]) -> list[EventLog]:
+        event = getattr(getattr(self.crm, contract).contract.events, name)
+        logs = self.crm.chain.logs.events(event, from_block=self.start, to_block=self.end, argument_filters={by: ids})
+        return [
+            EventLog(int(log["blockNumber"]), int(log["logIndex"]), log["transactionHash"].to_0x_hex(), log["args"])
+            for log in logs
+        ]
+
+    def interactions(self, customer_id: int) -> list[Interaction]:
+        return self.crm.registry.interactions(customer_id, from_block=self.start, to_block=self.end)
+
+
+EVENT_NAMES: tuple[tuple[str, str], ...] = tuple((spec.contract, spec.name) for spec in _EVENTS)
+"""(contract, event) of every event the timeline reads: what an index must hold to stand in for the chain."""
+
+
 def customer_timeline(
     crm: Crm,
     customer_id: int,
@@ -146,33 +192,34 @@ def customer_timeline(
     cannot be read.
     """
     crm.registry.customer(customer_id)  # CustomerUnknown for an id that was never registered
-    start, end = max(from_block, 0), crm.chain.block_number("latest")
+    source = ChainLogs(crm, max(from_block, 0), crm.chain.block_number("latest"))
+    return timeline_from(crm, source, customer_id, store=store, reader=reader)
+
+
+def timeline_from(
+    crm: Crm,
+    source: TimelineSource,
+    customer_id: int,
+    *,
+    store: DocumentStore | None = None,
+    reader: LocalAccount | None = None,
+) -> list[TimelineEntry]:
+    """One customer's timeline, oldest first, from `source` (the chain's logs or the index)."""
     entries: list[tuple[tuple[int, int, int], TimelineEntry]] = []  # (block, log index, position): chain order
     ids: dict[str, set[int]] = {"customerId": {customer_id}, "dealId": set(), "invoiceId": set()}
     for spec in _EVENTS:
         if not ids[spec.by]:
             continue  # no deal (or invoice) to filter on: nothing to read
-        wrapper = getattr(crm, spec.contract)
-        logs = crm.chain.logs.events(
-            getattr(wrapper.contract.events, spec.name),
-            from_block=start,
-            to_block=end,
-            argument_filters={spec.by: sorted(ids[spec.by])},
-        )
-        for log in logs:
+        for log in source.events(spec.contract, spec.name, spec.by, sorted(ids[spec.by])):
             if spec.collects is not None:
-                ids[spec.collects].add(int(log["args"][spec.collects]))
+                ids[spec.collects].add(int(log.args[spec.collects]))
             if spec.describe is not None:
-                what, detail, actor = spec.describe(log["args"])
-                entries.append(
-                    (
-                        (int(log["blockNumber"]), int(log["logIndex"]), 0),
-                        _entry(crm, log, what, detail, actor or crm.pipeline.address),
-                    )
-                )
+                what, detail, actor = spec.describe(log.args)
+                entry = _entry(crm, log, what, detail, actor or crm.pipeline.address)
+                entries.append(((log.block_number, log.log_index, 0), entry))
 
     note_of = _note_reader(crm, store, reader)
-    for interaction in crm.registry.interactions(customer_id, from_block=start, to_block=end):
+    for interaction in source.interactions(customer_id):
         detail = _label(interaction.outcome)
         if note_of is not None:
             detail += note_of(interaction)
@@ -230,17 +277,18 @@ def _stage_move(from_stage: Stage, to_stage: Stage) -> str:
     return f"{from_stage.label.title()} -> {to_stage.label.title()}"
 
 
-def _entry(crm: Crm, log: Any, what: str, detail: str, actor: str) -> TimelineEntry:
-    block_number = int(log["blockNumber"])
-    args = log["args"]
-    at = int(args["at"]) if "at" in args else _timestamp(crm, block_number)
+def _entry(crm: Crm, log: EventLog, what: str, detail: str, actor: str) -> TimelineEntry:
+    args = log.args
+    at = log.at
+    if at is None:
+        at = int(args["at"]) if "at" in args else _timestamp(crm, log.block_number)
     return TimelineEntry(
         at,
-        block_number,
+        log.block_number,
         what,
         detail,
         to_checksum_address(actor),
-        log["transactionHash"].to_0x_hex(),
+        log.tx_hash,
         {_snake(name): _plain(value) for name, value in args.items()},
     )
 

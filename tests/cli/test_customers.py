@@ -1014,6 +1014,16 @@ def test_customer_timeline_lists_what_the_chain_recorded_oldest_first(
     entries = cli("customer", "timeline", customer_id, "--json").json()
 
     assert entries[0]["what"] == "registered" and entries[0]["actor"] == accounts.agent.address
-    assert set(entries[0]) == {"at", "block_number", "what", "detail", "actor", "tx_hash", "values"}
+    assert set(entries[0]) == {
+        "at",
+        "block_number",
+        "what",
+        "detail",
+        "actor",
+        "tx_hash",
+        "values",
+        "source",
+        "as_of_block",
+    }
     profile = next(entry for entry in entries if entry["values"].get("readers_hash"))
     assert len(profile["values"]["readers_hash"]) == 66  # full precision in --json

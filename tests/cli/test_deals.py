@@ -15,7 +15,7 @@ from tests.cli.conftest import DEAL_VALUE_WEI, Accounts, Cli
 pytestmark = pytest.mark.usefixtures("snapshot")
 
 DEAL_KEYS = {"deal_id", "customer_id", "owner", "stage", "value_wei", "invoice_id", "opened_at"}
-SHOW_KEYS = DEAL_KEYS | {"history", "invoices", "documents", "won_needs_manager"}
+SHOW_KEYS = DEAL_KEYS | {"history", "invoices", "documents", "won_needs_manager", "source", "as_of_block"}
 TX_KEYS = {"tx_hash", "block_number", "gas_used"}
 THRESHOLD_WEI = 10 * 10**18  # the deployment's default approval threshold
 PROPOSAL = b"Proposal: 12 months of support at 1.5 ETH, signed off by legal."
