@@ -12,12 +12,12 @@ import base64
 import binascii
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from pydantic import BaseModel
 from pydantic_core import to_json
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Select, Table, select
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -115,6 +115,22 @@ def next_cursor(rows: Sequence[Any], limit: int, key: Any) -> tuple[list[Any], s
     return page, encode_cursor(key(page[-1]))
 
 
+def id_page(table: Table, after: tuple[int, ...] | None, limit: int) -> Select[Any]:
+    """The rows of `table` by id, after the cursor's id if any: `limit + 1` of them (see
+    :func:`next_cursor`)."""
+    query = select(table).order_by(table.c.id).limit(limit + 1)
+    return query if after is None else query.where(table.c.id > after[0])
+
+
+def page_answer(
+    conn: Connection, rows: Sequence[Any], limit: int, key: Callable[[Any], list[int]], item: Callable[[Any], Any]
+) -> dict[str, Any]:
+    """A list endpoint's answer: the page of `rows` (:func:`next_cursor`) as items, the cursor after
+    it and the block the index has reached."""
+    page, cursor_after = next_cursor(rows, limit, key)
+    return {"as_of_block": as_of_block(conn), "next_cursor": cursor_after, "items": [item(row) for row in page]}
+
+
 __all__ = [
     "DEFAULT_LIMIT",
     "MAX_LIMIT",
@@ -125,6 +141,8 @@ __all__ = [
     "decode_cursor",
     "encode_cursor",
     "etag_of",
+    "id_page",
     "matches",
     "next_cursor",
+    "page_answer",
 ]

@@ -32,7 +32,7 @@ from typing import Any
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from chaincrm.errors import (
@@ -44,7 +44,7 @@ from chaincrm.errors import (
     StorageError,
     TransactionError,
 )
-from chaincrm.portal.security import error_response
+from chaincrm.portal.security import HttpMiddleware, Refusal, error_response
 
 log = logging.getLogger("chaincrm.api")
 
@@ -52,19 +52,11 @@ MAX_BODY_BYTES = 256 * 1024  # a note of a few pages; nothing else comes close
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
 
 
-class ApiError(Exception):
+class ApiError(Refusal):
     """A refusal with its HTTP status, stable code and message (and a decoded revert)."""
 
     def __init__(self, status: int, code: str, message: str, revert: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.revert = revert
-
-    def response(self) -> JSONResponse:
-        extra = {"revert": self.revert} if self.revert is not None else {}
-        return error_response(self.code, self.message, self.status, **extra)
+        super().__init__(code, message, status, revert)
 
 
 def shown(value: Any) -> str:
@@ -120,18 +112,15 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(code, message, exc.status_code)
 
 
-class LastResort:
+class LastResort(HttpMiddleware):
     """ASGI middleware inside the API: an exception no handler took is a bug. It answers 500
     ``internal`` (when nothing was sent yet), logs the type only, and counts it on `portal`."""
 
     def __init__(self, app: ASGIApp, counter: Any) -> None:
-        self.app = app
+        super().__init__(app)
         self.counter = counter
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = False
 
         async def watch(message: Message) -> None:
@@ -151,17 +140,11 @@ class LastResort:
             await response(scope, receive, send)
 
 
-class BodyLimit:
+class BodyLimit(HttpMiddleware):
     """Refuses a body over MAX_BODY_BYTES with 413 before the app reads it (declared length), or
     while it reads (chunked)."""
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         declared = dict(scope.get("headers", ())).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > MAX_BODY_BYTES):
             too_large = error_response("request_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", 413)

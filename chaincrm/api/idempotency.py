@@ -40,6 +40,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 
 from chaincrm.index.database import database_errors, writing
+from chaincrm.portal.security import Refusal
 
 MAX_KEY_CHARS = 255
 IN_FLIGHT = "in_flight"
@@ -60,11 +61,9 @@ idempotency_records = Table(
 )
 
 
-class IdempotencyConflict(Exception):
+class IdempotencyConflict(Refusal):
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+        super().__init__(code, message, 409)
 
 
 @dataclass(frozen=True)

@@ -20,9 +20,9 @@ loaded from here on first use, so a command that only reads never imports them.
 
 from __future__ import annotations
 
-from importlib import import_module
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from chaincrm._lazy import lazy_getattr
 from chaincrm.chain.batching import RPC_BATCH_SIZE, batch_request
 from chaincrm.chain.chain import Chain
 from chaincrm.chain.codec import calldata, decode_result, event_topic
@@ -46,11 +46,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 __all__ = [

@@ -9,30 +9,18 @@ replaced, never shown again.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from chaincrm.api.database import INTEGRATION_DATABASE_ENV
-from chaincrm.cli.context import ADDRESS, App, json_option, pass_app
+from chaincrm.cli.context import ADDRESS, App, integration_database_option, json_option, pass_app
 from chaincrm.cli.output import emit, emit_line, table, when
 
 if TYPE_CHECKING:
     from chaincrm.api.keys import ApiKey, ApiKeys
 
-F = TypeVar("F", bound=Callable[..., Any])
 
-
-def database_option(func: F) -> F:
-    return click.option(
-        "--integration-database",
-        "database",
-        envvar=INTEGRATION_DATABASE_ENV,
-        metavar="URL|PATH",
-        help=f"Where keys are kept: SQLite file or SQLAlchemy URL, the one `chaincrm serve` uses "
-        f"[env {INTEGRATION_DATABASE_ENV}; default <home>/integration.sqlite].",
-    )(func)
+database_option = integration_database_option("keys")
 
 
 def _keys(app: App, database: str | None) -> ApiKeys:

@@ -29,6 +29,7 @@ UINT64_MAX = 2**64 - 1
 UINT96_MAX = 2**96 - 1
 UINT256_MAX = 2**256 - 1
 
+INTEGRATION_DATABASE_ENV = "CHAINCRM_INTEGRATION_DATABASE"  # as chaincrm.api.database (not imported: start-up)
 F = TypeVar("F", bound=Callable[..., Any])
 E = TypeVar("E", bound=enum.Enum)
 
@@ -92,6 +93,18 @@ def keystore_option(func: F) -> F:
         help=f"Keystore that signs: an address in <home>/keystores or a file [env {KEYSTORE_ENV}]. "
         "Its password comes from CHAINCRM_PASSWORD or a prompt.",
     )(func)
+
+
+def integration_database_option(kept: str) -> Callable[[F], F]:
+    """``--integration-database URL|PATH``, passed as `database`: where `chaincrm serve` keeps `kept`."""
+    return click.option(
+        "--integration-database",
+        "database",
+        envvar=INTEGRATION_DATABASE_ENV,
+        metavar="URL|PATH",
+        help=f"Where {kept} are kept: SQLite file or SQLAlchemy URL, the one `chaincrm serve` uses "
+        f"[env {INTEGRATION_DATABASE_ENV}; default <home>/integration.sqlite].",
+    )
 
 
 def json_option(func: F) -> F:

@@ -4,32 +4,22 @@ only change and read the integration database."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
-from chaincrm.cli.context import App, json_option, pass_app
+from chaincrm.cli.context import App, integration_database_option, json_option, pass_app
 from chaincrm.cli.output import emit, emit_line, table, when
 from chaincrm.webhooks.events import EVENT_TYPES
 
 if TYPE_CHECKING:
     from chaincrm.webhooks.store import WebhookStore
 
-INTEGRATION_DATABASE_ENV = "CHAINCRM_INTEGRATION_DATABASE"  # as chaincrm.api.database (not imported: start-up)
 STATUSES = ("pending", "delivered", "failed")
-F = TypeVar("F", bound=Callable[..., Any])
 
 
-def database_option(func: F) -> F:
-    return click.option(
-        "--integration-database",
-        envvar=INTEGRATION_DATABASE_ENV,
-        metavar="URL|PATH",
-        help=f"Where endpoints and deliveries are kept: SQLite file or SQLAlchemy URL [env "
-        f"{INTEGRATION_DATABASE_ENV}; default <home>/integration.sqlite]. The same as `chaincrm serve`'s.",
-    )(func)
+database_option = integration_database_option("endpoints and deliveries")
 
 
 def _store(app: App, database: str | None) -> WebhookStore:
@@ -65,12 +55,12 @@ def webhook() -> None:
 @database_option
 @json_option
 @pass_app
-def add(app: App, url: str, event_types: str, integration_database: str | None, as_json: bool) -> None:
+def add(app: App, url: str, event_types: str, database: str | None, as_json: bool) -> None:
     from chaincrm.webhooks.store import check_event_types, check_url
 
     check_url(url)
     check_event_types(event_types.split(","))  # both refused before the database is opened
-    endpoint = _store(app, integration_database).add_endpoint(url, event_types.split(","))
+    endpoint = _store(app, database).add_endpoint(url, event_types.split(","))
     line = (
         f"Endpoint {endpoint.id}: {endpoint.url} receives {', '.join(endpoint.events)}\n"
         f"Signing secret (shown once): {endpoint.secret}"
@@ -82,8 +72,8 @@ def add(app: App, url: str, event_types: str, integration_database: str | None, 
 @database_option
 @json_option
 @pass_app
-def list_command(app: App, integration_database: str | None, as_json: bool) -> None:
-    endpoints = _store(app, integration_database).endpoints()
+def list_command(app: App, database: str | None, as_json: bool) -> None:
+    endpoints = _store(app, database).endpoints()
 
     def human(out: Console) -> None:
         if not endpoints:
@@ -100,8 +90,8 @@ def list_command(app: App, integration_database: str | None, as_json: bool) -> N
 @database_option
 @json_option
 @pass_app
-def remove(app: App, endpoint_id: int, integration_database: str | None, as_json: bool) -> None:
-    endpoint = _store(app, integration_database).remove_endpoint(endpoint_id)
+def remove(app: App, endpoint_id: int, database: str | None, as_json: bool) -> None:
+    endpoint = _store(app, database).remove_endpoint(endpoint_id)
     emit_line(endpoint.fields(), as_json, f"Endpoint {endpoint.id} ({endpoint.url}) removed")
 
 
@@ -117,10 +107,10 @@ def deliveries(
     endpoint_id: int | None,
     status: str | None,
     limit: int,
-    integration_database: str | None,
+    database: str | None,
     as_json: bool,
 ) -> None:
-    found = _store(app, integration_database).deliveries(endpoint_id=endpoint_id, status=status, limit=limit)
+    found = _store(app, database).deliveries(endpoint_id=endpoint_id, status=status, limit=limit)
 
     def human(out: Console) -> None:
         if not found:
@@ -153,7 +143,7 @@ def deliveries(
 @database_option
 @json_option
 @pass_app
-def replay(app: App, delivery_id: int, integration_database: str | None, as_json: bool) -> None:
-    queued = _store(app, integration_database).replay(delivery_id)
+def replay(app: App, delivery_id: int, database: str | None, as_json: bool) -> None:
+    queued = _store(app, database).replay(delivery_id)
     line = f"Delivery {queued.id} queued: {queued.event_type} {queued.event_id} to endpoint {queued.endpoint_id}"
     emit_line(queued.fields(), as_json, line)

@@ -55,11 +55,8 @@ class Actions:
             self._check(request)
             move = parse_move(request.path_params["deal_id"], await read_json(request))
             result = await run_in_threadpool(self.console.mover.move, move)
-        except (StaffRefused, BadRequest) as exc:
-            return _json(error_response(exc.code, exc.message, exc.status))
-        except MoveRefused as exc:
-            extra = {"revert": exc.revert} if exc.revert is not None else {}
-            return _json(error_response(exc.code, exc.message, exc.status, **extra))
+        except (StaffRefused, BadRequest, MoveRefused) as exc:
+            return _json(exc.response())
         except TransactionError as exc:
             return _json(error_response("transaction_failed", f"the move's transaction failed: {exc}", 409))
         except ChainError:

@@ -22,6 +22,8 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from chaincrm.portal.security import Refusal
+
 COOKIE_NAME = "chaincrm_staff"
 COOKIE_PATH = "/staff"
 CSRF_HEADER = "X-CSRF-Token"
@@ -32,14 +34,8 @@ MIN_TOKEN_CHARS = 32  # secrets.token_urlsafe(32) gives 43
 MAX_SESSIONS = 1_000
 
 
-class StaffRefused(Exception):
+class StaffRefused(Refusal):
     """A console request refused: `code` for the JSON error or the page, a one-line message, a status."""
-
-    def __init__(self, code: str, message: str, status: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
 
 
 @dataclass(frozen=True)

@@ -21,22 +21,16 @@ from chaincrm.contracts.client import Crm
 from chaincrm.errors import ContractRevert
 from chaincrm.models import LossReason, Stage
 from chaincrm.portal.reads import BadId, parse_id
+from chaincrm.portal.security import Refusal
 
 STAGES_BY_NAME = {stage.label: stage for stage in BOARD_STAGES}
 REASONS_BY_NAME = {reason.label: reason for reason in LossReason}
 STAGE_ARGUMENTS = frozenset({"from", "to", "stage"})  # DealPipeline errors' arguments that hold a Stage
 
 
-class MoveRefused(Exception):
+class MoveRefused(Refusal):
     """A move refused before or by the contract: a JSON error code, a message, an HTTP status and,
     for a revert, {"name", "args"}."""
-
-    def __init__(self, code: str, message: str, status: int, revert: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.revert = revert
 
 
 @dataclass(frozen=True)

@@ -136,20 +136,12 @@ def page_link(public_url: str, invoice_id: int) -> str:
 
 def page_qr_png(url: str, path: Path | str) -> Path:
     """Write a page link (:func:`page_link`) as a PNG QR code, drawn as :func:`qr_png` draws a URI."""
-    image = _code(url).make_image(image_factory=PilImage)
-    target = Path(path)
-    try:
-        image.save(target, kind="PNG")
-    except OSError as exc:
-        raise ConfigError(f"cannot write the QR code to {target}: {exc.strerror or exc}") from exc
-    return target
+    return _save_png(_code(url), path)
 
 
 def page_qr_terminal(url: str) -> str:
     """A page link as a terminal QR code, drawn as :func:`qr_terminal` draws a URI."""
-    out = io.StringIO()
-    _code(url).print_ascii(out=out, invert=True)
-    return out.getvalue()
+    return _drawn(_code(url))
 
 
 def _code(text: str) -> qrcode.QRCode[PilImage]:
@@ -161,6 +153,22 @@ def _code(text: str) -> qrcode.QRCode[PilImage]:
     code.add_data(text)
     code.make(fit=True)
     return code
+
+
+def _save_png(code: qrcode.QRCode[PilImage], path: Path | str) -> Path:
+    image = code.make_image(image_factory=PilImage)
+    target = Path(path)
+    try:
+        image.save(target, kind="PNG")
+    except OSError as exc:
+        raise ConfigError(f"cannot write the QR code to {target}: {exc.strerror or exc}") from exc
+    return target
+
+
+def _drawn(code: qrcode.QRCode[PilImage]) -> str:
+    out = io.StringIO()
+    code.print_ascii(out=out, invert=True)
+    return out.getvalue()
 
 
 def parse_payment_uri(uri: str) -> PaymentRequest:
@@ -209,13 +217,7 @@ def parse_payment_uri(uri: str) -> PaymentRequest:
 
 def qr_png(uri: str, path: Path | str) -> Path:
     """Write `uri`, which must be a valid payment URI, as a black-on-white PNG QR code at `path`."""
-    image = _qr(uri).make_image(image_factory=PilImage)
-    target = Path(path)
-    try:
-        image.save(target, kind="PNG")
-    except OSError as exc:
-        raise ConfigError(f"cannot write the QR code to {target}: {exc.strerror or exc}") from exc
-    return target
+    return _save_png(_qr(uri), path)
 
 
 def qr_terminal(uri: str) -> str:
@@ -225,21 +227,12 @@ def qr_terminal(uri: str) -> str:
     in a terminal. The drawing is inverted for the usual light-on-dark terminal: dark modules are
     blank cells and light modules are drawn, so the quiet zone shows as a light frame.
     """
-    out = io.StringIO()
-    _qr(uri).print_ascii(out=out, invert=True)
-    return out.getvalue()
+    return _drawn(_qr(uri))
 
 
 def _qr(uri: str) -> qrcode.QRCode[PilImage]:
     parse_payment_uri(uri)  # never draw a code a wallet would misread
-    code: qrcode.QRCode[PilImage] = qrcode.QRCode(
-        error_correction=QR_ERROR_CORRECTION,
-        box_size=QR_PNG_PIXELS_PER_MODULE,
-        border=QR_QUIET_ZONE_MODULES,
-    )
-    code.add_data(uri)
-    code.make(fit=True)
-    return code
+    return _code(uri)
 
 
 def _checksummed(address: str) -> ChecksumAddress | None:

@@ -12,9 +12,11 @@ keystore, hands the file to staff, and staff relay it.
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar, Self, TypeVar
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -67,9 +69,33 @@ def domain(chain_id: int, registry: str) -> dict[str, Any]:
     }
 
 
+class _SignedMessage:
+    """What every signed message shares: its JSON form, named by the message's one EIP-712 type.
+
+    Each field is read back from JSON by its annotated type (:data:`_READERS`)."""
+
+    TYPES: ClassVar[dict[str, list[dict[str, str]]]]
+
+    def to_json(self) -> str:
+        (kind,) = self.TYPES
+        return _dump(kind, self.__dict__)
+
+    @classmethod
+    def from_json(cls, text: str) -> Self:
+        (kind,) = cls.TYPES
+        declared = dataclasses.fields(cls)  # type: ignore[arg-type]
+        found = _load(text, kind, [field.name for field in declared])
+        return cls(**{field.name: _READERS[str(field.type)](found, field.name) for field in declared})
+
+
+_Message = TypeVar("_Message", bound=_SignedMessage)
+
+
 @dataclass(frozen=True)
-class WalletAcceptance:
+class WalletAcceptance(_SignedMessage):
     """The wallet's signed acceptance of being bound to a customer."""
+
+    TYPES: ClassVar[dict[str, list[dict[str, str]]]] = ACCEPT_WALLET_TYPES
 
     chain_id: int
     registry: ChecksumAddress
@@ -80,27 +106,12 @@ class WalletAcceptance:
     deadline: int
     signature: bytes
 
-    def to_json(self) -> str:
-        return _dump("AcceptWallet", self.__dict__)
-
-    @classmethod
-    def from_json(cls, text: str) -> WalletAcceptance:
-        fields = _load(text, "AcceptWallet", cls.__dataclass_fields__)
-        return cls(
-            chain_id=_uint(fields, "chain_id"),
-            registry=_address(fields, "registry"),
-            customer_id=_uint(fields, "customer_id"),
-            wallet=_address(fields, "wallet"),
-            public_key=_hex(fields, "public_key"),
-            nonce=_uint(fields, "nonce"),
-            deadline=_uint(fields, "deadline"),
-            signature=_hex(fields, "signature"),
-        )
-
 
 @dataclass(frozen=True)
-class ConsentChange:
+class ConsentChange(_SignedMessage):
     """The customer's signed consent change for one purpose."""
+
+    TYPES: ClassVar[dict[str, list[dict[str, str]]]] = SET_CONSENT_TYPES
 
     chain_id: int
     registry: ChecksumAddress
@@ -111,31 +122,13 @@ class ConsentChange:
     deadline: int
     signature: bytes
 
-    def to_json(self) -> str:
-        return _dump("SetConsent", {**self.__dict__, "purpose": int(self.purpose)})
-
-    @classmethod
-    def from_json(cls, text: str) -> ConsentChange:
-        fields = _load(text, "SetConsent", cls.__dataclass_fields__)
-        granted = fields["granted"]
-        if not isinstance(granted, bool):
-            raise ConfigError("signed message field granted is not true or false")
-        return cls(
-            chain_id=_uint(fields, "chain_id"),
-            registry=_address(fields, "registry"),
-            customer_id=_uint(fields, "customer_id"),
-            purpose=Purpose(_uint(fields, "purpose")),
-            granted=granted,
-            nonce=_uint(fields, "nonce"),
-            deadline=_uint(fields, "deadline"),
-            signature=_hex(fields, "signature"),
-        )
-
 
 @dataclass(frozen=True)
-class AccessRevocation:
+class AccessRevocation(_SignedMessage):
     """The customer's signed revocation of one staff member's grant (no re-sealed version: a
     reader re-seals the profile afterwards)."""
+
+    TYPES: ClassVar[dict[str, list[dict[str, str]]]] = REVOKE_ACCESS_TYPES
 
     chain_id: int
     registry: ChecksumAddress
@@ -144,22 +137,6 @@ class AccessRevocation:
     nonce: int
     deadline: int
     signature: bytes
-
-    def to_json(self) -> str:
-        return _dump("RevokeAccess", self.__dict__)
-
-    @classmethod
-    def from_json(cls, text: str) -> AccessRevocation:
-        fields = _load(text, "RevokeAccess", cls.__dataclass_fields__)
-        return cls(
-            chain_id=_uint(fields, "chain_id"),
-            registry=_address(fields, "registry"),
-            customer_id=_uint(fields, "customer_id"),
-            staff=_address(fields, "staff"),
-            nonce=_uint(fields, "nonce"),
-            deadline=_uint(fields, "deadline"),
-            signature=_hex(fields, "signature"),
-        )
 
 
 def sign_wallet_acceptance(
@@ -173,24 +150,8 @@ def sign_wallet_acceptance(
     deadline: int,
 ) -> WalletAcceptance:
     """Sign `AcceptWallet` with the wallet's own key."""
-    message = {
-        "customerId": customer_id,
-        "wallet": wallet.address,
-        "publicKey": public_key,
-        "nonce": nonce,
-        "deadline": deadline,
-    }
-    signed = Account.sign_typed_data(wallet.key, domain(chain_id, registry), ACCEPT_WALLET_TYPES, message)
-    return WalletAcceptance(
-        chain_id=chain_id,
-        registry=to_checksum_address(registry),
-        customer_id=customer_id,
-        wallet=to_checksum_address(wallet.address),
-        public_key=public_key,
-        nonce=nonce,
-        deadline=deadline,
-        signature=bytes(signed.signature),
-    )
+    fields = {"customer_id": customer_id, "wallet": to_checksum_address(wallet.address), "public_key": public_key}
+    return _sign(WalletAcceptance, wallet, chain_id, registry, nonce, deadline, fields)
 
 
 def sign_consent_change(
@@ -205,24 +166,8 @@ def sign_consent_change(
     deadline: int,
 ) -> ConsentChange:
     """Sign `SetConsent` with the customer's wallet."""
-    message = {
-        "customerId": customer_id,
-        "purpose": int(purpose),
-        "granted": granted,
-        "nonce": nonce,
-        "deadline": deadline,
-    }
-    signed = Account.sign_typed_data(wallet.key, domain(chain_id, registry), SET_CONSENT_TYPES, message)
-    return ConsentChange(
-        chain_id=chain_id,
-        registry=to_checksum_address(registry),
-        customer_id=customer_id,
-        purpose=purpose,
-        granted=granted,
-        nonce=nonce,
-        deadline=deadline,
-        signature=bytes(signed.signature),
-    )
+    fields = {"customer_id": customer_id, "purpose": purpose, "granted": granted}
+    return _sign(ConsentChange, wallet, chain_id, registry, nonce, deadline, fields)
 
 
 def sign_access_revocation(
@@ -236,27 +181,50 @@ def sign_access_revocation(
     deadline: int,
 ) -> AccessRevocation:
     """Sign `RevokeAccess` with the customer's wallet."""
-    message = {
-        "customerId": customer_id,
-        "staff": to_checksum_address(staff),
+    fields = {"customer_id": customer_id, "staff": to_checksum_address(staff)}
+    return _sign(AccessRevocation, wallet, chain_id, registry, nonce, deadline, fields)
+
+
+def _sign(
+    kind: type[_Message],
+    wallet: LocalAccount,
+    chain_id: int,
+    registry: str,
+    nonce: int,
+    deadline: int,
+    fields: dict[str, Any],
+) -> _Message:
+    """Sign `kind`'s typed data: the message is `fields` (snake_case, as the dataclass names them)
+    with the nonce and deadline, its keys camelCased as the EIP-712 type names them."""
+    message = {_camel(name): int(value) if isinstance(value, Purpose) else value for name, value in fields.items()}
+    message |= {"nonce": nonce, "deadline": deadline}
+    signed = Account.sign_typed_data(wallet.key, domain(chain_id, registry), kind.TYPES, message)
+    common = {
+        "chain_id": chain_id,
+        "registry": to_checksum_address(registry),
         "nonce": nonce,
         "deadline": deadline,
+        "signature": bytes(signed.signature),
     }
-    signed = Account.sign_typed_data(wallet.key, domain(chain_id, registry), REVOKE_ACCESS_TYPES, message)
-    return AccessRevocation(
-        chain_id=chain_id,
-        registry=to_checksum_address(registry),
-        customer_id=customer_id,
-        staff=to_checksum_address(staff),
-        nonce=nonce,
-        deadline=deadline,
-        signature=bytes(signed.signature),
-    )
+    return kind(**common, **fields)
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
 
 
 def _dump(kind: str, fields: dict[str, Any]) -> str:
-    shown = {key: "0x" + value.hex() if isinstance(value, bytes) else value for key, value in fields.items()}
+    shown = {key: _shown(value) for key, value in fields.items()}
     return json.dumps({"type": kind, **shown}, sort_keys=True, indent=2)
+
+
+def _shown(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    if isinstance(value, Purpose):
+        return int(value)
+    return value
 
 
 def _load(text: str, kind: str, expected: Any) -> dict[str, Any]:
@@ -294,3 +262,24 @@ def _hex(fields: dict[str, Any], name: str) -> bytes:
         return bytes.fromhex(value[2:])
     except ValueError:
         raise ConfigError(f"signed message field {name} is not 0x-prefixed hex") from None
+
+
+def _bool(fields: dict[str, Any], name: str) -> bool:
+    value = fields[name]
+    if not isinstance(value, bool):
+        raise ConfigError(f"signed message field {name} is not true or false")
+    return value
+
+
+def _purpose(fields: dict[str, Any], name: str) -> Purpose:
+    return Purpose(_uint(fields, name))
+
+
+# A field's reader by its annotation (a string: this module postpones annotations).
+_READERS: dict[str, Callable[[dict[str, Any], str], Any]] = {
+    "int": _uint,
+    "bool": _bool,
+    "bytes": _hex,
+    "ChecksumAddress": _address,
+    "Purpose": _purpose,
+}

@@ -8,7 +8,9 @@ cannot serve).
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from eth_utils import to_checksum_address
@@ -21,18 +23,18 @@ from chaincrm.index.database import database_errors
 from chaincrm.portal import reads
 from chaincrm.portal.auth import COOKIE_NAME, AuthRefused, Session, verify_sign_in
 from chaincrm.portal.relayer import CONSENT, REVOKE, RelayRefused, RelayRequest, address_of, parse_relay, purpose_named
-from chaincrm.portal.security import error_response, same_origin
+from chaincrm.portal.security import Refusal, error_response, same_origin
 from chaincrm.portal.state import Portal
 
 MAX_BODY_BYTES = 16 * 1024
 
 
-class BadRequest(Exception):
+Endpoint = Callable[[Request], Awaitable[Response]]
+
+
+class BadRequest(Refusal):
     def __init__(self, code: str, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+        super().__init__(code, message, status)
 
 
 def portal_of(request: Request) -> Portal:
@@ -64,9 +66,18 @@ def session_of(request: Request) -> Session:
     return portal_of(request).sessions.read(request.cookies.get(COOKIE_NAME))
 
 
-def _refusal(exc: AuthRefused | RelayRefused | BadRequest) -> JSONResponse:
-    extra = {"revert": exc.revert} if isinstance(exc, RelayRefused) and exc.revert is not None else {}
-    return error_response(exc.code, exc.message, exc.status, **extra)
+def rate_limited(limit: str) -> Callable[[Endpoint], Endpoint]:
+    """An endpoint under the portal's rate limit `limit`: over it, the 429 answer instead."""
+
+    def decorate(endpoint: Endpoint) -> Endpoint:
+        @functools.wraps(endpoint)
+        async def limited(request: Request) -> Response:
+            refused = portal_of(request).limiter.check(limit, request)
+            return refused if refused is not None else await endpoint(request)
+
+        return limited
+
+    return decorate
 
 
 def _check_origin(request: Request) -> None:
@@ -82,35 +93,39 @@ async def api_config(request: Request) -> Response:
     return JSONResponse(portal.api_config(await portal.as_of_block()))
 
 
-async def api_invoice(request: Request) -> Response:
-    portal = portal_of(request)
-    text = request.path_params["invoice_id"]
+async def find_invoice(portal: Portal, text: str) -> dict[str, Any]:
+    """The invoice a path names, as the payment page shows it; BadRequest if the id is malformed
+    (400 invalid_id) or names no invoice (404 invoice_unknown)."""
     try:
         invoice_id = reads.parse_id(text)
     except reads.BadId:
-        return error_response("invalid_id", f"not an invoice id: {text[:40]}", 400)
+        raise BadRequest("invalid_id", f"not an invoice id: {text[:40]}") from None
     found = await portal.read(lambda conn: reads.invoice(conn, invoice_id, portal.terms, portal.clock.now()))
     if found is None:
-        return error_response("invoice_unknown", f"invoice {invoice_id} does not exist", 404)
+        raise BadRequest("invoice_unknown", f"invoice {invoice_id} does not exist", 404)
+    return found
+
+
+async def api_invoice(request: Request) -> Response:
+    try:
+        found = await find_invoice(portal_of(request), request.path_params["invoice_id"])
+    except BadRequest as exc:
+        return exc.response()
     return JSONResponse(found)
 
 
 # ---------------------------------------------------------------------- sign-in
 
 
+@rate_limited("nonce")
 async def siwe_nonce(request: Request) -> Response:
     portal = portal_of(request)
-    limited = portal.limiter.check("nonce", request)
-    if limited is not None:
-        return limited
     return JSONResponse({"nonce": portal.nonces.issue()})
 
 
+@rate_limited("sign_in")
 async def siwe_verify(request: Request) -> Response:
     portal = portal_of(request)
-    limited = portal.limiter.check("sign_in", request)
-    if limited is not None:
-        return limited
     try:
         _check_origin(request)
         body = await read_json(request)
@@ -127,7 +142,7 @@ async def siwe_verify(request: Request) -> Response:
             nonces=portal.nonces,
         )
     except (AuthRefused, BadRequest) as exc:
-        return _refusal(exc)
+        return exc.response()
     session, cookie = portal.sessions.open(address)
     customers = await portal.read(lambda conn: reads.customers_of(conn, address))
     response = JSONResponse({"address": address, "customers": customers, "expires_at": session.expires_at})
@@ -148,7 +163,7 @@ async def siwe_logout(request: Request) -> Response:
     try:
         _check_origin(request)
     except BadRequest as exc:
-        return _refusal(exc)
+        return exc.response()
     with contextlib.suppress(AuthRefused):  # signing out without a (valid) session still clears the cookie
         portal.sessions.close(session_of(request))
     response = JSONResponse({"signed_out": True})
@@ -178,7 +193,7 @@ async def api_me(request: Request) -> Response:
     try:
         session = session_of(request)
     except AuthRefused as exc:
-        return _refusal(exc)
+        return exc.response()
     return JSONResponse(await run_in_threadpool(me_json, portal, session))
 
 
@@ -208,7 +223,7 @@ async def api_typed_data(request: Request) -> Response:
         session = session_of(request)
         wanted = _typed_data_request(request.query_params)
     except (AuthRefused, RelayRefused) as exc:
-        return _refusal(exc)
+        return exc.response()
     mine = await portal.read(lambda conn: reads.customers_of(conn, session.address))
     if wanted.customer_id not in mine:
         return error_response("not_your_customer", f"customer {wanted.customer_id} is not yours", 403)
@@ -217,18 +232,16 @@ async def api_typed_data(request: Request) -> Response:
     return JSONResponse({"typed_data": data, "deadline": proposal.deadline})
 
 
+@rate_limited("relay")
 async def api_relay(request: Request) -> Response:
     portal = portal_of(request)
-    limited = portal.limiter.check("relay", request)
-    if limited is not None:
-        return limited
     try:
         _check_origin(request)
         session = session_of(request)
         relayed = parse_relay(await read_json(request))
         result = await run_in_threadpool(portal.relayer.relay, relayed, to_checksum_address(session.address))
     except (AuthRefused, RelayRefused, BadRequest) as exc:
-        return _refusal(exc)
+        return exc.response()
     return JSONResponse(result)
 
 

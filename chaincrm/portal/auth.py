@@ -27,6 +27,8 @@ from eth_utils import is_hex
 from itsdangerous import BadSignature, URLSafeSerializer
 from siwe import siwe
 
+from chaincrm.portal.security import Refusal
+
 COOKIE_NAME = "chaincrm_session"
 COOKIE_GRACE_SECONDS = 24 * 3600
 MAX_PENDING_NONCES = 10_000
@@ -37,14 +39,11 @@ SIGNATURE_HEX_CHARS = 2 + 2 * 65
 _SALT = "chaincrm-portal-session"
 
 
-class AuthRefused(Exception):
+class AuthRefused(Refusal):
     """A sign-in or session refused: `code` for the JSON error, a one-line message, the HTTP status."""
 
     def __init__(self, code: str, message: str, status: int = 401) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
+        super().__init__(code, message, status)
 
 
 class NonceBook:

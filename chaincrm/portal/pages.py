@@ -16,8 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
-from chaincrm.portal import reads
-from chaincrm.portal.api import me_json, portal_of
+from chaincrm.portal.api import BadRequest, find_invoice, me_json, portal_of
 from chaincrm.portal.auth import COOKIE_NAME, AuthRefused
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -54,14 +53,10 @@ async def index_page(request: Request) -> Response:
 
 async def pay_page(request: Request) -> Response:
     portal = portal_of(request)
-    text = request.path_params["invoice_id"]
     try:
-        invoice_id = reads.parse_id(text)
-    except reads.BadId:
-        return not_found(request, "invalid_id", f"not an invoice id: {text[:40]}", portal.api_config(None))
-    found = await portal.read(lambda conn: reads.invoice(conn, invoice_id, portal.terms, portal.clock.now()))
-    if found is None:
-        return not_found(request, "invoice_unknown", f"invoice {invoice_id} does not exist", portal.api_config(None))
+        found = await find_invoice(portal, request.path_params["invoice_id"])
+    except BadRequest as exc:
+        return not_found(request, exc.code, exc.message, portal.api_config(None))
     return render(request, "pay.html", found, portal.api_config(found["as_of_block"]))
 
 

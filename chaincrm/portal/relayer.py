@@ -43,6 +43,7 @@ from chaincrm.contracts.signatures import (
 from chaincrm.errors import ContractRevert
 from chaincrm.models import Purpose
 from chaincrm.portal.config import SIGNATURE_LIFETIME_SECONDS
+from chaincrm.portal.security import Refusal
 
 CONSENT = "consent"
 REVOKE = "revoke"
@@ -63,15 +64,8 @@ _FIELDS = {
 _PURPOSES = {purpose.label: purpose for purpose in Purpose}
 
 
-class RelayRefused(Exception):
+class RelayRefused(Refusal):
     """A relayed call refused before anything was sent."""
-
-    def __init__(self, code: str, message: str, status: int, revert: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status
-        self.revert = revert
 
 
 def _invalid(message: str) -> RelayRefused:

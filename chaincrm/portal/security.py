@@ -37,8 +37,9 @@ HEADERS: tuple[tuple[bytes, bytes], ...] = (
 NO_STORE = (b"cache-control", b"no-store")
 
 
-class SecurityHeaders:
-    """Adds HEADERS to every HTTP response (and no-store to the JSON API's)."""
+class HttpMiddleware:
+    """An ASGI middleware that acts on HTTP requests only (:meth:`http`): any other scope (lifespan,
+    websocket) passes straight to `app`."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -47,6 +48,16 @@ class SecurityHeaders:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        await self.http(scope, receive, send)
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise NotImplementedError
+
+
+class SecurityHeaders(HttpMiddleware):
+    """Adds HEADERS to every HTTP response (and no-store to the JSON API's)."""
+
+    async def http(self, scope: Scope, receive: Receive, send: Send) -> None:
         api = str(scope.get("path", "")).startswith("/api/")
 
         async def send_with_headers(message: Message) -> None:
@@ -63,6 +74,24 @@ class SecurityHeaders:
 def error_response(code: str, message: str, status: int, **extra: Any) -> JSONResponse:
     """The API's one error shape: {"error": {"code": ..., "message": ...}}."""
     return JSONResponse({"error": {"code": code, "message": message, **extra}}, status_code=status)
+
+
+class Refusal(Exception):
+    """A request refused: a stable `code` for the JSON error, a one-line message, the HTTP status
+    and, for a contract revert, {"name", "args"}. The portal's, the console's and the API's
+    refusals derive from it, each with its own default status."""
+
+    def __init__(self, code: str, message: str, status: int, revert: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status
+        self.revert = revert
+
+    def response(self) -> JSONResponse:
+        """The refusal in the one error shape (:func:`error_response`), with the revert if any."""
+        extra = {"revert": self.revert} if self.revert is not None else {}
+        return error_response(self.code, self.message, self.status, **extra)
 
 
 def with_security_headers(response: JSONResponse) -> JSONResponse:
@@ -102,7 +131,9 @@ class RateLimiter:
 
 __all__ = [
     "CONTENT_SECURITY_POLICY",
+    "HttpMiddleware",
     "RateLimiter",
+    "Refusal",
     "SecurityHeaders",
     "error_response",
     "same_origin",

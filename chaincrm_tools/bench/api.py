@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -49,7 +48,14 @@ from chaincrm.storage import KuboStore
 from chaincrm.storage.node import start_node, stop_node
 from chaincrm_tools.bench import api_figures as figures
 from chaincrm_tools.bench.contracts import _actors, _fresh_crm
-from chaincrm_tools.bench.harness import BenchError, ServerProcess, WebhookReceiver
+from chaincrm_tools.bench.harness import (
+    BenchError,
+    ServerProcess,
+    WebhookReceiver,
+    machine_figures,
+    read_server_config,
+    write_server_config,
+)
 from chaincrm_tools.bench.serve import _build, _index
 
 DEFAULT_INTERACTIONS = 1_000_000
@@ -165,15 +171,12 @@ def run_api_bench(
             stop_node(ipfs)
 
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_at_start": [round(value, 2) for value in load_at_start],
-            "load_average_at_end": [round(value, 2) for value in os.getloadavg()],
-            "note": "one uvicorn process (1 worker) with its indexer and webhook dispatcher threads, Anvil, the "
+        "machine": machine_figures(
+            load_at_start,
+            "one uvicorn process (1 worker) with its indexer and webhook dispatcher threads, Anvil, the "
             "IPFS node, the load generator and the webhook receiver share these cores",
-        },
+            load_average_at_end=[round(value, 2) for value in os.getloadavg()],
+        ),
         "index": index,
         "reads": reads,
         "webhook_lag": lag,
@@ -221,23 +224,15 @@ def _server_config(
     port: int,
     writer: LocalAccount,
 ) -> Path:
-    config_file = folder / "server.json"
-    config_file.touch(mode=0o600)
-    config_file.write_text(
-        json.dumps(
-            {
-                "rpc_url": settings.rpc_url,
-                "ipfs_api": settings.ipfs_api,
-                "home": str(settings.home),
-                "database": str(database),
-                "integration_database": str(integration),
-                "public_url": base_url,
-                "signer_key": writer.key.hex(),  # an Anvil dev key, in the bench's private folder
-                "port": port,
-            }
-        )
+    return write_server_config(
+        folder / "server.json",
+        settings,
+        database,
+        base_url,
+        port,
+        integration_database=str(integration),
+        signer_key=writer.key.hex(),
     )
-    return config_file
 
 
 def serve_api(config_file: str) -> None:
@@ -254,8 +249,7 @@ def serve_api(config_file: str) -> None:
     from chaincrm.portal.state import Portal
     from chaincrm.webhooks.dispatcher import open_dispatcher
 
-    spec = json.loads(Path(config_file).read_text())
-    settings = Settings(rpc_url=spec["rpc_url"], ipfs_api=spec["ipfs_api"], home=Path(spec["home"]))
+    spec, settings = read_server_config(config_file)
     config = PortalConfig(
         settings=settings,
         database=spec["database"],

@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from chaincrm.cli.context import App, pass_app
+from chaincrm_tools.bench.options import concurrency_option, interactions_option, out_option, requests_option
 
 DEFAULT_OUT = "bench-results/api.json"
 DEFAULT_INTERACTIONS = 1_000_000  # as chaincrm_tools.bench.api, without importing it
@@ -28,14 +29,8 @@ DEFAULT_WRITES = 200
     "restarted twice (each event once after dedup, none lost); writes per second of one staff key through the API "
     "and through the SDK.",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path(DEFAULT_OUT),
-    show_default=True,
-    help="Where to write the figures (its folder is created).",
-)
-@click.option("--interactions", default=DEFAULT_INTERACTIONS, show_default=True, type=click.IntRange(1_000, 1_000_000))
+@out_option(DEFAULT_OUT)
+@interactions_option(DEFAULT_INTERACTIONS)
 @click.option(
     "--events",
     default=DEFAULT_EVENTS,
@@ -43,14 +38,8 @@ DEFAULT_WRITES = 200
     type=click.IntRange(30, 100_000),
     help="Webhook events delivered through the failures and restarts.",
 )
-@click.option(
-    "--requests",
-    default=DEFAULT_REQUESTS,
-    show_default=True,
-    type=click.IntRange(100, 1_000_000),
-    help="Requests per read measured.",
-)
-@click.option("--concurrency", default=DEFAULT_CONCURRENCY, show_default=True, type=click.IntRange(1, 256))
+@requests_option(DEFAULT_REQUESTS, "read")
+@concurrency_option(DEFAULT_CONCURRENCY)
 @click.option(
     "--writes",
     default=DEFAULT_WRITES,

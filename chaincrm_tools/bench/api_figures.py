@@ -20,7 +20,16 @@ from chaincrm.contracts.registry import MAX_BATCH_RECORDS, InteractionEntry, pac
 from chaincrm.models import InteractionKind, Outcome
 from chaincrm.privacy import InteractionContent
 from chaincrm.privacy.notes import CustomerNotes
-from chaincrm_tools.bench.harness import BenchError, Inbox, load, percentiles_ms, run_async, wait_for
+from chaincrm_tools.bench.harness import (
+    BenchError,
+    Inbox,
+    load,
+    log_targets,
+    percentiles_ms,
+    run_async,
+    target_rows,
+    wait_for,
+)
 
 if TYPE_CHECKING:
     from chaincrm.webhooks.dispatcher import DispatchOptions
@@ -436,7 +445,7 @@ def verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     writes = results["writes"]
     for name in ("sdk_log_interaction", "sdk_empty_note", "api_sequential", "api_concurrent"):
         rows.append((f"writes.{name}.writes_per_second", writes[name]["writes_per_second"], "-", None))
-    return [{"figure": figure, "value": value, "target": target, "met": met} for figure, value, target, met in rows]
+    return target_rows(rows)
 
 
 def print_table(results: dict[str, Any], log: Callable[[str], None]) -> None:
@@ -446,14 +455,7 @@ def print_table(results: dict[str, Any], log: Callable[[str], None]) -> None:
         f"Anvil, IPFS, load generator and receiver; reads at concurrency {reads['concurrency']}, "
         f"{reads['requests']:,} requests each"
     )
-    header = f"{'figure':48}{'value':>14}{'target':>10}  met"
-    log(header)
-    log("-" * len(header))
-    for row in results["targets"]:
-        value = row["value"]
-        shown = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
-        verdict = "-" if row["met"] is None else ("yes" if row["met"] else "MISSED")
-        log(f"{row['figure']:48}{shown:>14}{row['target']:>10}  {verdict}")
+    log_targets(results["targets"], log, figure_width=48, target_width=10)
     delivery = results["webhook_delivery"]
     log(
         f"webhooks: {delivery['events']:,} events, {delivery['requests_received']:,} requests received "

@@ -14,12 +14,13 @@ import hmac
 import itertools
 import json
 import os
+import platform
 import random
 import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,6 +33,7 @@ import httpx
 import numpy as np
 import psutil
 
+from chaincrm.config import Settings
 from chaincrm.errors import ChainCrmError
 from chaincrm.services import supervisor
 
@@ -93,6 +95,65 @@ def answers(url: str) -> bool:
         return httpx.get(url, timeout=1.0).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def machine_figures(load_at_start: Sequence[float], note: str, **more: Any) -> dict[str, Any]:
+    """The results' "machine": cores, platform, Python, the load average when the bench started,
+    `more`, and `note` (what shares the cores)."""
+    return {
+        "cpus": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "load_average_at_start": [round(value, 2) for value in load_at_start],
+        **more,
+        "note": note,
+    }
+
+
+def target_rows(rows: Sequence[tuple[str, Any, str, bool | None]]) -> list[dict[str, Any]]:
+    """(figure, value, target, met) rows as the results' "targets" list; met None: no target."""
+    return [{"figure": figure, "value": value, "target": target, "met": met} for figure, value, target, met in rows]
+
+
+def log_targets(
+    targets: list[dict[str, Any]], log: Callable[[str], None], figure_width: int, target_width: int
+) -> None:
+    """The "targets" list as a table: figure, value, target and whether it was met."""
+    header = f"{'figure':{figure_width}}{'value':>14}{'target':>{target_width}}  met"
+    log(header)
+    log("-" * len(header))
+    for row in targets:
+        value = row["value"]
+        shown = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+        verdict = "-" if row["met"] is None else ("yes" if row["met"] else "MISSED")
+        log(f"{row['figure']:{figure_width}}{shown:>14}{row['target']:>{target_width}}  {verdict}")
+
+
+def write_server_config(path: Path, settings: Settings, database: Path, base_url: str, port: int, **extra: str) -> Path:
+    """The config file a bench's server process reads (:func:`read_server_config`): the settings, the
+    index database, the public URL, the port and `extra`. Private (0600): it carries an Anvil dev
+    key, in the bench's private folder."""
+    path.touch(mode=0o600)
+    path.write_text(
+        json.dumps(
+            {
+                "rpc_url": settings.rpc_url,
+                "ipfs_api": settings.ipfs_api,
+                "home": str(settings.home),
+                "database": str(database),
+                "public_url": base_url,
+                **extra,
+                "port": port,
+            }
+        )
+    )
+    return path
+
+
+def read_server_config(path: str) -> tuple[dict[str, Any], Settings]:
+    """The spec :func:`write_server_config` wrote, and the settings it names."""
+    spec = json.loads(Path(path).read_text())
+    return spec, Settings(rpc_url=spec["rpc_url"], ipfs_api=spec["ipfs_api"], home=Path(spec["home"]))
 
 
 class ServerProcess:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import random
 import statistics
 import sys
@@ -55,7 +54,14 @@ from chaincrm.privacy.customers import public_key64
 from chaincrm.services import supervisor
 from chaincrm.services.anvil import AnvilOptions, anvil, dev_private_keys, free_port
 from chaincrm_tools.bench.contracts import PAYER_FUNDING_WEI, _Actors, _actors, _fresh_crm, _GasRun
-from chaincrm_tools.bench.harness import BenchError
+from chaincrm_tools.bench.harness import (
+    BenchError,
+    log_targets,
+    machine_figures,
+    read_server_config,
+    target_rows,
+    write_server_config,
+)
 from chaincrm_tools.bench.harness import answers as _answers
 from chaincrm_tools.bench.harness import load as _load
 from chaincrm_tools.bench.harness import run_async as _run_async
@@ -137,14 +143,11 @@ def run_serve_bench(
             gas = _relayed_gas(crm, base_url, world, log)
 
     results: dict[str, Any] = {
-        "machine": {
-            "cpus": os.cpu_count(),
-            "platform": platform.platform(),
-            "python": platform.python_version(),
-            "load_average_at_start": [round(load, 2) for load in load_at_start],
-            "note": "one uvicorn process (1 worker, asyncio loop, h11) with its indexer thread, Anvil and the "
+        "machine": machine_figures(
+            load_at_start,
+            "one uvicorn process (1 worker, asyncio loop, h11) with its indexer thread, Anvil and the "
             "load generator (aiohttp, one process) share these cores",
-        },
+        ),
         "index": index,
         "pages": {"concurrency": concurrency, "requests": requests, "warm_up_requests": _warm_up(requests), **pages},
         "time_to_paid": paid,
@@ -221,8 +224,7 @@ def serve_portal(config_file: str) -> None:
 
     from chaincrm.portal import PortalConfig, create_app
 
-    spec = json.loads(Path(config_file).read_text())
-    settings = Settings(rpc_url=spec["rpc_url"], ipfs_api=spec["ipfs_api"], home=Path(spec["home"]))
+    spec, settings = read_server_config(config_file)
     config = PortalConfig(
         settings=settings,
         database=spec["database"],
@@ -240,20 +242,8 @@ def _portal(
 ) -> Iterator[tuple[str, psutil.Process]]:
     """Serve the portal in a child process; yields its base URL and process, stops it on the way out."""
     base_url = f"http://127.0.0.1:{port}"
-    config_file = folder / "portal.json"
-    config_file.touch(mode=0o600)
-    config_file.write_text(
-        json.dumps(
-            {
-                "rpc_url": settings.rpc_url,
-                "ipfs_api": settings.ipfs_api,
-                "home": str(settings.home),
-                "database": str(database),
-                "public_url": base_url,
-                "relayer_key": relayer.key.hex(),  # an Anvil dev key, in the bench's private folder
-                "port": port,
-            }
-        )
+    config_file = write_server_config(
+        folder / "portal.json", settings, database, base_url, port, relayer_key=relayer.key.hex()
     )
     log_file = folder / "portal.log"
     supervisor.require_free_port(port)
@@ -447,7 +437,7 @@ def _verdicts(results: dict[str, Any]) -> list[dict[str, Any]]:
     rows.append(("time_to_paid.median_seconds", paid, f"< {TARGET_PAID_SECONDS:g}", paid < TARGET_PAID_SECONDS))
     for name, used in results["relayed_gas"].items():
         rows.append((f"relayed_gas.{name}", used, f"<= {TARGET_RELAYED_GAS:,}", used <= TARGET_RELAYED_GAS))
-    return [{"figure": figure, "value": value, "target": target, "met": met} for figure, value, target, met in rows]
+    return target_rows(rows)
 
 
 def _print_table(results: dict[str, Any], log: Callable[[str], None]) -> None:
@@ -456,13 +446,7 @@ def _print_table(results: dict[str, Any], log: Callable[[str], None]) -> None:
         f"\nportal at {index['interactions_in_index']:,} indexed interactions, {machine['cpus']} cores shared by "
         f"server, Anvil and load generator; concurrency {pages['concurrency']}, {pages['requests']:,} requests"
     )
-    header = f"{'figure':40}{'value':>14}{'target':>12}  met"
-    log(header)
-    log("-" * len(header))
-    for row in results["targets"]:
-        value = row["value"]
-        shown = f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
-        log(f"{row['figure']:40}{shown:>14}{row['target']:>12}  {'yes' if row['met'] else 'MISSED'}")
+    log_targets(results["targets"], log, figure_width=40, target_width=12)
     for name in PATHS:
         page = pages[name]
         log(

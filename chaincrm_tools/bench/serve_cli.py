@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from chaincrm.cli.context import App, pass_app
+from chaincrm_tools.bench.options import concurrency_option, interactions_option, out_option, requests_option
 
 DEFAULT_OUT = "bench-results/serve.json"
 DEFAULT_INTERACTIONS = 1_000_000  # as chaincrm_tools.bench.serve, without importing it
@@ -24,22 +25,10 @@ PORT = click.IntRange(1, 65535)
     f"{DEFAULT_INTERACTIONS:,} indexed interactions unless --interactions, the time from a payment to the page "
     "showing it paid, and the gas of relayed consent changes and revocations.",
 )
-@click.option(
-    "--out",
-    type=click.Path(path_type=Path, dir_okay=False),
-    default=Path(DEFAULT_OUT),
-    show_default=True,
-    help="Where to write the figures (its folder is created).",
-)
-@click.option("--interactions", default=DEFAULT_INTERACTIONS, show_default=True, type=click.IntRange(1_000, 1_000_000))
-@click.option(
-    "--requests",
-    default=DEFAULT_REQUESTS,
-    show_default=True,
-    type=click.IntRange(100, 1_000_000),
-    help="Requests per page measured.",
-)
-@click.option("--concurrency", default=DEFAULT_CONCURRENCY, show_default=True, type=click.IntRange(1, 256))
+@out_option(DEFAULT_OUT)
+@interactions_option(DEFAULT_INTERACTIONS)
+@requests_option(DEFAULT_REQUESTS, "page")
+@concurrency_option(DEFAULT_CONCURRENCY)
 @click.option("--chain-port", type=PORT, help="The bench's own Anvil's port [default: a free one].")
 @click.option("--port", type=PORT, help="The portal's port [default: a free one].")
 @pass_app

@@ -36,7 +36,14 @@ from tests.cli.conftest import (  # noqa: F401 - fixtures and the warning filter
     settings,
     store,
 )
-from tests.portal.conftest import GENEROUS, POLL_SECONDS, indexed_up_to, local_url, new_customer, new_invoice, serve
+from tests.portal.conftest import (
+    indexed_up_to,
+    local_config,
+    new_customer,
+    new_invoice,
+    serve,
+)
+from tests.support import no_unexpected_errors
 
 API = "/api/v1"
 
@@ -86,12 +93,9 @@ def api_server(
     customer_id = new_customer(crm, store, accounts, accounts.customer)
     invoice_id = new_invoice(crm, customer_id, accounts.agent)
     folder = tmp_path_factory.mktemp("api")
-    config = PortalConfig(
-        settings=settings,
-        database=folder / "index.sqlite",
-        public_url=local_url(),
-        poll_seconds=POLL_SECONDS,
-        rate_limits=GENEROUS,
+    config = local_config(
+        settings,
+        folder / "index.sqlite",
         signers=(accounts.agent, accounts.manager),
         integration_database=folder / "integration.sqlite",
     )
@@ -161,16 +165,7 @@ def error_of(answer: httpx.Response) -> dict[str, object]:
     return error
 
 
-@pytest.fixture(autouse=True)
-def _no_unexpected_errors(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test: the last-resort 500 handler was not reached while it ran."""
-    if "api_server" not in request.fixturenames:
-        yield
-        return
-    server: ApiServer = request.getfixturevalue("api_server")
-    before = server.portal.unexpected_errors
-    yield
-    assert server.portal.unexpected_errors == before, "a request reached the last-resort 500 handler"
+_no_unexpected_errors = no_unexpected_errors("api_server")
 
 
 @pytest.fixture(autouse=True)

@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
+from playwright.sync_api import Browser
 
 from chaincrm.portal.security import CONTENT_SECURITY_POLICY
 from tests.api.conftest import ApiServer
 
-CHROMIUM = Path(os.environ.get("CHAINCRM_CHROMIUM", "/usr/bin/chromium"))
 ROUTES = {
     ("get", "/customers"),
     ("get", "/customers/{customer_id}"),
@@ -68,27 +65,21 @@ def test_the_docs_page_names_only_this_origins_files(api_server: ApiServer) -> N
         assert httpx.get(api_server.url + source).status_code == 200, source
 
 
-def test_the_docs_page_shows_the_operations_in_chromium_offline(api_server: ApiServer) -> None:
-    if not CHROMIUM.is_file():
-        pytest.skip(f"needs Chromium at {CHROMIUM}")
-    from playwright.sync_api import sync_playwright
-
+def test_the_docs_page_shows_the_operations_in_chromium_offline(api_server: ApiServer, browser: Browser) -> None:
     origin = api_server.url
     requested: list[str] = []
     problems: list[str] = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM))
-        try:
-            page = browser.new_page()
-            page.on("request", lambda request: requested.append(request.url))
-            page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
-            page.on("pageerror", lambda error: problems.append(str(error)))
-            page.goto(f"{origin}/api/v1/docs")
-            page.wait_for_selector(".opblock-summary-path", timeout=15_000)
-            paths = page.locator(".opblock-summary-path").all_inner_texts()
-            title = page.locator(".info .title").inner_text()
-        finally:
-            browser.close()
+    page = browser.new_page()
+    try:
+        page.on("request", lambda request: requested.append(request.url))
+        page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+        page.on("pageerror", lambda error: problems.append(str(error)))
+        page.goto(f"{origin}/api/v1/docs")
+        page.wait_for_selector(".opblock-summary-path", timeout=15_000)
+        paths = page.locator(".opblock-summary-path").all_inner_texts()
+        title = page.locator(".info .title").inner_text()
+    finally:
+        page.close()
 
     assert "chaincrm REST API" in title
     assert {path.replace("\u200b", "") for path in paths} == {path for _, path in ROUTES}

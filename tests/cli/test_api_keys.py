@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,20 +26,18 @@ def keys_in(settings: Settings, database: Path) -> ApiKeys:
     return ApiKeys(open_integration(database, settings.home, metadata))
 
 
+def create_key(cli: Cli, staff: str, database: Path, *options: str) -> dict[str, Any]:
+    """`api-key create --staff STAFF [options] --integration-database DATABASE --json`, parsed."""
+    created: dict[str, Any] = cli(
+        "api-key", "create", "--staff", staff, *options, "--integration-database", database, "--json"
+    ).json()
+    return created
+
+
 def test_creating_a_key_prints_it_once_and_stores_its_hash(
     cli: Cli, settings: Settings, accounts: Accounts, database: Path
 ) -> None:
-    created = cli(
-        "api-key",
-        "create",
-        "--staff",
-        accounts.agent.address,
-        "--name",
-        "erp",
-        "--integration-database",
-        database,
-        "--json",
-    ).json()
+    created = create_key(cli, accounts.agent.address, database, "--name", "erp")
 
     key = created["key"]
     assert set(created) == KEY_FIELDS | {"key"}
@@ -58,34 +57,14 @@ def test_creating_a_key_prints_it_once_and_stores_its_hash(
 
 
 def test_a_read_only_key_is_recorded_as_such(cli: Cli, accounts: Accounts, database: Path) -> None:
-    created = cli(
-        "api-key",
-        "create",
-        "--staff",
-        accounts.manager.address,
-        "--read-only",
-        "--integration-database",
-        database,
-        "--json",
-    ).json()
+    created = create_key(cli, accounts.manager.address, database, "--read-only")
 
     assert created["read_only"] is True
 
 
 def test_the_list_never_shows_a_key(cli: Cli, accounts: Accounts, database: Path) -> None:
-    first = cli(
-        "api-key", "create", "--staff", accounts.agent.address, "--integration-database", database, "--json"
-    ).json()
-    second = cli(
-        "api-key",
-        "create",
-        "--staff",
-        accounts.manager.address,
-        "--read-only",
-        "--integration-database",
-        database,
-        "--json",
-    ).json()
+    first = create_key(cli, accounts.agent.address, database)
+    second = create_key(cli, accounts.manager.address, database, "--read-only")
 
     listed = cli("api-key", "list", "--integration-database", database, "--json")
     shown = cli("api-key", "list", "--integration-database", database)
@@ -101,9 +80,7 @@ def test_the_list_never_shows_a_key(cli: Cli, accounts: Accounts, database: Path
 def test_revoking_a_key_refuses_it_from_then_on(
     cli: Cli, settings: Settings, accounts: Accounts, database: Path
 ) -> None:
-    created = cli(
-        "api-key", "create", "--staff", accounts.agent.address, "--integration-database", database, "--json"
-    ).json()
+    created = create_key(cli, accounts.agent.address, database)
 
     revoked = cli("api-key", "revoke", created["id"], "--integration-database", database, "--json").json()
 

@@ -47,7 +47,8 @@ from tests.cli.conftest import (  # noqa: F401 - fixtures (this folder's own ins
     settings,
     store,
 )
-from tests.portal.conftest import GENEROUS, POLL_SECONDS, indexed_up_to, local_url, new_invoice, serve
+from tests.portal.conftest import indexed_up_to, local_config, new_invoice, serve
+from tests.support import no_unexpected_errors
 
 TOKEN = "console-test-token-" + "x" * 32  # fixed, so a test can also offer a wrong one
 DEAL_VALUE_WEI = 125 * 10**16  # 1.25 ETH: below the approval threshold, so the agent may close it as won
@@ -140,15 +141,8 @@ def console_server(
     # Issued, then let fall OVERDUE_BY_DAYS past due: before anything else, so it is the only one.
     overdue_invoice_id = new_invoice(crm, ada_id, agent, DEAL_VALUE_WEI)
     advance_time(crm, (PAYMENT_TERM_DAYS + OVERDUE_BY_DAYS) * DAY_SECONDS - DAY_SECONDS // 2)
-    config = PortalConfig(
-        settings=settings,
-        database=tmp_path_factory.mktemp("console") / "index.sqlite",
-        public_url=local_url(),
-        poll_seconds=POLL_SECONDS,
-        rate_limits=GENEROUS,
-        staff=agent,
-        staff_token=TOKEN,
-    )
+    database = tmp_path_factory.mktemp("console") / "index.sqlite"
+    config = local_config(settings, database, staff=agent, staff_token=TOKEN)
     with serve(config) as portal:
         server = ConsoleServer(
             url=config.public_url,
@@ -210,13 +204,4 @@ def staff(console_server: ConsoleServer) -> Iterator[StaffClient]:
         yield http
 
 
-@pytest.fixture(autouse=True)
-def _no_unexpected_errors(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test: the app's last-resort 500 handler was not reached while it ran."""
-    if "console_server" not in request.fixturenames:
-        yield
-        return
-    server: ConsoleServer = request.getfixturevalue("console_server")
-    before = server.portal.unexpected_errors
-    yield
-    assert server.portal.unexpected_errors == before, "a request reached the last-resort 500 handler"
+_no_unexpected_errors = no_unexpected_errors("console_server")

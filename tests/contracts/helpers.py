@@ -108,9 +108,36 @@ def create_address(deployer, nonce: int) -> str:
     return to_checksum_address(keccak(rlp.encode([sender, nonce]))[12:])
 
 
-# EIP-712: the registry's domain, built here independently of the contract and of the SDK.
+# EIP-712: the registry's domain and its three message types, stated here once, independently of
+# the contract and of the SDK (the contract tests and the portal's relay tests import them).
 REGISTRY_DOMAIN_NAME = "chaincrm CrmRegistry"
 REGISTRY_DOMAIN_VERSION = "2"
+ACCEPT_WALLET_TYPES = {
+    "AcceptWallet": [
+        {"name": "customerId", "type": "uint256"},
+        {"name": "wallet", "type": "address"},
+        {"name": "publicKey", "type": "bytes"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
+SET_CONSENT_TYPES = {
+    "SetConsent": [
+        {"name": "customerId", "type": "uint256"},
+        {"name": "purpose", "type": "uint8"},
+        {"name": "granted", "type": "bool"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
+REVOKE_ACCESS_TYPES = {
+    "RevokeAccess": [
+        {"name": "customerId", "type": "uint256"},
+        {"name": "staff", "type": "address"},
+        {"name": "nonce", "type": "uint256"},
+        {"name": "deadline", "type": "uint256"},
+    ]
+}
 
 
 def registry_domain(registry, chain_id: int | None = None, verifying_contract: str | None = None) -> dict:
@@ -131,3 +158,48 @@ def sign_registry_message(registry, signer, types: dict, message: dict, **domain
         private_key_of(signer), registry_domain(registry, **domain_overrides), types, message
     )
     return bytes(signed.signature)
+
+
+SIGNATURE_LIFETIME_SECONDS = 3600
+
+
+def deadline_ahead() -> int:
+    """A signature deadline SIGNATURE_LIFETIME_SECONDS after the latest block."""
+    from brownie import chain
+
+    return chain[-1].timestamp + SIGNATURE_LIFETIME_SECONDS
+
+
+def sign_set_consent(
+    registry,
+    signer,
+    customer_id: int,
+    purpose: int = PURPOSE_MARKETING,
+    granted: bool = True,
+    nonce: int | None = None,
+    deadline: int | None = None,
+    **domain_overrides,
+) -> tuple[bytes, int]:
+    """`signer`'s SetConsent signature (by default for the current nonce) and its deadline."""
+    deadline = deadline_ahead() if deadline is None else deadline
+    message = {
+        "customerId": customer_id,
+        "purpose": purpose,
+        "granted": granted,
+        "nonce": registry.nonces(customer_id) if nonce is None else nonce,
+        "deadline": deadline,
+    }
+    return sign_registry_message(registry, signer, SET_CONSENT_TYPES, message, **domain_overrides), deadline
+
+
+def set_next_block_timestamp(timestamp: int) -> None:
+    from brownie import web3
+
+    web3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+
+
+def readers_hash_after(registry, customer_id: int, joining=()) -> bytes:
+    """The readers hash once `joining` are readers of the customer too."""
+    readers = {str(reader).lower() for reader in registry.readersOf(customer_id)}
+    readers |= {str(getattr(account, "address", account)).lower() for account in joining}
+    return readers_hash(*readers)

@@ -12,7 +12,7 @@ Refusals are checked by simulating the transaction (eth_call), except where the 
 from __future__ import annotations
 
 import pytest
-from brownie import chain, web3
+from brownie import chain
 
 from tests.contracts.helpers import (
     ADMIN_TRANSFER_DELAY_SECONDS,
@@ -21,37 +21,20 @@ from tests.contracts.helpers import (
     PURPOSE_MARKETING,
     PURPOSE_SALES,
     PURPOSE_SUPPORT,
+    REVOKE_ACCESS_TYPES,
     ZERO_ADDRESS,
+    deadline_ahead,
     public_key_of,
     random_hash,
     readers_hash,
+    readers_hash_after,
     reverts_with,
+    set_next_block_timestamp,
     sign_registry_message,
+    sign_set_consent,
 )
 
-REVOKE_ACCESS_TYPES = {
-    "RevokeAccess": [
-        {"name": "customerId", "type": "uint256"},
-        {"name": "staff", "type": "address"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-SET_CONSENT_TYPES = {
-    "SetConsent": [
-        {"name": "customerId", "type": "uint256"},
-        {"name": "purpose", "type": "uint8"},
-        {"name": "granted", "type": "bool"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-SIGNATURE_LIFETIME_SECONDS = 3600
 RELAYERS = ["stranger", "customer", "agent2", "manager", "admin"]
-
-
-def deadline_ahead() -> int:
-    return chain[-1].timestamp + SIGNATURE_LIFETIME_SECONDS
 
 
 def sign_revoke(
@@ -66,29 +49,6 @@ def sign_revoke(
         "deadline": deadline,
     }
     return sign_registry_message(registry, signer, REVOKE_ACCESS_TYPES, message, **domain), deadline
-
-
-def sign_consent(registry, signer, customer_id: int, granted: bool = True) -> tuple[bytes, int]:
-    """`signer`'s SetConsent(marketing, granted) signature at the current nonce."""
-    deadline = deadline_ahead()
-    message = {
-        "customerId": customer_id,
-        "purpose": PURPOSE_MARKETING,
-        "granted": granted,
-        "nonce": registry.nonces(customer_id),
-        "deadline": deadline,
-    }
-    return sign_registry_message(registry, signer, SET_CONSENT_TYPES, message), deadline
-
-
-def set_next_block_timestamp(timestamp: int) -> None:
-    web3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
-
-
-def readers_hash_after(registry, customer_id: int, joining=()) -> bytes:
-    readers = {str(reader).lower() for reader in registry.readersOf(customer_id)}
-    readers |= {str(getattr(account, "address", account)).lower() for account in joining}
-    return readers_hash(*readers)
 
 
 def grant(registry, customer_id: int, staff, by, purpose: int = PURPOSE_SUPPORT) -> None:
@@ -362,7 +322,7 @@ def test_a_revocation_signed_by_the_previous_wallet_reverts(registry, customer, 
 def test_a_consent_signature_made_before_a_revocation_is_refused_after_it(
     registry, customer, agent2, stranger, granted
 ):
-    consent, consent_deadline = sign_consent(registry, customer, granted)
+    consent, consent_deadline = sign_set_consent(registry, customer, granted)
     revocation, revocation_deadline = sign_revoke(registry, customer, granted, agent2)
     registry.revokeAccessBySig(granted, agent2, revocation_deadline, revocation, {"from": stranger})
 
@@ -373,7 +333,7 @@ def test_a_consent_signature_made_before_a_revocation_is_refused_after_it(
 
 def test_a_revocation_signed_before_a_consent_change_is_refused_after_it(registry, customer, agent2, stranger, granted):
     revocation, revocation_deadline = sign_revoke(registry, customer, granted, agent2)
-    consent, consent_deadline = sign_consent(registry, customer, granted)
+    consent, consent_deadline = sign_set_consent(registry, customer, granted)
     registry.setConsentBySig(granted, PURPOSE_MARKETING, True, consent_deadline, consent, {"from": stranger})
 
     with reverts_with("SignatureInvalid", customer):

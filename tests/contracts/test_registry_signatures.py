@@ -11,45 +11,31 @@ from __future__ import annotations
 
 import pytest
 from brownie import chain, web3
-from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
 
 from tests.contracts.helpers import (
+    ACCEPT_WALLET_TYPES,
     ADMIN_TRANSFER_DELAY_SECONDS,
     PURPOSE_MARKETING,
     PURPOSE_PROFILING,
     PURPOSE_SALES,
+    REGISTRY_DOMAIN_NAME,
+    REGISTRY_DOMAIN_VERSION,
+    SET_CONSENT_TYPES,
     ZERO_ADDRESS,
+    deadline_ahead,
     new_public_key,
-    private_key_of,
     public_key_of,
     random_hash,
-    readers_hash,
+    readers_hash_after,
+    registry_domain,
     reverts_with,
+    set_next_block_timestamp,
+    sign_registry_message,
+    sign_set_consent,
 )
 
-DOMAIN_NAME = "chaincrm CrmRegistry"
-DOMAIN_VERSION = "2"
-ACCEPT_WALLET_TYPES = {
-    "AcceptWallet": [
-        {"name": "customerId", "type": "uint256"},
-        {"name": "wallet", "type": "address"},
-        {"name": "publicKey", "type": "bytes"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-SET_CONSENT_TYPES = {
-    "SetConsent": [
-        {"name": "customerId", "type": "uint256"},
-        {"name": "purpose", "type": "uint8"},
-        {"name": "granted", "type": "bool"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ]
-}
-SIGNATURE_LIFETIME_SECONDS = 3600
 # ERC-5267 fields bitmap: name, version, chainId, verifyingContract (no salt, no extensions).
 EIP712_FIELDS = b"\x0f"
 # CustomerRecord's nonce, the top 16 bits of the record's single slot; _customers is mapping slot 9
@@ -58,19 +44,6 @@ CUSTOMERS_MAPPING_SLOT = 9
 NONCE_SHIFT_BITS = 240
 MAX_NONCE = 2**16 - 1
 ADDRESS_MASK = 2**160 - 1
-
-
-def domain(registry, chain_id: int | None = None, verifying_contract: str | None = None) -> dict:
-    return {
-        "name": DOMAIN_NAME,
-        "version": DOMAIN_VERSION,
-        "chainId": chain.id if chain_id is None else chain_id,
-        "verifyingContract": registry.address if verifying_contract is None else verifying_contract,
-    }
-
-
-def deadline_ahead() -> int:
-    return chain[-1].timestamp + SIGNATURE_LIFETIME_SECONDS
 
 
 def sign_accept_wallet(
@@ -92,45 +65,7 @@ def sign_accept_wallet(
         "nonce": registry.nonces(customer_id) if nonce is None else nonce,
         "deadline": deadline,
     }
-    signed = Account.sign_typed_data(
-        private_key_of(signer), domain(registry, **domain_overrides), ACCEPT_WALLET_TYPES, message
-    )
-    return bytes(signed.signature), deadline
-
-
-def sign_set_consent(
-    registry,
-    signer,
-    customer_id: int,
-    purpose: int = PURPOSE_MARKETING,
-    granted: bool = True,
-    nonce: int | None = None,
-    deadline: int | None = None,
-    **domain_overrides,
-) -> tuple[bytes, int]:
-    """`signer`'s SetConsent signature (by default for the current nonce)."""
-    deadline = deadline_ahead() if deadline is None else deadline
-    message = {
-        "customerId": customer_id,
-        "purpose": purpose,
-        "granted": granted,
-        "nonce": registry.nonces(customer_id) if nonce is None else nonce,
-        "deadline": deadline,
-    }
-    signed = Account.sign_typed_data(
-        private_key_of(signer), domain(registry, **domain_overrides), SET_CONSENT_TYPES, message
-    )
-    return bytes(signed.signature), deadline
-
-
-def set_next_block_timestamp(timestamp: int) -> None:
-    web3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
-
-
-def readers_hash_after(registry, customer_id: int, joining=()) -> bytes:
-    readers = {str(reader).lower() for reader in registry.readersOf(customer_id)}
-    readers |= {str(getattr(account, "address", account)).lower() for account in joining}
-    return readers_hash(*readers)
+    return sign_registry_message(registry, signer, ACCEPT_WALLET_TYPES, message, **domain_overrides), deadline
 
 
 @pytest.fixture
@@ -146,7 +81,7 @@ def pending_customer(registry, register, manager, customer) -> int:
 
 def test_the_domain_separator_binds_name_version_chain_and_registry(registry):
     expected = encode_typed_data(
-        domain(registry),
+        registry_domain(registry),
         SET_CONSENT_TYPES,
         {
             "customerId": 0,
@@ -166,7 +101,12 @@ def test_the_registry_publishes_its_eip712_domain(registry):
     fields, name, version, chain_id, verifying_contract, salt, extensions = registry.eip712Domain()
 
     assert bytes(fields) == EIP712_FIELDS
-    assert (name, version, chain_id, verifying_contract) == (DOMAIN_NAME, DOMAIN_VERSION, chain.id, registry.address)
+    assert (name, version, chain_id, verifying_contract) == (
+        REGISTRY_DOMAIN_NAME,
+        REGISTRY_DOMAIN_VERSION,
+        chain.id,
+        registry.address,
+    )
     assert (bytes(salt), tuple(extensions)) == (b"\x00" * 32, ())
 
 

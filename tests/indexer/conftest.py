@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,15 @@ from web3 import HTTPProvider, Web3
 
 from chaincrm.chain import Chain
 from chaincrm.chain.artifacts import CONTRACT_NAMES, load_artifact
-from chaincrm.contracts.client import Crm, chain_for
+from chaincrm.contracts.client import Crm, chain_for, connect
+from chaincrm.contracts.deployment import deploy
 from chaincrm.contracts.registry import InteractionEntry, SealedVersion
 from chaincrm.index import schema as db
 from chaincrm.index.indexer import Indexer, open_database
-from chaincrm.models import InteractionKind, Outcome, Purpose
+from chaincrm.models import InteractionKind, Outcome, Purpose, Role
 from chaincrm.privacy import readers_hash
 from chaincrm.privacy.customers import public_key64
+from chaincrm.services.anvil import AnvilOptions, free_port, start_anvil, stop_process
 from tests.sdk.conftest import Staff, anvil_node, chain, crm, snapshot, staff  # noqa: F401 - fixtures
 
 MakeIndexer = Callable[..., Indexer]
@@ -226,3 +229,38 @@ class InjectingProvider(HTTPProvider):
             [*response["result"], *added], key=lambda log: (int(log["blockNumber"], 16), int(log["logIndex"], 16))
         )
         return {**response, "result": logs}
+
+
+# ------------------------------------------------------------------ reorgs, on a chain of their own
+
+
+@contextmanager
+def crm_on_own_anvil(folder: Path, staff: Staff) -> Iterator[Crm]:  # noqa: F811
+    """A fresh deployment on an Anvil of its own (a reorg rewrites history), logging to `folder`,
+    with agent, agent2 and the manager in their roles; the node stops on the way out."""
+    node, process = start_anvil(AnvilOptions(port=free_port(), log_file=folder / "anvil.log"))
+    try:
+        chain = connect(node.url)
+        crm = Crm.attach(chain, deploy(chain, staff.admin, treasury=staff.treasury.address))
+        for agent in (staff.agent, staff.agent2):
+            crm.registry.grant_role(Role.AGENT, agent.address, staff.admin)
+        crm.registry.grant_role(Role.MANAGER, staff.manager.address, staff.admin)
+        yield crm
+    finally:
+        stop_process(process.pid)
+
+
+def reorg(chain: Chain, depth: int, raw_transactions: list[bytes]) -> None:  # noqa: F811
+    """Replace the last `depth` blocks; the given transactions go into the first new block."""
+    params = [depth, [["0x" + raw.hex(), 0] for raw in raw_transactions]]
+    response = chain.w3.provider.make_request("anvil_reorg", params)  # type: ignore[arg-type]
+    assert "error" not in response, response
+    chain.nonces.reset_all()
+
+
+def signed_interaction(deployed: Crm, staff: Staff, customer_id: int) -> bytes:  # noqa: F811
+    """agent2's signed, unsent logInteraction for the customer: what a reorg puts in its new block."""
+    e = entry(customer_id)
+    fn = deployed.registry.contract.functions.logInteraction(e.customer_id, int(e.kind), int(e.outcome), e.content_hash)
+    tx = deployed.chain.build(fn, staff.agent2)
+    return bytes(staff.agent2.sign_transaction(tx).raw_transaction)  # type: ignore[arg-type]

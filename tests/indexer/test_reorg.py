@@ -10,44 +10,27 @@ import pytest
 from sqlalchemy import Engine
 from web3 import HTTPProvider
 
-from chaincrm.chain import Chain
-from chaincrm.contracts.client import Crm, connect
-from chaincrm.contracts.deployment import deploy
+from chaincrm.contracts.client import Crm
 from chaincrm.errors import ChainError
-from chaincrm.models import Purpose, Role
-from chaincrm.services.anvil import AnvilOptions, free_port, start_anvil, stop_process
-from tests.indexer.conftest import MakeIndexer, chain_over, dump, entry, grant, register
+from chaincrm.models import Purpose
+from tests.indexer.conftest import (
+    MakeIndexer,
+    chain_over,
+    crm_on_own_anvil,
+    dump,
+    entry,
+    grant,
+    register,
+    reorg,
+    signed_interaction,
+)
 from tests.sdk.conftest import Staff
 
 
 @pytest.fixture(scope="module")
 def own_crm(tmp_path_factory: pytest.TempPathFactory, staff: Staff) -> Iterator[Crm]:
-    log = tmp_path_factory.mktemp("reorg") / "anvil.log"
-    node, process = start_anvil(AnvilOptions(port=free_port(), log_file=log))
-    try:
-        chain = connect(node.url)
-        crm = Crm.attach(chain, deploy(chain, staff.admin, treasury=staff.treasury.address))
-        for agent in (staff.agent, staff.agent2):
-            crm.registry.grant_role(Role.AGENT, agent.address, staff.admin)
-        crm.registry.grant_role(Role.MANAGER, staff.manager.address, staff.admin)
-        yield crm
-    finally:
-        stop_process(process.pid)
-
-
-def _reorg(chain: Chain, depth: int, raw_transactions: list[bytes]) -> None:
-    """Replace the last `depth` blocks; the given transactions go into the first new block."""
-    params = [depth, [["0x" + raw.hex(), 0] for raw in raw_transactions]]
-    response = chain.w3.provider.make_request("anvil_reorg", params)  # type: ignore[arg-type]
-    assert "error" not in response, response
-    chain.nonces.reset_all()
-
-
-def _signed_interaction(crm: Crm, staff: Staff, customer_id: int) -> bytes:
-    e = entry(customer_id)
-    fn = crm.registry.contract.functions.logInteraction(e.customer_id, int(e.kind), int(e.outcome), e.content_hash)
-    tx = crm.chain.build(fn, staff.agent2)
-    return bytes(staff.agent2.sign_transaction(tx).raw_transaction)  # type: ignore[arg-type]
+    with crm_on_own_anvil(tmp_path_factory.mktemp("reorg"), staff) as deployed:
+        yield deployed
 
 
 def test_a_reorg_inside_the_confirmation_depth_is_rolled_back_and_read_again(
@@ -61,9 +44,9 @@ def test_a_reorg_inside_the_confirmation_depth_is_rolled_back_and_read_again(
     indexer = make_indexer(chain, own_crm, confirmations=5)
     indexer.sync_once()
     replaced_from = chain.w3.eth.block_number - 1
-    replacement = _signed_interaction(own_crm, staff, customer_id)
+    replacement = signed_interaction(own_crm, staff, customer_id)
 
-    _reorg(chain, 2, [replacement])
+    reorg(chain, 2, [replacement])
     report = indexer.sync_once()
 
     assert report.rolled_back_from == replaced_from
@@ -82,7 +65,7 @@ def test_a_reorg_deeper_than_the_confirmation_depth_is_refused(
     indexer.sync_once()
     before = dump(indexer.engine)
 
-    _reorg(chain, 3, [])
+    reorg(chain, 3, [])
     with pytest.raises(ChainError, match="deeper than 1 confirmations"):
         indexer.sync_once()
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -57,6 +57,7 @@ from tests.cli.conftest import (  # noqa: F401 - fixtures and the warning filter
     settings,
     store,
 )
+from tests.support import no_unexpected_errors, wait_for
 
 T = TypeVar("T")
 
@@ -116,15 +117,16 @@ def local_url() -> str:
     return f"http://127.0.0.1:{free_port()}"
 
 
-def wait_for(check: Callable[[], T | None], what: str, seconds: float = WAIT_SECONDS) -> T:
-    """Poll `check` until it returns something truthy."""
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+def local_config(settings: Settings, database: Path, **options: Any) -> PortalConfig:  # noqa: F811
+    """A portal on a free local port, polling the chain fast, with rate limits no test reaches."""
+    return PortalConfig(
+        settings=settings,
+        database=database,
+        public_url=local_url(),
+        poll_seconds=POLL_SECONDS,
+        rate_limits=GENEROUS,
+        **options,
+    )
 
 
 def indexed_up_to(server_url: str, block: int) -> None:
@@ -224,14 +226,7 @@ def portal_server(
     customer_id = new_customer(crm, store, accounts, accounts.customer)
     other_customer_id = new_customer(crm, store, accounts, accounts.stranger)
     invoice_id = new_invoice(crm, customer_id, accounts.agent)
-    config = PortalConfig(
-        settings=settings,
-        database=tmp_path_factory.mktemp("portal") / "index.sqlite",
-        public_url=local_url(),
-        relayer=relayer,
-        poll_seconds=POLL_SECONDS,
-        rate_limits=GENEROUS,
-    )
+    config = local_config(settings, tmp_path_factory.mktemp("portal") / "index.sqlite", relayer=relayer)
     with serve(config) as portal:
         indexed_up_to(config.public_url, crm.chain.block_number())
         yield PortalServer(
@@ -267,16 +262,7 @@ def signed_in(portal_server: PortalServer, client: httpx.Client) -> httpx.Client
     return client
 
 
-@pytest.fixture(autouse=True)
-def _no_unexpected_errors(request: pytest.FixtureRequest) -> Iterator[None]:
-    """Every test: the app's last-resort 500 handler was not reached while it ran."""
-    if "portal_server" not in request.fixturenames:
-        yield
-        return
-    server: PortalServer = request.getfixturevalue("portal_server")
-    before = server.portal.unexpected_errors
-    yield
-    assert server.portal.unexpected_errors == before, "a request reached the last-resort 500 handler"
+_no_unexpected_errors = no_unexpected_errors("portal_server")
 
 
 def other_server_config(server: PortalServer, **changes: Any) -> PortalConfig:

@@ -13,6 +13,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from chaincrm.models import Purpose
+from tests.contracts.helpers import REGISTRY_DOMAIN_NAME, REGISTRY_DOMAIN_VERSION, SET_CONSENT_TYPES
 from tests.portal.conftest import (
     PortalServer,
     new_customer,
@@ -60,21 +61,13 @@ def with_domain(body: dict[str, Any], wallet: LocalAccount, **domain: Any) -> di
     """`body` signed for another EIP-712 domain."""
     typed = {
         "domain": {
-            "name": "chaincrm CrmRegistry",
-            "version": "2",
+            "name": REGISTRY_DOMAIN_NAME,
+            "version": REGISTRY_DOMAIN_VERSION,
             "chainId": CHAIN_ID,
             "verifyingContract": domain.pop("registry"),
             **domain,
         },
-        "types": {
-            "SetConsent": [
-                {"name": "customerId", "type": "uint256"},
-                {"name": "purpose", "type": "uint8"},
-                {"name": "granted", "type": "bool"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ]
-        },
+        "types": SET_CONSENT_TYPES,
         "message": {
             "customerId": body["customer_id"],
             "purpose": int(Purpose.MARKETING),
@@ -143,8 +136,8 @@ def test_the_typed_data_is_what_eth_sign_typed_data_v4_takes(
     nonce = portal_server.crm.registry.nonce_of(portal_server.customer_id)
     assert body["typed_data"] == {
         "domain": {
-            "name": "chaincrm CrmRegistry",
-            "version": "2",
+            "name": REGISTRY_DOMAIN_NAME,
+            "version": REGISTRY_DOMAIN_VERSION,
             "chainId": CHAIN_ID,
             "verifyingContract": portal_server.crm.registry.address,
         },
@@ -155,13 +148,7 @@ def test_the_typed_data_is_what_eth_sign_typed_data_v4_takes(
                 {"name": "chainId", "type": "uint256"},
                 {"name": "verifyingContract", "type": "address"},
             ],
-            "SetConsent": [
-                {"name": "customerId", "type": "uint256"},
-                {"name": "purpose", "type": "uint8"},
-                {"name": "granted", "type": "bool"},
-                {"name": "nonce", "type": "uint256"},
-                {"name": "deadline", "type": "uint256"},
-            ],
+            **SET_CONSENT_TYPES,
         },
         "primaryType": "SetConsent",
         "message": {

@@ -157,6 +157,19 @@ def _customer_with_a_grant(crm: Crm, staff: Staff, wallet: LocalAccount) -> int:
     return customer_id
 
 
+def _revocation(crm: Crm, wallet: LocalAccount, customer_id: int, staff_address: str) -> AccessRevocation:
+    """The wallet's revocation of `staff_address`'s grant, at the customer's current nonce."""
+    return sign_access_revocation(
+        wallet,
+        chain_id=crm.chain.chain_id,
+        registry=crm.registry.address,
+        customer_id=customer_id,
+        staff=staff_address,
+        nonce=crm.registry.nonce_of(customer_id),
+        deadline=_chain_now(crm) + SIGNATURE_LIFETIME_SECONDS,
+    )
+
+
 def test_a_signed_revocation_relayed_by_another_account_revokes_the_grant(
     crm: Crm, staff: Staff, snapshot: None
 ) -> None:
@@ -164,15 +177,7 @@ def test_a_signed_revocation_relayed_by_another_account_revokes_the_grant(
     registry = crm.registry
     customer_id = _customer_with_a_grant(crm, staff, wallet)
     nonce = registry.nonce_of(customer_id)
-    revocation = sign_access_revocation(
-        wallet,
-        chain_id=crm.chain.chain_id,
-        registry=registry.address,
-        customer_id=customer_id,
-        staff=staff.agent2.address,
-        nonce=nonce,
-        deadline=_chain_now(crm) + SIGNATURE_LIFETIME_SECONDS,
-    )
+    revocation = _revocation(crm, wallet, customer_id, staff.agent2.address)
 
     receipt = registry.revoke_access_by_sig(AccessRevocation.from_json(revocation.to_json()), staff.stranger)
 
@@ -196,15 +201,7 @@ def test_a_replayed_signed_revocation_is_refused_by_name(crm: Crm, staff: Staff,
     wallet = Account.create()
     registry = crm.registry
     customer_id = _customer_with_a_grant(crm, staff, wallet)
-    revocation = sign_access_revocation(
-        wallet,
-        chain_id=crm.chain.chain_id,
-        registry=registry.address,
-        customer_id=customer_id,
-        staff=staff.agent2.address,
-        nonce=registry.nonce_of(customer_id),
-        deadline=_chain_now(crm) + SIGNATURE_LIFETIME_SECONDS,
-    )
+    revocation = _revocation(crm, wallet, customer_id, staff.agent2.address)
     registry.revoke_access_by_sig(revocation, staff.stranger)
     readers = sorted({*registry.readers_of(customer_id), staff.agent2.address})
     version = SealedVersion(os.urandom(32), os.urandom(32), readers_hash(readers))

@@ -7,17 +7,12 @@ event was lost or delivered twice past the receiver's dedup."""
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
-from unittest import mock
 
-from click.testing import CliRunner
-
-from chaincrm.cli.context import App
-from chaincrm.config import Settings
 from chaincrm_tools.bench import api as api_bench
 from chaincrm_tools.bench import api_figures
 from chaincrm_tools.bench.api_cli import api_bench_command
+from tests.tools.bench_command import run_bench_command
 
 INTERACTIONS = 2_000
 EVENTS = 300
@@ -39,23 +34,18 @@ def test_bench_api_writes_read_latency_webhook_and_write_figures(tmp_path: Path)
     # The command sizes interactions, events, requests and writes; customers and lag samples keep
     # their full size there.
     small = functools.partial(api_bench.run_api_bench, customers=CUSTOMERS, lag_events=LAG_EVENTS)
-    arguments = {
+    options = {
         "--interactions": INTERACTIONS,
         "--events": EVENTS,
         "--requests": REQUESTS,
         "--concurrency": CONCURRENCY,
         "--writes": WRITES,
     }
-    with mock.patch.object(api_bench, "run_api_bench", small):
-        run = CliRunner().invoke(
-            api_bench_command,
-            [str(item) for pair in arguments.items() for item in pair] + ["--out", str(out)],
-            obj=App(Settings(home=tmp_path / "home")),
-            catch_exceptions=False,
-        )
 
-    assert run.exit_code == 0, run.output
-    figures = json.loads(out.read_text())
+    figures, output = run_bench_command(
+        api_bench_command, api_bench, "run_api_bench", small, options, out, tmp_path / "home"
+    )
+
     index = figures["index"]
     assert index["interactions_in_index"] == INTERACTIONS
     assert index["synthetic_interactions"] == INTERACTIONS - index["interactions_on_chain"]
@@ -89,7 +79,7 @@ def test_bench_api_writes_read_latency_webhook_and_write_figures(tmp_path: Path)
     assert delivery["accepted_deliveries"] == delivery["unique_ids"] + delivery["duplicates"]
     assert delivery["requests_received"] == delivery["failed_on_purpose"] + delivery["accepted_deliveries"]
     assert delivery["backoff_base_seconds"] == api_figures.BENCH_BACKOFF_SECONDS
-    assert "retry delay starts at" in run.output  # the shortened backoff is said
+    assert "retry delay starts at" in output  # the shortened backoff is said
 
     writes = figures["writes"]
     for name in WRITE_RUNS:
@@ -109,4 +99,4 @@ def test_bench_api_writes_read_latency_webhook_and_write_figures(tmp_path: Path)
     timeline_p99 = reads["timeline"]["p99_ms"]
     assert targets["reads.timeline.p99_ms"]["met"] == (timeline_p99 < api_figures.TARGET_P99_MILLISECONDS)
     assert targets["webhook_delivery.lost"]["met"] is True
-    assert all(row["figure"] in run.output for row in figures["targets"])  # the printed table
+    assert all(row["figure"] in output for row in figures["targets"])  # the printed table

@@ -4,16 +4,11 @@ index over a real Anvil, runs to the end, and writes every figure. Timings are r
 from __future__ import annotations
 
 import functools
-import json
 from pathlib import Path
-from unittest import mock
 
-from click.testing import CliRunner
-
-from chaincrm.cli.context import App
-from chaincrm.config import Settings
 from chaincrm_tools.bench import serve as serve_bench
 from chaincrm_tools.bench.serve_cli import serve_bench_command
+from tests.tools.bench_command import run_bench_command
 
 INTERACTIONS = 2_000
 REQUESTS = 200
@@ -26,17 +21,12 @@ def test_bench_serve_writes_latency_payment_and_relayed_gas_figures(tmp_path: Pa
     out = tmp_path / "serve.json"
     # The command sizes interactions and requests; the customers keep their full size there.
     small = functools.partial(serve_bench.run_serve_bench, customers=CUSTOMERS)
-    with mock.patch.object(serve_bench, "run_serve_bench", small):
-        run = CliRunner().invoke(
-            serve_bench_command,
-            [str(arg) for arg in ("--interactions", INTERACTIONS, "--requests", REQUESTS, "--concurrency", CONCURRENCY)]
-            + ["--out", str(out)],
-            obj=App(Settings(home=tmp_path / "home")),
-            catch_exceptions=False,
-        )
+    options = {"--interactions": INTERACTIONS, "--requests": REQUESTS, "--concurrency": CONCURRENCY}
 
-    assert run.exit_code == 0, run.output
-    figures = json.loads(out.read_text())
+    figures, output = run_bench_command(
+        serve_bench_command, serve_bench, "run_serve_bench", small, options, out, tmp_path / "home"
+    )
+
     index = figures["index"]
     assert index["interactions_in_index"] == INTERACTIONS
     assert 0 < index["interactions_on_chain"] < INTERACTIONS
@@ -74,4 +64,4 @@ def test_bench_serve_writes_latency_payment_and_relayed_gas_figures(tmp_path: Pa
     for name, used in gas.items():
         assert targets[f"relayed_gas.{name}"]["met"] == (used <= serve_bench.TARGET_RELAYED_GAS)
     assert targets["pay_page.p99_ms"]["met"] == (pages["pay_page"]["p99_ms"] < serve_bench.TARGET_P99_MILLISECONDS)
-    assert all(row["figure"] in run.output for row in figures["targets"])  # the printed table
+    assert all(row["figure"] in output for row in figures["targets"])  # the printed table

@@ -17,7 +17,7 @@ from __future__ import annotations
 import importlib.util
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -36,6 +36,7 @@ from chaincrm.webhooks import store as tables
 from chaincrm.webhooks.dispatcher import Dispatcher, DispatchOptions, PassReport
 from chaincrm.webhooks.store import Endpoint, WebhookStore
 from tests.indexer.conftest import anvil_node, chain, crm, staff  # noqa: F401 - fixtures
+from tests.support import wait_for  # noqa: F401 - for this folder's tests
 
 T = TypeVar("T")
 
@@ -51,16 +52,6 @@ FAST = DispatchOptions(
     jitter=0.0,
 )
 WAIT_SECONDS = 20.0
-
-
-def wait_for(check: Callable[[], T | None], what: str, seconds: float = WAIT_SECONDS) -> T:
-    deadline = time.monotonic() + seconds
-    while True:
-        found = check()
-        if found:
-            return found
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.02)
 
 
 def mine(over: Chain, blocks: int = 1) -> None:

@@ -10,48 +10,22 @@ from collections.abc import Iterator
 import pytest
 
 from chaincrm.chain import Chain
-from chaincrm.contracts.client import Crm, connect
-from chaincrm.contracts.deployment import deploy
-from chaincrm.models import Purpose, Role
-from chaincrm.services.anvil import AnvilOptions, free_port, start_anvil, stop_process
-from tests.indexer.conftest import entry, grant, register
+from chaincrm.contracts.client import Crm
+from chaincrm.models import Purpose
+from tests.indexer.conftest import crm_on_own_anvil, entry, grant, register, reorg, signed_interaction
 from tests.sdk.conftest import Staff
 from tests.webhooks.conftest import Hooks, mine, scripted
 
 
 @pytest.fixture(scope="module")
 def crm(tmp_path_factory: pytest.TempPathFactory, staff: Staff) -> Iterator[Crm]:
-    log = tmp_path_factory.mktemp("webhook-reorg") / "anvil.log"
-    node, process = start_anvil(AnvilOptions(port=free_port(), log_file=log))
-    try:
-        chain = connect(node.url)
-        crm = Crm.attach(chain, deploy(chain, staff.admin, treasury=staff.treasury.address))
-        for agent in (staff.agent, staff.agent2):
-            crm.registry.grant_role(Role.AGENT, agent.address, staff.admin)
-        crm.registry.grant_role(Role.MANAGER, staff.manager.address, staff.admin)
-        yield crm
-    finally:
-        stop_process(process.pid)
+    with crm_on_own_anvil(tmp_path_factory.mktemp("webhook-reorg"), staff) as deployed:
+        yield deployed
 
 
 @pytest.fixture(scope="module")
 def chain(crm: Crm) -> Chain:
     return crm.chain
-
-
-def _reorg(chain: Chain, depth: int, raw_transactions: list[bytes]) -> None:
-    """Replace the last `depth` blocks; the given transactions go into the first new block."""
-    params = [depth, [["0x" + raw.hex(), 0] for raw in raw_transactions]]
-    response = chain.w3.provider.make_request("anvil_reorg", params)  # type: ignore[arg-type]
-    assert "error" not in response, response
-    chain.nonces.reset_all()
-
-
-def _signed_interaction(crm: Crm, staff: Staff, customer_id: int) -> bytes:
-    e = entry(customer_id)
-    fn = crm.registry.contract.functions.logInteraction(e.customer_id, int(e.kind), int(e.outcome), e.content_hash)
-    tx = crm.chain.build(fn, staff.agent2)
-    return bytes(staff.agent2.sign_transaction(tx).raw_transaction)  # type: ignore[arg-type]
 
 
 def test_a_sent_event_that_a_reorg_removes_is_reverted_and_its_replacement_sent(
@@ -66,7 +40,7 @@ def test_a_sent_event_that_a_reorg_removes_is_reverted_and_its_replacement_sent(
         hooks.sync()
         (sent,) = [json.loads(request.body) for request in receiver.requests]
 
-        _reorg(chain, 1, [_signed_interaction(crm, staff, customer_id)])
+        reorg(chain, 1, [signed_interaction(crm, staff, customer_id)])
         report = hooks.sync()
 
     assert report.reverted == 1
@@ -97,7 +71,7 @@ def test_an_event_a_reorg_removes_before_it_is_confirmations_deep_is_never_sent(
         crm.registry.log_interaction(entry(customer_id), staff.agent)
         hooks.sync(dispatcher)
 
-        _reorg(chain, 1, [])
+        reorg(chain, 1, [])
         mine(chain, 3)
         reports = [hooks.sync(dispatcher) for _ in range(2)]
         later = crm.registry.log_interaction(entry(customer_id), staff.agent)

@@ -9,7 +9,7 @@ from sqlalchemy import Connection, bindparam, select, tuple_
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chaincrm.api.answers import Labels, answer, answer_data, as_of_block, decode_cursor, next_cursor
+from chaincrm.api.answers import Labels, answer, answer_data, as_of_block, decode_cursor, id_page, page_answer
 from chaincrm.api.auth import api_key, api_of
 from chaincrm.api.errors import ApiError
 from chaincrm.api.models import (
@@ -119,17 +119,10 @@ async def list_customers(
     c = db.customers
 
     def read(conn: Connection) -> dict[str, Any]:
-        query = select(c).order_by(c.c.id).limit(limit + 1)
+        query = id_page(c, after, limit)
         if wanted is not None:
             query = query.where(c.c.status == int(wanted))
-        if after is not None:
-            query = query.where(c.c.id > after[0])
-        rows, cursor_after = next_cursor(conn.execute(query).mappings().all(), limit, lambda row: [row["id"]])
-        return {
-            "as_of_block": as_of_block(conn),
-            "next_cursor": cursor_after,
-            "items": [customer_item(row) for row in rows],
-        }
+        return page_answer(conn, conn.execute(query).mappings().all(), limit, lambda row: [row["id"]], customer_item)
 
     return answer_data(request, await api_of(request).portal.read(read))
 
@@ -181,12 +174,7 @@ async def timeline(
         rows = conn.execute(_TIMELINE if after is None else _TIMELINE_OLDER, values).all()
         if not rows and after is None and conn.execute(_CUSTOMER_EXISTS, values).first() is None:
             return None
-        items, cursor_after = next_cursor(rows, limit, lambda row: [row[5], row[6], row[8], row[9]])
-        return {
-            "as_of_block": as_of_block(conn),
-            "next_cursor": cursor_after,
-            "items": [interaction_item(row) for row in items],
-        }
+        return page_answer(conn, rows, limit, lambda row: [row[5], row[6], row[8], row[9]], interaction_item)
 
     page = await api_of(request).portal.read(read)
     if page is None:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from web3.logs import DISCARD
 
-from chaincrm.api.answers import Labels, answer, answer_data, decode_cursor, next_cursor
+from chaincrm.api.answers import Labels, answer, answer_data, decode_cursor, id_page, page_answer
 from chaincrm.api.auth import Author, api_key, api_of, author
 from chaincrm.api.errors import ApiError
 from chaincrm.api.models import (
@@ -116,7 +116,7 @@ async def list_deals(
     d = db.deals
 
     def read(conn: Connection) -> dict[str, Any]:
-        query = select(d).order_by(d.c.id).limit(limit + 1)
+        query = id_page(d, after, limit)
         if wanted is not None:
             query = query.where(d.c.stage == int(wanted))
         if owners is not None:
@@ -127,14 +127,7 @@ async def list_deals(
             query = query.where(d.c.opened_at >= since)
         if until is not None:
             query = query.where(d.c.opened_at <= until)
-        if after is not None:
-            query = query.where(d.c.id > after[0])
-        rows, cursor_after = next_cursor(conn.execute(query).mappings().all(), limit, lambda row: [row["id"]])
-        return {
-            "as_of_block": as_of_block(conn),
-            "next_cursor": cursor_after,
-            "items": [deal_item(row) for row in rows],
-        }
+        return page_answer(conn, conn.execute(query).mappings().all(), limit, lambda row: [row["id"]], deal_item)
 
     return answer_data(request, await api_of(request).portal.read(read))
 

@@ -11,7 +11,7 @@ from sqlalchemy import Connection, literal, tuple_
 from starlette.requests import Request
 from starlette.responses import Response
 
-from chaincrm.api.answers import answer_data, as_of_block, decode_cursor, next_cursor
+from chaincrm.api.answers import answer_data, decode_cursor, page_answer
 from chaincrm.api.auth import Author, api_key, api_of, author
 from chaincrm.api.models import InteractionIn, InteractionPage, InteractionSent
 from chaincrm.api.params import DEFAULT, Agents, Cursor, IdFilter, Limit, Since, Until, agents_chosen, id_is, window
@@ -59,12 +59,7 @@ async def list_interactions(
         if after is not None:
             query = query.where(tuple_(*key) > tuple_(*(literal(value) for value in after)))
         found = conn.execute(query).all()
-        items, cursor_after = next_cursor(found, limit, lambda row: [row[6], row[8], row[9]])
-        return {
-            "as_of_block": as_of_block(conn),
-            "next_cursor": cursor_after,
-            "items": [interaction_item(row) for row in items],
-        }
+        return page_answer(conn, found, limit, lambda row: [row[6], row[8], row[9]], interaction_item)
 
     return answer_data(request, await api_of(request).portal.read(read))
 

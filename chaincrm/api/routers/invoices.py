@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from web3.types import TxReceipt
 
-from chaincrm.api.answers import Labels, answer, answer_data, as_of_block, decode_cursor, next_cursor
+from chaincrm.api.answers import Labels, answer, answer_data, decode_cursor, page_answer
 from chaincrm.api.auth import Author, api_key, api_of, author
 from chaincrm.api.errors import ApiError
 from chaincrm.api.models import MAX_ID, InvoiceAnswer, InvoiceOut, InvoicePage, InvoiceSent
@@ -151,12 +151,7 @@ async def list_invoices(
 
     def read(conn: Connection) -> dict[str, Any]:
         found = [] if nothing else conn.execute(query, values).all()
-        rows, cursor_after = next_cursor(found, limit, lambda row: [row[0]])
-        return {
-            "as_of_block": as_of_block(conn),
-            "next_cursor": cursor_after,
-            "items": [invoice_item(row, now) for row in rows],
-        }
+        return page_answer(conn, found, limit, lambda row: [row[0]], lambda row: invoice_item(row, now))
 
     return answer_data(request, await portal.read(read))
 

@@ -1,6 +1,7 @@
 // The pipeline board: a deal moves by drag and drop between columns, by its "next stage" button or
 // by its "move to" list (the keyboard's way). Each move is a POST the server signs with the staff
 // member's keystore; a contract's refusal comes back decoded and is shown in #message.
+import { api } from "/static/api.js";
 import { Problem, h, readJson, showMessage, showProblem } from "/static/ui.js";
 
 const DEAL_TYPE = "application/x-chaincrm-deal";
@@ -20,30 +21,15 @@ function nextStage(stage) {
 }
 
 /** POST JSON with the session's CSRF token; the answer, or a Problem with the server's code. */
-async function post(path, body) {
-  let response;
-  try {
-    response = await fetch(path, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRF-Token": csrf },
-      body: JSON.stringify(body),
-    });
-  } catch {
-    throw new Problem("node_unreachable", UNREACHABLE);
-  }
-  let payload = null;
-  try {
-    payload = await response.json();
-  } catch {
-    payload = null;
-  }
-  if (response.ok && payload !== null) return payload;
-  const error = payload && typeof payload === "object" ? payload.error : null;
-  if (error && typeof error.code === "string") {
-    throw new Problem(error.code, String(error.message || error.code), { status: response.status, ...error });
-  }
-  throw new Problem("unexpected", `The server answered ${response.status}; reload the page and try again.`);
+function post(path, body) {
+  return api(path, {
+    method: "POST",
+    body,
+    headers: { "X-CSRF-Token": csrf },
+    unreachable: UNREACHABLE,
+    unexpected: (status) =>
+      new Problem("unexpected", `The server answered ${status}; reload the page and try again.`),
+  });
 }
 
 /** A card's buttons for its stage: none for a closed deal. */

@@ -130,8 +130,9 @@ function section(title, ...children) {
   return h("section", { class: "panel" }, h("h3", {}, title), ...children);
 }
 
-function emptyOr(items, text, build) {
-  return items.length ? build(items) : h("p", { class: "empty" }, text);
+/** A list of rows, one `row(item)` each, or a paragraph saying `text` when there is none. */
+function rowsOr(items, text, row) {
+  return items.length ? h("ul", { class: "rows" }, items.map(row)) : h("p", { class: "empty" }, text);
 }
 
 function mono(text) {
@@ -186,122 +187,98 @@ function actionButton(cls, parts, handler) {
 
 function renderConsents(customer) {
   const consents = customer.consents || [];
-  return emptyOr(consents, "No consent purposes.", (items) =>
-    h(
-      "ul",
-      { class: "rows" },
-      items.map((consent) => {
-        const purpose = words(consent.purpose);
-        const verb = consent.given ? "Withdraw" : "Give";
-        const next = !consent.given;
-        const run = (how) => (button) => changeConsent(customer.id, consent.purpose, next, how, button);
-        return h(
-          "li",
-          { class: "consent row", dataset: { purpose: consent.purpose } },
-          h(
-            "div",
-            { class: "row-main" },
-            h("strong", {}, purpose),
-            " ",
-            h("span", { class: `consent-state badge`, dataset: { given: String(Boolean(consent.given)) } }, consent.given ? "given" : "not given"),
-            consent.changed_at ? h("span", { class: "muted" }, " since ", when(consent.changed_at)) : null,
-          ),
-          h(
-            "div",
-            { class: "actions" },
-            actionButton("consent-sign", [verb, ` consent for ${purpose}`, " by signature"], run("sign")),
-            actionButton("consent-tx", [verb, ` consent for ${purpose}`, " by transaction"], run("tx")),
-          ),
-        );
-      }),
-    ),
-  );
+  return rowsOr(consents, "No consent purposes.", (consent) => {
+    const purpose = words(consent.purpose);
+    const verb = consent.given ? "Withdraw" : "Give";
+    const next = !consent.given;
+    const run = (how) => (button) => changeConsent(customer.id, consent.purpose, next, how, button);
+    return h(
+      "li",
+      { class: "consent row", dataset: { purpose: consent.purpose } },
+      h(
+        "div",
+        { class: "row-main" },
+        h("strong", {}, purpose),
+        " ",
+        h("span", { class: `consent-state badge`, dataset: { given: String(Boolean(consent.given)) } }, consent.given ? "given" : "not given"),
+        consent.changed_at ? h("span", { class: "muted" }, " since ", when(consent.changed_at)) : null,
+      ),
+      h(
+        "div",
+        { class: "actions" },
+        actionButton("consent-sign", [verb, ` consent for ${purpose}`, " by signature"], run("sign")),
+        actionButton("consent-tx", [verb, ` consent for ${purpose}`, " by transaction"], run("tx")),
+      ),
+    );
+  });
 }
 
 function renderGrants(customer) {
   const grants = customer.grants || [];
-  return emptyOr(grants, "No staff member has access now.", (items) =>
-    h(
-      "ul",
-      { class: "rows" },
-      items.map((grant) => {
-        const run = (how) => (button) => revoke(customer.id, grant.staff, how, button);
-        return h(
-          "li",
-          { class: "grant row", dataset: { staff: grant.staff } },
-          h("div", { class: "row-main" }, mono(grant.staff), h("span", {}, ` for ${words(grant.purpose)} since `, when(grant.since))),
-          h(
-            "div",
-            { class: "actions" },
-            actionButton("revoke-sign", ["Revoke", ` the access of ${grant.staff}`, " by signature"], run("sign")),
-            actionButton("revoke-tx", ["Revoke", ` the access of ${grant.staff}`, " by transaction"], run("tx")),
-          ),
-        );
-      }),
-    ),
-  );
+  return rowsOr(grants, "No staff member has access now.", (grant) => {
+    const run = (how) => (button) => revoke(customer.id, grant.staff, how, button);
+    return h(
+      "li",
+      { class: "grant row", dataset: { staff: grant.staff } },
+      h("div", { class: "row-main" }, mono(grant.staff), h("span", {}, ` for ${words(grant.purpose)} since `, when(grant.since))),
+      h(
+        "div",
+        { class: "actions" },
+        actionButton("revoke-sign", ["Revoke", ` the access of ${grant.staff}`, " by signature"], run("sign")),
+        actionButton("revoke-tx", ["Revoke", ` the access of ${grant.staff}`, " by transaction"], run("tx")),
+      ),
+    );
+  });
 }
 
 function renderAccess(events) {
-  return emptyOr(events, "No access was ever granted.", (items) =>
+  return rowsOr(events, "No access was ever granted.", (event) =>
     h(
-      "ul",
-      { class: "rows" },
-      items.map((event) =>
-        h(
-          "li",
-          { class: "access-event row" },
-          h(
-            "div",
-            { class: "row-main" },
-            when(event.at),
-            ` — ${words(event.purpose)} ${event.granted ? "granted" : "revoked"}`,
-            event.lawful_basis ? ` (${words(event.lawful_basis)})` : "",
-            " for ",
-            mono(event.staff),
-            " by ",
-            mono(event.actor),
-          ),
-          h("div", { class: "muted small" }, "tx ", mono(event.tx_hash)),
-        ),
+      "li",
+      { class: "access-event row" },
+      h(
+        "div",
+        { class: "row-main" },
+        when(event.at),
+        ` — ${words(event.purpose)} ${event.granted ? "granted" : "revoked"}`,
+        event.lawful_basis ? ` (${words(event.lawful_basis)})` : "",
+        " for ",
+        mono(event.staff),
+        " by ",
+        mono(event.actor),
       ),
+      h("div", { class: "muted small" }, "tx ", mono(event.tx_hash)),
     ),
   );
 }
 
 function renderDeals(deals) {
-  return emptyOr(deals, "No deals.", (items) =>
+  return rowsOr(deals, "No deals.", (deal) =>
     h(
-      "ul",
-      { class: "rows" },
-      items.map((deal) =>
-        h(
-          "li",
-          { class: "deal row", dataset: { dealId: String(deal.id) } },
+      "li",
+      { class: "deal row", dataset: { dealId: String(deal.id) } },
+      h(
+        "div",
+        { class: "row-main" },
+        h("strong", {}, `Deal ${deal.id}`),
+        " ",
+        h("span", { class: "badge", dataset: { stage: deal.stage } }, deal.stage),
+        ` ${ethText(deal.value_wei)}`,
+        deal.invoice_id !== null && deal.invoice_id !== undefined
+          ? h("span", {}, " — ", h("a", { href: `/pay/${deal.invoice_id}` }, `invoice ${deal.invoice_id}`))
+          : null,
+      ),
+      h("div", { class: "muted small" }, "owner ", mono(deal.owner)),
+      h(
+        "ol",
+        { class: "stages" },
+        (deal.stages || []).map((change) =>
           h(
-            "div",
-            { class: "row-main" },
-            h("strong", {}, `Deal ${deal.id}`),
-            " ",
-            h("span", { class: "badge", dataset: { stage: deal.stage } }, deal.stage),
-            ` ${ethText(deal.value_wei)}`,
-            deal.invoice_id !== null && deal.invoice_id !== undefined
-              ? h("span", {}, " — ", h("a", { href: `/pay/${deal.invoice_id}` }, `invoice ${deal.invoice_id}`))
-              : null,
-          ),
-          h("div", { class: "muted small" }, "owner ", mono(deal.owner)),
-          h(
-            "ol",
-            { class: "stages" },
-            (deal.stages || []).map((change) =>
-              h(
-                "li",
-                { class: "stage-change" },
-                when(change.at),
-                change.from === "none" ? ` opened as ${change.to} by ` : ` ${change.from} → ${change.to} by `,
-                mono(change.actor),
-              ),
-            ),
+            "li",
+            { class: "stage-change" },
+            when(change.at),
+            change.from === "none" ? ` opened as ${change.to} by ` : ` ${change.from} → ${change.to} by `,
+            mono(change.actor),
           ),
         ),
       ),
@@ -310,47 +287,35 @@ function renderDeals(deals) {
 }
 
 function renderInvoices(invoices) {
-  return emptyOr(invoices, "No invoices.", (items) =>
+  return rowsOr(invoices, "No invoices.", (invoice) =>
     h(
-      "ul",
-      { class: "rows" },
-      items.map((invoice) =>
-        h(
-          "li",
-          { class: "invoice row", dataset: { invoiceId: String(invoice.id) } },
-          h(
-            "div",
-            { class: "row-main" },
-            h("a", { href: `/pay/${invoice.id}` }, `Invoice ${invoice.id}`),
-            ` ${ethText(invoice.amount_wei)} `,
-            h("span", { class: "badge", dataset: { status: invoice.status } }, invoice.status),
-          ),
-          h(
-            "div",
-            { class: "muted small" },
-            `due ${dateText(invoice.due_at)}`,
-            invoice.overdue && invoice.status === "open" ? " (overdue)" : "",
-            invoice.paid_at ? h("span", {}, "; paid ", when(invoice.paid_at)) : null,
-          ),
-        ),
+      "li",
+      { class: "invoice row", dataset: { invoiceId: String(invoice.id) } },
+      h(
+        "div",
+        { class: "row-main" },
+        h("a", { href: `/pay/${invoice.id}` }, `Invoice ${invoice.id}`),
+        ` ${ethText(invoice.amount_wei)} `,
+        h("span", { class: "badge", dataset: { status: invoice.status } }, invoice.status),
+      ),
+      h(
+        "div",
+        { class: "muted small" },
+        `due ${dateText(invoice.due_at)}`,
+        invoice.overdue && invoice.status === "open" ? " (overdue)" : "",
+        invoice.paid_at ? h("span", {}, "; paid ", when(invoice.paid_at)) : null,
       ),
     ),
   );
 }
 
 function renderInteractions(interactions) {
-  return emptyOr(interactions, "No interactions recorded.", (items) =>
+  return rowsOr(interactions, "No interactions recorded.", (interaction) =>
     h(
-      "ul",
-      { class: "rows" },
-      items.map((interaction) =>
-        h(
-          "li",
-          { class: "interaction row" },
-          h("div", { class: "row-main" }, when(interaction.at), ` — ${words(interaction.kind)}, ${words(interaction.outcome)}, by `, mono(interaction.author)),
-          h("div", { class: "muted small" }, "content ", mono(interaction.content_hash)),
-        ),
-      ),
+      "li",
+      { class: "interaction row" },
+      h("div", { class: "row-main" }, when(interaction.at), ` — ${words(interaction.kind)}, ${words(interaction.outcome)}, by `, mono(interaction.author)),
+      h("div", { class: "muted small" }, "content ", mono(interaction.content_hash)),
     ),
   );
 }
