@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from chaincrm.cli.context import ADDRESS, App, integration_database_option, json_option, pass_app
+from chaincrm.cli.context import ADDRESS, App, check_database_folder, integration_database_option, json_option, pass_app
 from chaincrm.cli.output import emit, emit_line, table, when
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ def _keys(app: App, database: str | None) -> ApiKeys:
     from chaincrm.api.database import open_integration
     from chaincrm.api.keys import ApiKeys, metadata
 
+    check_database_folder(database, "--integration-database")
     return ApiKeys(open_integration(database, app.settings.home, metadata))
 
 

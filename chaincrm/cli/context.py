@@ -107,6 +107,24 @@ def integration_database_option(kept: str) -> Callable[[F], F]:
     )
 
 
+def check_database_folder(database: str | None, option: str) -> None:
+    """A SQLite file named by `option` goes into a folder that exists: a typo is refused, not
+    created (a default under <home> is created with its home)."""
+    from pathlib import Path
+
+    from chaincrm.errors import ConfigError
+    from chaincrm.index.database import database_url
+
+    if not database:
+        return
+    url = database_url(database)
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+        return
+    folder = Path(str(url.database)).expanduser().parent
+    if not folder.is_dir():
+        raise ConfigError(f"{option} {database}: the folder {folder} does not exist (create it first)")
+
+
 def json_option(func: F) -> F:
     return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON instead of text.")(func)
 

@@ -12,7 +12,7 @@ import click
 from click.core import ParameterSource
 
 from chaincrm.api.database import INTEGRATION_DATABASE_ENV
-from chaincrm.cli.context import DATABASE_ENV, KEYSTORE_ENV, App, pass_app
+from chaincrm.cli.context import DATABASE_ENV, KEYSTORE_ENV, App, check_database_folder, pass_app
 from chaincrm.errors import ConfigError
 
 DEFAULT_HOST = "127.0.0.1"
@@ -111,6 +111,7 @@ def serve_command(
 
     from chaincrm.portal import PortalConfig, create_app
 
+    check_database_folder(integration_database, "--integration-database")
     staff_account, staff_token = _staff_console(app, host, staff, keystore)
     if public_url is None and host in WILDCARD_HOSTS:
         raise ConfigError(

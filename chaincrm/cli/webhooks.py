@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 import click
 from rich.console import Console
 
-from chaincrm.cli.context import App, integration_database_option, json_option, pass_app
+from chaincrm.cli.context import App, check_database_folder, integration_database_option, json_option, pass_app
 from chaincrm.cli.output import emit, emit_line, table, when
 from chaincrm.webhooks.events import EVENT_TYPES
 
@@ -26,6 +26,7 @@ def _store(app: App, database: str | None) -> WebhookStore:
     from chaincrm.api.database import open_integration
     from chaincrm.webhooks.store import WebhookStore, metadata
 
+    check_database_folder(database, "--integration-database")
     return WebhookStore(open_integration(database, app.settings.home, metadata))
 
 

@@ -191,19 +191,25 @@ def _seconds(value: float | None) -> int | None:
 # ---------------------------------------------------------------------- input checks
 
 
+SHOWN_URL_LENGTH = 120
+
+
 def check_url(url: str) -> str:
-    """An endpoint URL: http(s)://host[:port][/path][?query], no user info, no fragment."""
+    """An endpoint URL: http(s)://host[:port][/path][?query], no user info, no fragment. A refused
+    URL is shown cut to SHOWN_URL_LENGTH characters (the error stays one short line)."""
+    shown = repr(url if len(url) <= SHOWN_URL_LENGTH else url[:SHOWN_URL_LENGTH] + "...")
     try:
         parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError:
-        raise ConfigError(f"{url!r} is not a URL (http:// or https://)") from None
+        raise ConfigError(f"{shown} is not a URL (http:// or https://)") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{url!r} is not an http:// or https:// URL with a host")
+        raise ConfigError(f"{shown} is not an http:// or https:// URL with a host")
     if parts.username or parts.password or parts.fragment:
-        raise ConfigError(f"{url!r} must not carry a user, a password or a #fragment")
+        # Not echoed: the user info may be a password.
+        raise ConfigError("a webhook URL must not carry a user, a password or a #fragment")
     if len(url) > URL_LENGTH or any(ch.isspace() for ch in url):
-        raise ConfigError(f"{url!r} is not a URL (spaces, or longer than {URL_LENGTH} characters)")
+        raise ConfigError(f"{shown} is not a URL (spaces, or longer than {URL_LENGTH} characters)")
     return url
 
 

@@ -66,6 +66,14 @@ def test_add_refuses_a_url_that_is_not_http_or_https_in_one_line(webhook_cli: Cl
     assert webhook_cli("webhook", "list", "--json").json() == []
 
 
+def test_a_refused_url_with_a_password_is_not_echoed_and_a_long_one_is_cut(webhook_cli: Cli) -> None:
+    with_password = webhook_cli("webhook", "add", "https://user:s3cret@example.org/", "--events", "invoice.paid")
+    too_long = webhook_cli("webhook", "add", "ftp://" + "x" * 5000, "--events", "invoice.paid")
+
+    assert "s3cret" not in with_password.error and with_password.error.count("\n") == 0
+    assert len(too_long.error) < 250 and "..." in too_long.error
+
+
 def test_add_refuses_an_unknown_event_type_in_one_line_naming_the_known_ones(webhook_cli: Cli) -> None:
     refused = webhook_cli("webhook", "add", "https://example.org/", "--events", "invoice.paid,invoice.lost")
 
