@@ -39,6 +39,8 @@ async def api_key(
     """The request's valid key (any key may read)."""
     if credentials is None:
         raise ApiError(401, "api_key_missing", "send an API key: Authorization: Bearer ck_...")
+    if len(request.headers.getlist("authorization")) > 1:  # which one would count is a proxy's guess
+        raise ApiError(401, "api_key_invalid", "send one Authorization header")
     state = api_of(request)
     try:
         return await state.integration(lambda: state.verified.verify(credentials.credentials))

@@ -27,9 +27,12 @@ exception's type only, and counts it in the portal's ``unexpected_errors``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Coroutine
 from typing import Any
 
+from fastapi.exceptions import HTTPException as FastApiHttpError
 from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,12 +47,12 @@ from chaincrm.errors import (
     StorageError,
     TransactionError,
 )
-from chaincrm.portal.security import HttpMiddleware, Refusal, error_response
+from chaincrm.portal.security import HttpMiddleware, Refusal, error_response, strict_json
 
 log = logging.getLogger("chaincrm.api")
 
 MAX_BODY_BYTES = 256 * 1024  # a note of a few pages; nothing else comes close
-_HTTP_CODES = {404: "not_found", 405: "method_not_allowed"}
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}
 
 
 class ApiError(Refusal):
@@ -112,6 +115,27 @@ async def http_error(request: Request, exc: Exception) -> Response:
     return error_response(code, message, exc.status_code)
 
 
+class StrictJsonRequest(Request):
+    """A request whose JSON body is read by :func:`strict_json` (FastAPI answers its errors 400)."""
+
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = strict_json(await self.body())
+        return self._json
+
+
+class StrictJsonRoute(APIRoute):
+    """The route class of the routers that take a body: bodies as :class:`StrictJsonRequest`."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def strict(request: Request) -> Response:
+            return await handler(StrictJsonRequest(request.scope, request.receive))
+
+        return strict
+
+
 class LastResort(HttpMiddleware):
     """ASGI middleware inside the API: an exception no handler took is a bug. It answers 500
     ``internal`` (when nothing was sent yet), logs the type only, and counts it on `portal`."""
@@ -158,7 +182,9 @@ class BodyLimit(HttpMiddleware):
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
                 if seen > MAX_BODY_BYTES:
-                    raise ApiError(413, "request_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes")
+                    # FastAPI answers any other exception while it reads the body as a 400: an
+                    # HTTPException it lets through (answered by http_error as request_too_large)
+                    raise FastApiHttpError(413, f"the body must be at most {MAX_BODY_BYTES} bytes")
             return message
 
         await self.app(scope, counted, send)
@@ -169,6 +195,8 @@ __all__ = [
     "ApiError",
     "BodyLimit",
     "LastResort",
+    "StrictJsonRequest",
+    "StrictJsonRoute",
     "api_error",
     "http_error",
     "package_error",

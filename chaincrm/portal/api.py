@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,7 +22,7 @@ from chaincrm.index.database import database_errors
 from chaincrm.portal import reads
 from chaincrm.portal.auth import COOKIE_NAME, AuthRefused, Session, verify_sign_in
 from chaincrm.portal.relayer import CONSENT, REVOKE, RelayRefused, RelayRequest, address_of, parse_relay, purpose_named
-from chaincrm.portal.security import Refusal, error_response, same_origin
+from chaincrm.portal.security import Refusal, error_response, same_origin, strict_json
 from chaincrm.portal.state import Portal
 
 MAX_BODY_BYTES = 16 * 1024
@@ -53,13 +52,9 @@ async def read_json(request: Request) -> Any:
         if len(body) > MAX_BODY_BYTES:
             raise BadRequest("request_too_large", f"the body must be at most {MAX_BODY_BYTES} bytes", 413)
     try:
-        return json.loads(bytes(body), parse_constant=_no_constant)
+        return strict_json(bytes(body))
     except (ValueError, RecursionError):
         raise BadRequest("invalid_request", "the body is not JSON") from None
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
 
 
 def session_of(request: Request) -> Session:

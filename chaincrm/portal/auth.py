@@ -36,6 +36,7 @@ MAX_SIGNED_OUT = 10_000
 NONCE_BYTES = 16
 MAX_MESSAGE_CHARS = 4_096
 SIGNATURE_HEX_CHARS = 2 + 2 * 65
+SECP256K1_HALF_N = 0x7FFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF5D576E7357A4501DDFE92F46681B20A0
 _SALT = "chaincrm-portal-session"
 
 
@@ -137,6 +138,8 @@ def verify_sign_in(message: str, signature: str, *, domain: str, chain_id: int, 
         raise AuthRefused("siwe_invalid", "the sign-in message is too long")
     if len(signature) != SIGNATURE_HEX_CHARS or not signature.startswith("0x") or not is_hex(signature):
         raise AuthRefused("siwe_invalid", "the signature is not 65 bytes of 0x-prefixed hex")
+    if int(signature[66:130], 16) > SECP256K1_HALF_N:  # EIP-2: wallets sign with a low s only
+        raise AuthRefused("siwe_invalid", "the signature's s is not in the lower half of the curve order (EIP-2)")
     try:
         parsed = siwe.SiweMessage.from_message(message)
         exact = parsed.prepare_message() == message
@@ -164,6 +167,7 @@ def verify_sign_in(message: str, signature: str, *, domain: str, chain_id: int, 
 
 __all__ = [
     "COOKIE_NAME",
+    "SECP256K1_HALF_N",
     "AuthRefused",
     "NonceBook",
     "Session",

@@ -42,6 +42,7 @@ from chaincrm.contracts.signatures import (
 )
 from chaincrm.errors import ContractRevert
 from chaincrm.models import Purpose
+from chaincrm.portal.auth import SECP256K1_HALF_N
 from chaincrm.portal.config import SIGNATURE_LIFETIME_SECONDS
 from chaincrm.portal.security import Refusal
 
@@ -233,6 +234,8 @@ class Relayer:
         try:
             signer = Account.recover_message(signable, signature=request.signature)
         except Exception:  # eth-keys raises its own errors for an out-of-range r, s or v
+            signer = None
+        if int.from_bytes(request.signature[32:64], "big") > SECP256K1_HALF_N:  # the registry refuses a high s
             signer = None
         if signer != wallet:
             raise RelayRefused(

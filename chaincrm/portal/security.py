@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from typing import Any
@@ -129,6 +130,24 @@ class RateLimiter:
         return response
 
 
+def strict_json(body: bytes) -> Any:
+    """`body` as JSON, strictly: UTF-8 only (RFC 8259; json.loads would also guess UTF-16 and
+    UTF-32), no NaN or Infinity, and no object with a name twice (which value counts would be a
+    parser's guess). ValueError or RecursionError otherwise."""
+    return json.loads(body.decode("utf-8"), parse_constant=_no_constant, object_pairs_hook=_unique_names)
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _unique_names(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        raise ValueError("a name is repeated")
+    return found
+
+
 __all__ = [
     "CONTENT_SECURITY_POLICY",
     "HttpMiddleware",
@@ -137,5 +156,6 @@ __all__ = [
     "SecurityHeaders",
     "error_response",
     "same_origin",
+    "strict_json",
     "with_security_headers",
 ]

@@ -81,7 +81,7 @@ class Outbox:
         head = self.head()
         confirmed = head - self.confirmations
         cursor = self._cursor(index_state, head)
-        endpoints = self.store.endpoints()
+        endpoints = self._anchored(self.store.endpoints(), cursor.last_scanned)
         with database_errors(self.index), self.index.connect() as idx:
             index_state = _state_in(idx) or index_state  # the snapshot's own view
             reverted = self._reversals(idx, index_state, cursor)
@@ -106,6 +106,20 @@ class Outbox:
         return OutboxReport(len(found), reverted, scanned, more=scanned < reachable)
 
     # ------------------------------------------------------------------ steps
+
+    def _anchored(self, found: list[Endpoint], scanned: int) -> list[Endpoint]:
+        """The endpoints, each new one anchored at the block scanned so far: it gets only events
+        from later blocks, never older ones a rescan finds again or a pass collects late."""
+        new = [endpoint.id for endpoint in found if endpoint.since_block is None]
+        if not new:
+            return found
+        with database_errors(self.integration), writing(self.integration) as conn:
+            conn.execute(
+                update(tables.endpoints)
+                .where(tables.endpoints.c.id.in_(new), tables.endpoints.c.since_block.is_(None))
+                .values(since_block=scanned)
+            )
+            return self.store.endpoints(conn=conn)
 
     def _cursor(self, index_state: IndexState, head: int) -> _Cursor:
         query = select(tables.state).where(tables.state.c.id == 1)
@@ -238,7 +252,7 @@ class Outbox:
                 for event in found
                 if event.id not in known
                 for endpoint in endpoints
-                if endpoint.wants(event.type)
+                if endpoint.gets(event.type, event.block_number)
             ]
             insert_ignoring_duplicates(conn, tables.events, event_rows)
             insert_ignoring_duplicates(conn, tables.deliveries, delivery_rows)

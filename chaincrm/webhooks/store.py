@@ -67,6 +67,9 @@ endpoints = Table(
     Column("events", Text, nullable=False),  # comma-separated event types
     Column("created_at", BigInteger, nullable=False),
     Column("disabled", Boolean, nullable=False, default=False),
+    # The block the dispatcher had scanned up to when it first saw the endpoint: it is sent only
+    # events from later blocks (None until a dispatcher has seen it).
+    Column("since_block", BigInteger),
 )
 
 events = Table(
@@ -135,9 +138,15 @@ class Endpoint:
     created_at: int
     disabled: bool
     secret: str = ""
+    since_block: int | None = None
 
     def wants(self, event_type: str) -> bool:
         return event_type in self.events
+
+    def gets(self, event_type: str, block_number: int) -> bool:
+        """Whether an event of this type from this block goes to this endpoint: one it subscribed
+        to, from after the block the dispatcher had reached when it first saw the endpoint."""
+        return self.wants(event_type) and (self.since_block is None or block_number > self.since_block)
 
     def fields(self) -> dict[str, Any]:
         """For `--json` and listings: everything but the secret."""
@@ -328,8 +337,15 @@ class WebhookStore:
 
 def _endpoint(row: Any) -> Endpoint:
     types = tuple(name for name in str(row["events"]).split(",") if name)
+    since = row["since_block"]
     return Endpoint(
-        int(row["id"]), str(row["url"]), types, int(row["created_at"]), bool(row["disabled"]), str(row["secret"])
+        int(row["id"]),
+        str(row["url"]),
+        types,
+        int(row["created_at"]),
+        bool(row["disabled"]),
+        str(row["secret"]),
+        None if since is None else int(since),
     )
 
 

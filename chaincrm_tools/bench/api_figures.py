@@ -284,6 +284,7 @@ def delivery_figures(setup: BenchSetup, events: int, log: Callable[[str], None])
         "unique_ids": len(seen),
         "lost": len(expected - seen),
         "unexpected_ids": len(seen - expected),
+        "unexpected_sample": sorted(seen - expected)[:5],  # what to look at when it is not 0
         "exactly_once_after_dedup": seen == expected,
         "seconds_to_all_delivered": round(all_delivered, 1),
         "backoff_base_seconds": BENCH_BACKOFF_SECONDS,

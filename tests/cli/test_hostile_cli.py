@@ -105,7 +105,6 @@ def test_webhook_urls_that_are_not_http_are_refused_and_nothing_is_subscribed(cl
         "javascript:alert(1)",
         "http://",
         "http:///p",
-        "http://u:p@h/x",
         "http://h:99999/x",
         "http://[::1/x",
         "http://h/ x",
@@ -113,6 +112,10 @@ def test_webhook_urls_that_are_not_http_are_refused_and_nothing_is_subscribed(cl
     ):
         error = cli("webhook", "add", url, "--events", "invoice.paid", "--integration-database", database).error
         assert error.startswith(f"error: {url!r} ")
+    with_password = cli(
+        "webhook", "add", "http://u:p@h/x", "--events", "invoice.paid", "--integration-database", database
+    )
+    assert with_password.error == "error: a webhook URL must not carry a user, a password or a #fragment"
     for events in ("", ",", "bogus", "*", "INVOICE.PAID", "invoice.paid.reverted"):
         cli("webhook", "add", "http://h/x", "--events", events, "--integration-database", database).error  # noqa: B018
     assert not database.exists() or cli("webhook", "list", "--json", "--integration-database", database).json() == []

@@ -14,7 +14,7 @@ from web3.logs import DISCARD
 
 from chaincrm.api.answers import Labels, answer, answer_data, decode_cursor, id_page, page_answer
 from chaincrm.api.auth import Author, api_key, api_of, author
-from chaincrm.api.errors import ApiError
+from chaincrm.api.errors import ApiError, StrictJsonRoute
 from chaincrm.api.models import (
     MAX_ID,
     DealAnswer,
@@ -49,7 +49,7 @@ from chaincrm.index import schema as db
 from chaincrm.models import LossReason, Role, Stage
 from chaincrm.portal.reads import as_of_block, label
 
-router = APIRouter(prefix="/deals", tags=["deals"])
+router = APIRouter(prefix="/deals", tags=["deals"], route_class=StrictJsonRoute)
 DealId = Annotated[int, Path(ge=1, le=MAX_ID)]
 WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorAnswer} for code in (400, 401, 403, 404, 409, 503)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from chaincrm.api.answers import answer_data, decode_cursor, page_answer
 from chaincrm.api.auth import Author, api_key, api_of, author
+from chaincrm.api.errors import StrictJsonRoute
 from chaincrm.api.models import InteractionIn, InteractionPage, InteractionSent
 from chaincrm.api.params import DEFAULT, Agents, Cursor, IdFilter, Limit, Since, Until, agents_chosen, id_is, window
 from chaincrm.api.routers.customers import interaction_item
@@ -25,7 +26,7 @@ from chaincrm.models import Role
 from chaincrm.privacy.content import InteractionContent
 from chaincrm.privacy.notes import CustomerNotes
 
-router = APIRouter(prefix="/interactions", tags=["interactions"])
+router = APIRouter(prefix="/interactions", tags=["interactions"], route_class=StrictJsonRoute)
 
 
 @router.get("", response_model=InteractionPage, dependencies=[Depends(api_key)], summary="Interactions, chain order")
