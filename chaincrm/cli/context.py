@@ -95,6 +95,19 @@ def keystore_option(func: F) -> F:
     )(func)
 
 
+def index_source_options(func: F) -> F:
+    """--database and --from-chain for a read that takes the event index when it follows this
+    deployment and the chain otherwise."""
+    func = click.option("--from-chain", is_flag=True, help="Read the chain even when an index is there.")(func)
+    return click.option(
+        "--database",
+        envvar=DATABASE_ENV,
+        metavar="URL|PATH",
+        help=f"The event index to read when it follows this deployment [env {DATABASE_ENV}; default "
+        "<home>/index.sqlite]. Without one, the chain is read.",
+    )(func)
+
+
 def integration_database_option(kept: str) -> Callable[[F], F]:
     """``--integration-database URL|PATH``, passed as `database`: where `chaincrm serve` keeps `kept`."""
     return click.option(

@@ -23,7 +23,17 @@ from typing import Any
 import click
 from rich.console import Console
 
-from chaincrm.cli.context import ADDRESS, DATABASE_ENV, ID, App, F, enum_name, json_option, keystore_option, pass_app
+from chaincrm.cli.context import (
+    ADDRESS,
+    ID,
+    App,
+    F,
+    enum_name,
+    index_source_options,
+    json_option,
+    keystore_option,
+    pass_app,
+)
 from chaincrm.cli.customer_access import ACCESS_COMMANDS
 from chaincrm.cli.customer_refs import PURPOSE, accept_wallet_command, print_ref, ref_fields, ref_line
 from chaincrm.cli.customer_wallets import WALLET_COMMANDS
@@ -297,14 +307,7 @@ def update(
     "this deployment, else from the chain."
 )
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
-@click.option(
-    "--database",
-    envvar=DATABASE_ENV,
-    metavar="URL|PATH",
-    help=f"The event index to read when it follows this deployment [env {DATABASE_ENV}; default "
-    "<home>/index.sqlite]. Without one, the chain is read.",
-)
-@click.option("--from-chain", is_flag=True, help="Read the chain even when an index is there.")
+@index_source_options
 @json_option
 @pass_app
 def timeline(app: App, customer_id: int, database: str | None, from_chain: bool, as_json: bool) -> None:

@@ -14,12 +14,12 @@ from rich.console import Console
 
 from chaincrm.cli.context import (
     ADDRESS,
-    DATABASE_ENV,
     DEAL_VALUE,
     ID,
     App,
     EnumChoice,
     enum_name,
+    index_source_options,
     json_option,
     keystore_option,
     pass_app,
@@ -123,14 +123,7 @@ def lose(app: App, deal_id: int, reason: LossReason, keystore: str | None, as_js
     "when one follows this deployment and holds the deal, else from the chain."
 )
 @click.argument("deal_id", metavar="DEAL", type=ID)
-@click.option(
-    "--database",
-    envvar=DATABASE_ENV,
-    metavar="URL|PATH",
-    help=f"The event index to read when it follows this deployment [env {DATABASE_ENV}; default "
-    "<home>/index.sqlite]. Without one, the chain is read.",
-)
-@click.option("--from-chain", is_flag=True, help="Read the chain even when an index is there.")
+@index_source_options
 @json_option
 @pass_app
 def show(app: App, deal_id: int, database: str | None, from_chain: bool, as_json: bool) -> None:

@@ -20,7 +20,16 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.console import Console
 
-from chaincrm.cli.context import DATABASE_ENV, ID, App, EnumChoice, enum_name, json_option, keystore_option, pass_app
+from chaincrm.cli.context import (
+    ID,
+    App,
+    EnumChoice,
+    enum_name,
+    index_source_options,
+    json_option,
+    keystore_option,
+    pass_app,
+)
 from chaincrm.cli.files import read_bytes
 from chaincrm.cli.output import emit, emit_line, hex32, interaction_fields, table, tx_fields, when, working
 from chaincrm.errors import ConfigError, PrivacyError, StorageError
@@ -129,14 +138,7 @@ def _note_text(raw: bytes, path: Path) -> str:
     "prints as unknown(N).",
 )
 @click.argument("customer_id", metavar="[CUSTOMER]", type=ID, required=False)
-@click.option(
-    "--database",
-    envvar=DATABASE_ENV,
-    metavar="URL|PATH",
-    help=f"The event index to read when it follows this deployment [env {DATABASE_ENV}; default "
-    "<home>/index.sqlite]. Without one, the chain is read.",
-)
-@click.option("--from-chain", is_flag=True, help="Read the chain even when an index is there.")
+@index_source_options
 @json_option
 @pass_app
 def list_interactions(app: App, customer_id: int | None, database: str | None, from_chain: bool, as_json: bool) -> None:
