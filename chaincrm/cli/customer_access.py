@@ -17,7 +17,7 @@ import click
 from chaincrm.cli import Declined
 from chaincrm.cli.context import ADDRESS, ID, App, json_option, keystore_option, pass_app
 from chaincrm.cli.customer_refs import PURPOSE, print_ref, ref_fields
-from chaincrm.cli.customer_wallets import DAY_SECONDS, signature_days_option, write_signed
+from chaincrm.cli.customer_wallets import DAY_SECONDS, check_sign_only, sign_only_options, write_signed
 from chaincrm.cli.output import emit_line, hex32, purpose_with_basis, tracked, working
 from chaincrm.errors import ConfigError, PrivacyError
 from chaincrm.models import CustomerStatus, Purpose
@@ -52,11 +52,7 @@ def grant(app: App, customer_id: int, staff: str, purpose: Purpose, keystore: st
 )
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
 @click.argument("staff", type=ADDRESS)
-@click.option("--sign-only", is_flag=True, help="Only sign the revocation (print it, or write it to --out).")
-@click.option(
-    "--out", type=click.Path(path_type=Path, dir_okay=False), help="With --sign-only: write the signed JSON here."
-)
-@signature_days_option
+@sign_only_options("revocation")
 @keystore_option
 @json_option
 @pass_app
@@ -70,8 +66,7 @@ def revoke(
     keystore: str | None,
     as_json: bool,
 ) -> None:
-    if out is not None and not sign_only:
-        raise ConfigError("--out goes with --sign-only")
+    check_sign_only(sign_only, out)
     revoker = app.signer(keystore)
     if sign_only:
         signed = app.customers.sign_access_revocation(customer_id, staff, revoker.account, valid_days * DAY_SECONDS)

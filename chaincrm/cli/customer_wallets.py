@@ -40,6 +40,29 @@ def signature_days_option(func: F) -> F:
     )(func)
 
 
+def sign_only_options(what: str) -> Callable[[F], F]:
+    """--sign-only, --out and --valid-days for a change the customer's wallet may sign for others
+    to relay instead of sending it."""
+
+    def add(func: F) -> F:
+        func = signature_days_option(func)
+        func = click.option(
+            "--out",
+            type=click.Path(path_type=Path, dir_okay=False),
+            help="With --sign-only: write the signed JSON here.",
+        )(func)
+        return click.option(
+            "--sign-only", is_flag=True, help=f"Only sign the {what} (print it, or write it to --out)."
+        )(func)
+
+    return add
+
+
+def check_sign_only(sign_only: bool, out: Path | None) -> None:
+    if out is not None and not sign_only:
+        raise ConfigError("--out goes with --sign-only")
+
+
 def _consent_purpose(purpose: Purpose) -> Purpose:
     """Only the consent purposes have a consent to give or withdraw; the rest rest on another basis."""
     if not purpose.needs_consent:
@@ -255,11 +278,7 @@ def _relay(
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
 @click.option("--purpose", type=PURPOSE, required=True, help=f"What the consent is for: {CONSENT_NAMES}.")
 @click.option("--withdraw", is_flag=True, help="Withdraw the consent instead of giving it.")
-@click.option("--sign-only", is_flag=True, help="Only sign the change (print it, or write it to --out).")
-@click.option(
-    "--out", type=click.Path(path_type=Path, dir_okay=False), help="With --sign-only: write the signed JSON here."
-)
-@signature_days_option
+@sign_only_options("change")
 @keystore_option
 @json_option
 @pass_app
@@ -275,8 +294,7 @@ def consent(
     as_json: bool,
 ) -> None:
     purpose = _consent_purpose(purpose)
-    if out is not None and not sign_only:
-        raise ConfigError("--out goes with --sign-only")
+    check_sign_only(sign_only, out)
     wallet = app.signer(keystore)
     data = app.customers
     granted = not withdraw
