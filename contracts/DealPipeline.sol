@@ -2,6 +2,8 @@
 pragma solidity 0.8.37;
 
 import {IAccessControl} from "@openzeppelin/contracts/access/IAccessControl.sol";
+import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {IDealPipeline} from "../interfaces/IDealPipeline.sol";
 import {ICrmRegistry} from "../interfaces/ICrmRegistry.sol";
 import {ICustomerRegistry} from "../interfaces/ICustomerRegistry.sol";
@@ -9,12 +11,16 @@ import {IInvoiceEscrow} from "../interfaces/IInvoiceEscrow.sol";
 import {CrmRoles} from "./libraries/CrmRoles.sol";
 
 /// @title DealPipeline
-/// @notice Deals and their stages. Roles, grants and customers are read from the CRM registry.
-contract DealPipeline is IDealPipeline {
+/// @notice Deals and their stages. Roles, grants and customers are read from the CRM registry;
+/// offers are EIP-712 signatures of managers, accepted by the customer's own wallet.
+contract DealPipeline is IDealPipeline, EIP712 {
     /// @dev The escrow stores amounts as uint96; a larger deal could not be invoiced.
     uint256 private constant MAX_DEAL_VALUE_WEI = type(uint96).max;
     uint8 private constant MAX_DOCUMENT_KIND = 4; // other
     uint8 private constant MAX_LOSS_REASON = 5; // other
+    uint16 private constant BPS = 10_000;
+    bytes32 private constant OFFER_TYPEHASH =
+        keccak256("Offer(uint256 customerId,uint16 discountBps,uint64 expiry,uint32 maxUses,uint256 nonce)");
 
     ICrmRegistry public immutable registry;
     IInvoiceEscrow public immutable escrow;
@@ -23,10 +29,14 @@ contract DealPipeline is IDealPipeline {
     uint256 private _approvalThresholdWei;
     mapping(uint256 dealId => Deal) private _deals;
     mapping(uint256 dealId => uint256[] invoiceIds) private _invoices;
+    mapping(bytes32 digest => uint32 uses) private _offerUses;
+    mapping(address issuer => mapping(uint256 nonce => bool)) private _offersCancelled;
 
     /// @param escrow_ An escrow whose issuer is this contract (deploy it first, naming this
     /// contract's address, which the deployer knows from its nonce).
-    constructor(ICrmRegistry registry_, IInvoiceEscrow escrow_, uint256 approvalThresholdWei_) {
+    constructor(ICrmRegistry registry_, IInvoiceEscrow escrow_, uint256 approvalThresholdWei_)
+        EIP712("chaincrm DealPipeline", "1")
+    {
         if (escrow_.issuer() != address(this)) revert EscrowIssuerMismatch(address(escrow_), escrow_.issuer());
         registry = registry_;
         escrow = escrow_;
@@ -40,6 +50,110 @@ contract DealPipeline is IDealPipeline {
         override
         returns (uint256 dealId)
     {
+        return _openAsStaff(customerId, owner, valueWei, address(0));
+    }
+
+    /// @inheritdoc IDealPipeline
+    function openDealIn(uint256 customerId, address owner, uint256 value, address currency)
+        external
+        override
+        returns (uint256 dealId)
+    {
+        return _openAsStaff(customerId, owner, value, currency);
+    }
+
+    /// @inheritdoc IDealPipeline
+    function acceptOffer(
+        Offer calldata offer,
+        address issuer,
+        bytes calldata signature,
+        uint256 dealId,
+        uint256 value,
+        address currency
+    ) external override returns (uint256 acceptedDealId) {
+        bytes32 digest = _checkOffer(offer, issuer, signature);
+        if (dealId == 0) {
+            acceptedDealId = _open(offer.customerId, issuer, value, currency, Stage.Proposal, offer.discountBps);
+        } else {
+            if (value != 0 || currency != address(0)) revert OfferTermsUnexpected(dealId);
+            _discount(dealId, offer.customerId, offer.discountBps);
+            acceptedDealId = dealId;
+        }
+        _countUse(digest, offer, issuer, acceptedDealId);
+    }
+
+    /// @inheritdoc IDealPipeline
+    function cancelOffer(uint256 nonce) external override {
+        _offersCancelled[msg.sender][nonce] = true;
+        emit OfferCancelled(msg.sender, nonce);
+    }
+
+    /// @inheritdoc IDealPipeline
+    function offerDigest(Offer calldata offer) public view override returns (bytes32) {
+        return _hashTypedDataV4(
+            keccak256(
+                abi.encode(
+                    OFFER_TYPEHASH, offer.customerId, offer.discountBps, offer.expiry, offer.maxUses, offer.nonce
+                )
+            )
+        );
+    }
+
+    /// @inheritdoc IDealPipeline
+    function offerUses(bytes32 digest) external view override returns (uint32) {
+        return _offerUses[digest];
+    }
+
+    /// @inheritdoc IDealPipeline
+    function offerCancelled(address issuer, uint256 nonce) external view override returns (bool) {
+        return _offersCancelled[issuer][nonce];
+    }
+
+    /// @notice The EIP-712 domain separator (chain id and this contract).
+    // solhint-disable-next-line func-name-mixedcase
+    function DOMAIN_SEPARATOR() external view returns (bytes32) {
+        return _domainSeparatorV4();
+    }
+
+    /// @dev Every check of an offer and of its acceptance by the caller.
+    function _checkOffer(Offer calldata offer, address issuer, bytes calldata signature)
+        private
+        view
+        returns (bytes32 digest)
+    {
+        uint256 customerId = offer.customerId;
+        uint16 discountBps = offer.discountBps;
+        if (discountBps == 0 || discountBps >= BPS) revert OfferDiscountInvalid(discountBps);
+        // Offers last days: a validator's few seconds of timestamp drift do not matter.
+        // slither-disable-next-line timestamp
+        if (block.timestamp > offer.expiry) revert OfferExpired(offer.expiry);
+        if (_offersCancelled[issuer][offer.nonce]) revert OfferIsCancelled(issuer, offer.nonce);
+        _requireActiveCustomer(customerId);
+        if (msg.sender != registry.walletOf(customerId)) revert OfferNotForCaller(customerId, msg.sender);
+        digest = offerDigest(offer);
+        if (!SignatureChecker.isValidSignatureNow(issuer, digest, signature)) revert OfferSignatureInvalid(issuer);
+        if (!registry.hasRole(CrmRoles.MANAGER, issuer)) revert OfferIssuerNotManager(issuer);
+        if (_offerUses[digest] >= offer.maxUses) revert OfferUsedUp(digest, offer.maxUses);
+    }
+
+    function _discount(uint256 dealId, uint256 customerId, uint16 discountBps) private {
+        Deal storage deal = _requireOpenDeal(dealId);
+        if (deal.customerId != customerId) revert DealNotOfCustomer(dealId, customerId);
+        if (deal.discountBps != 0) revert DealAlreadyDiscounted(dealId);
+        deal.discountBps = discountBps;
+    }
+
+    function _countUse(bytes32 digest, Offer calldata offer, address issuer, uint256 dealId) private {
+        // Cannot overflow: _checkOffer refused a count at maxUses.
+        uint32 uses = _offerUses[digest] + 1;
+        _offerUses[digest] = uses;
+        emit OfferAccepted(digest, offer.customerId, dealId, issuer, offer.nonce, offer.discountBps, uses);
+    }
+
+    function _openAsStaff(uint256 customerId, address owner, uint256 value, address currency)
+        private
+        returns (uint256 dealId)
+    {
         bool manager = registry.hasRole(CrmRoles.MANAGER, msg.sender);
         if (!manager && !registry.hasRole(CrmRoles.AGENT, msg.sender)) {
             revert IAccessControl.AccessControlUnauthorizedAccount(msg.sender, CrmRoles.AGENT);
@@ -49,21 +163,37 @@ contract DealPipeline is IDealPipeline {
             revert CallerWithoutAccess(customerId, msg.sender);
         }
         _requireOwner(customerId, owner);
-        if (valueWei == 0 || valueWei > MAX_DEAL_VALUE_WEI) revert DealValueInvalid(valueWei, MAX_DEAL_VALUE_WEI);
+        dealId = _open(customerId, owner, value, currency, Stage.Lead, 0);
+    }
+
+    function _open(
+        uint256 customerId,
+        address owner,
+        uint256 value,
+        address currency,
+        Stage stage,
+        uint16 discountBps
+    ) private returns (uint256 dealId) {
+        if (customerId > type(uint64).max) revert IdOutOfRange(customerId);
+        if (value == 0 || value > MAX_DEAL_VALUE_WEI) revert DealValueInvalid(value, MAX_DEAL_VALUE_WEI);
+        if (currency != address(0) && !escrow.isTokenAllowed(currency)) revert TokenNotAllowed(currency);
 
         dealId = ++_dealCount;
         _deals[dealId] = Deal({
             owner: owner,
-            // Fits: an active customer's id is at most the registry's count, and checked in _requireOwner.
+            // Fits: checked above.
             customerId: uint64(customerId),
-            stage: Stage.Lead,
-            valueWei: uint128(valueWei),
+            discountBps: discountBps,
+            stage: stage,
+            valueWei: uint128(value),
             invoiceId: 0,
-            openedAt: uint40(block.timestamp)
+            openedAt: uint40(block.timestamp),
+            currency: currency
         });
 
-        emit DealOpened(dealId, customerId, owner, valueWei, msg.sender);
-        emit DealStageChanged(dealId, Stage.None, Stage.Lead, msg.sender, uint64(block.timestamp));
+        emit DealOpened(dealId, customerId, owner, value, msg.sender);
+        if (currency != address(0)) emit DealCurrency(dealId, currency);
+        emit DealStageChanged(dealId, Stage.None, stage, msg.sender, uint64(block.timestamp));
     }
 
     /// @inheritdoc IDealPipeline
@@ -76,7 +206,8 @@ contract DealPipeline is IDealPipeline {
         if (!canMove(from, target)) revert DealStageTransitionInvalid(dealId, from, target);
         _requireActiveCustomer(deal.customerId);
         uint256 threshold = _approvalThresholdWei;
-        if (target == Stage.Won && !manager && deal.valueWei > threshold) {
+        // The threshold is in wei: a deal in a token always reaches Won by a manager.
+        if (target == Stage.Won && !manager && (deal.valueWei > threshold || deal.currency != address(0))) {
             revert DealNeedsApproval(dealId, deal.valueWei, threshold);
         }
 
@@ -197,7 +328,9 @@ contract DealPipeline is IDealPipeline {
         // The escrow is immutable and trusted (its issuer is this contract) and issueInvoice calls
         // nothing: no re-entry can see the deal before its invoice id is written.
         // slither-disable-next-line reentrancy-no-eth
-        invoiceId = escrow.issueInvoice(dealId, customerId, payer, deal.valueWei);
+        uint256 value = deal.valueWei;
+        uint256 amount = value - value * deal.discountBps / BPS;
+        invoiceId = escrow.issueInvoice(dealId, customerId, payer, amount, deal.currency);
         // Fits: the escrow refuses to count invoices past 2**64.
         deal.invoiceId = uint64(invoiceId);
         _invoices[dealId].push(invoiceId);

@@ -25,6 +25,10 @@ from typing import Any
 from chaincrm.errors import ConfigError
 
 CONTRACT_NAMES = ("CrmRegistry", "DealPipeline", "InvoiceEscrow")
+"""The CRM's three core contracts, whose events the index follows."""
+EXPORTED_NAMES = (*CONTRACT_NAMES, "LoyaltyPoints", "TestStablecoin")
+"""Every artifact the package carries: the core, the loyalty points token, and the test stablecoin
+that local chains and the demo deploy."""
 BUILD_DIR_VARIABLE = "CHAINCRM_BUILD_DIR"
 PACKAGE_ARTIFACTS = ("contracts", "artifacts")
 """Where the exported artifacts sit inside the ``chaincrm`` package."""
@@ -92,11 +96,11 @@ def all_abis(build_dir: Path | None = None) -> list[tuple[dict[str, Any], ...]]:
 
 
 def export_artifacts(build_dir: Path, target: Path) -> list[Path]:
-    """Write the ABI and bytecode of each of :data:`CONTRACT_NAMES` from Brownie's ``build_dir``
+    """Write the ABI and bytecode of each of :data:`EXPORTED_NAMES` from Brownie's ``build_dir``
     into ``target`` (the package's artifacts folder), for a wheel to carry."""
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name in CONTRACT_NAMES:
+    for name in EXPORTED_NAMES:
         source = build_dir / f"{name}.json"
         try:
             data = json.loads(source.read_text())
