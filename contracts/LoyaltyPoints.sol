@@ -37,6 +37,12 @@ contract LoyaltyPoints is ERC20, ILoyaltyPoints {
         revert PointsNotTransferable();
     }
 
+    /// @dev Refused before any allowance is read: every allowance is zero, and the reason is that
+    /// points do not move, not that none was approved.
+    function transferFrom(address, address, uint256) public pure override(ERC20, IERC20) returns (bool) {
+        revert PointsNotTransferable();
+    }
+
     /// @dev Only mints (from zero) and burns (to zero) move points.
     function _update(address from, address to, uint256 value) internal override {
         if (from != address(0) && to != address(0)) revert PointsNotTransferable();
