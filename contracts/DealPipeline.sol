@@ -325,11 +325,11 @@ contract DealPipeline is IDealPipeline, EIP712 {
         address payer = registry.walletOf(customerId);
         if (payer == address(0)) revert CustomerWalletMissing(customerId);
 
+        uint256 value = deal.valueWei;
+        uint256 amount = value - value * deal.discountBps / BPS;
         // The escrow is immutable and trusted (its issuer is this contract) and issueInvoice calls
         // nothing: no re-entry can see the deal before its invoice id is written.
         // slither-disable-next-line reentrancy-no-eth
-        uint256 value = deal.valueWei;
-        uint256 amount = value - value * deal.discountBps / BPS;
         invoiceId = escrow.issueInvoice(dealId, customerId, payer, amount, deal.currency);
         // Fits: the escrow refuses to count invoices past 2**64.
         deal.invoiceId = uint64(invoiceId);

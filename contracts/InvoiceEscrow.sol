@@ -167,10 +167,13 @@ contract InvoiceEscrow is IInvoiceEscrow, ReentrancyGuardTransient {
         uint256 due = points == 0 ? invoice.amount : _redeem(invoiceId, invoice, currency, points);
 
         // A permit already used (someone copied it from the mempool and sent it first) reverts;
-        // the payment still goes through when the allowance it granted is there.
-        // slither-disable-next-line unused-return
+        // the payment still goes through when the allowance it granted is there. `due` is the
+        // amount owed after the discount, not a balance: Slither's reentrancy-balance reads the
+        // points balance checked in _redeem into it, but those points are burned already.
+        // slither-disable-next-line unused-return,reentrancy-balance
         try IERC20Permit(currency).permit(msg.sender, address(this), due, deadline, v, r, s) {}
         catch {
+            // slither-disable-next-line reentrancy-balance
             if (IERC20(currency).allowance(msg.sender, address(this)) < due) revert PermitInvalid(currency);
         }
         _payToken(invoiceId, invoice, currency, due);

@@ -99,6 +99,23 @@ def main() -> int:
     for source_path, source_output in sorted(output["sources"].items()):
         contracts = output.get("contracts", {}).get(source_path, {})
         if not contracts:
+            # A file with no contract (OpenZeppelin's interfaces/IERC20.sol only re-exports
+            # token/ERC20/IERC20.sol, and SafeERC20 imports it) gets no source unit on this route,
+            # and Slither then stops at its import ("... does not exist"). An artifact under a
+            # placeholder name with the file's AST and nothing else gives it one.
+            placeholder = "SourceOnly_" + "".join(c if c.isalnum() else "_" for c in source_path)
+            artifact = {
+                "contractName": placeholder,
+                "sourcePath": source_path,
+                "abi": [],
+                "ast": source_output["ast"],
+                "bytecode": "",
+                "deployedBytecode": "",
+                "sourceMap": "",
+                "deployedSourceMap": "",
+            }
+            with open(tmp_dir / "contracts" / f"{placeholder}.json", "w", encoding="utf-8") as fp:
+                json.dump(artifact, fp, sort_keys=True)
             uncovered.append(source_path)
         for name, contract_output in sorted(contracts.items()):
             if name in names:
@@ -129,7 +146,7 @@ def main() -> int:
     if uncovered:
         # crytic-compile makes source units only from contract artifacts: a file with nothing
         # but free functions, errors or constants cannot be represented on this route.
-        print("warning: sources without a contract are invisible to the brownie route: "
+        print("note: sources without a contract, given placeholder artifacts: "
               + ", ".join(uncovered), file=sys.stderr)
     # Every file solc read, for tools/slither.sh to tell when the artifacts are out of date.
     with open(tmp_dir / "sources.txt", "w", encoding="utf-8") as fp:
