@@ -566,7 +566,6 @@ contract InvoiceEscrow is IInvoiceEscrow, ReentrancyGuardTransient {
     }
 
     function _release(uint256 invoiceId, Invoice storage invoice) private {
-        address payer = invoice.payer;
         address currency = invoice.currency;
         uint96 amount = invoice.amount;
         invoice.status = InvoiceStatus.Released;
@@ -580,17 +579,21 @@ contract InvoiceEscrow is IInvoiceEscrow, ReentrancyGuardTransient {
             _tokens[currency].held -= amount;
         }
         emit InvoiceReleased(invoiceId, to, msg.sender, amount);
-        _award(invoiceId, payer, currency, amount);
+        _award(invoiceId, invoice, currency, amount);
         if (currency == address(0)) _transfer(to, amount);
         else IERC20(currency).safeTransfer(to, amount);
     }
 
     /// @dev Points are minted at release, never at payment: a refunded invoice earns none.
-    function _award(uint256 invoiceId, address payer, address currency, uint256 amount) private {
-        ILoyaltyPoints loyalty = _loyalty;
-        if (address(loyalty) == address(0)) return;
+    /// The payer's slot is read only when points are minted.
+    function _award(uint256 invoiceId, Invoice storage invoice, address currency, uint256 amount) private {
+        // Rates are zero until an admin sets them, and setting them needs no loyalty program: the
+        // rate is read first, the program only when there are points to mint.
         uint256 points = amount * _rates[currency].earnWad / WAD;
         if (points == 0) return;
+        ILoyaltyPoints loyalty = _loyalty;
+        if (address(loyalty) == address(0)) return;
+        address payer = invoice.payer;
         emit PointsAwarded(invoiceId, payer, points);
         loyalty.mint(payer, points);
     }

@@ -34,6 +34,9 @@ from chaincrm.privacy import readers_hash
 from chaincrm.privacy.customers import public_key64
 from chaincrm.services.anvil import AnvilOptions, anvil, dev_private_keys, free_port
 from chaincrm.units import WEI_PER_ETH
+from chaincrm_tools.bench.payments import NOTES as PAYMENT_NOTES
+from chaincrm_tools.bench.payments import TARGETS as PAYMENT_TARGETS
+from chaincrm_tools.bench.payments import PaymentActors, PaymentGas
 
 SCALES = (10, 10_000)
 PAYER_FUNDING_WEI = 100 * WEI_PER_ETH
@@ -53,6 +56,7 @@ GAS_TARGETS = {
     "pay": 60_000,
     "release_after_window_by_treasury": 45_000,
     "withdraw_refund": 40_000,
+    **PAYMENT_TARGETS,
 }
 OPERATION_NOTES = {
     "register_customer": "agent; wallet proposed, version 1 sealed for agent + manager",
@@ -73,6 +77,7 @@ OPERATION_NOTES = {
     "release_after_window_by_manager": "a manager, after the dispute window",
     "refund_credit": "manager credits the payer (pull)",
     "withdraw_refund": "the payer withdraws the credit",
+    **PAYMENT_NOTES,
 }
 
 
@@ -337,6 +342,25 @@ class _GasRun:
         for name, releaser in releases.items():
             self.record(name, escrow.release(held[name], releaser))
 
+    def payments(self, customer_id: int, payer: LocalAccount) -> None:
+        """Issue 11's operations and their anchors (chaincrm_tools.bench.payments)."""
+        actors = self.actors
+        measured = PaymentGas(
+            self.crm,
+            PaymentActors(actors.admin, actors.agent, actors.manager, actors.treasury),
+            advance=self.advance,
+            now=self.chain_now,
+        )
+        measured.anchors(payer)
+        measured.tokens(customer_id, payer)
+        measured.loyalty(customer_id, payer)
+        measured.offers(customer_id, payer)
+        measured.offchain(customer_id)
+        count = self.crm.registry.customer_count()
+        spread = max(1, count // 100)
+        measured.reminders([1 + (i * spread) % count for i in range(100)])
+        self.gas.update(measured.gas)
+
 
 def measure_gas(records: int, log: Callable[[str], None] = print) -> dict[str, int]:
     """Gas used per operation (from receipts) on a chain that already holds `records` of each kind."""
@@ -350,6 +374,7 @@ def measure_gas(records: int, log: Callable[[str], None] = print) -> dict[str, i
         run.interactions(paying)
         run.deals(paying)
         run.money(paying, payer)
+        run.payments(paying, payer)
         return run.gas
 
 
