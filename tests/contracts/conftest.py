@@ -223,6 +223,6 @@ def won_invoice(pipeline, agent):
         deal_id = pipeline.openDeal(customer_id, agent, value, {"from": agent}).return_value
         for stage in (QUALIFIED, PROPOSAL, NEGOTIATION, CONTRACTING, WON):
             pipeline.moveStage(deal_id, stage, {"from": agent})
-        return deal_id, pipeline.dealOf(deal_id)[4]
+        return deal_id, pipeline.dealOf(deal_id)[5]
 
     return _won

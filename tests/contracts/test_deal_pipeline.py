@@ -59,7 +59,7 @@ INVALID_MOVES_FROM_OPEN_STAGES = [
 ]
 
 # Fields of the Deal struct, in the order dealOf returns them.
-OWNER, CUSTOMER_ID, STAGE, VALUE_WEI, INVOICE_ID, OPENED_AT = range(6)
+OWNER, CUSTOMER_ID, DISCOUNT_BPS, STAGE, VALUE_WEI, INVOICE_ID, OPENED_AT, CURRENCY = range(8)
 
 
 @pytest.fixture(scope="module")
@@ -175,7 +175,7 @@ def test_agent_with_a_grant_opens_a_deal_at_lead(pipeline, agent, customer_id):
     tx = pipeline.openDeal(customer_id, agent, DEAL_VALUE_WEI, {"from": agent})
 
     deal = tuple(pipeline.dealOf(tx.return_value))
-    assert deal == (agent.address, customer_id, LEAD, DEAL_VALUE_WEI, 0, tx.timestamp)
+    assert deal == (agent.address, customer_id, 0, LEAD, DEAL_VALUE_WEI, 0, tx.timestamp, ZERO_ADDRESS)
 
 
 def test_opening_a_deal_counts_deals_one_by_one(pipeline, agent, customer_id):

@@ -20,6 +20,7 @@ from tests.contracts.helpers import (
     REFUNDED,
     RELEASED,
     TREASURY_DELAY_SECONDS,
+    ZERO_ADDRESS,
     reverts_with,
 )
 
@@ -78,7 +79,7 @@ def issue_paid(escrow, issuer, stranger):
     """Issue an invoice to `payer` and pay it from there: an account, or a contract wallet's `pay`."""
 
     def _issue_paid(payer, amount: int) -> int:
-        invoice_id = escrow.issueInvoice(1, 1, payer, amount, {"from": issuer}).return_value
+        invoice_id = escrow.issueInvoice(1, 1, payer, amount, ZERO_ADDRESS, {"from": issuer}).return_value
         if hasattr(payer, "pay"):
             payer.pay(invoice_id, {"from": stranger, "value": amount})
         else:

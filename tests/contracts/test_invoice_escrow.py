@@ -37,7 +37,7 @@ ONE_DAY_SECONDS = 24 * 3600
 FIRST_EPOCH = 1
 
 # Fields of the Invoice struct, in the order invoiceOf returns them.
-AMOUNT, DUE_AT, PAID_AT, STATUS, DEAL_ID, TREASURY_EPOCH, PAYER, CUSTOMER_ID = range(8)
+AMOUNT, DUE_AT, PAID_AT, STATUS, DEAL_ID, TREASURY_EPOCH, PAYER, CUSTOMER_ID, CURRENCY = range(9)
 
 
 def set_next_block_timestamp(timestamp: int) -> None:
@@ -233,14 +233,14 @@ def test_constructor_refuses_a_treasury_delay_not_longer_than_the_window(
 
 
 def test_issuer_issues_an_open_invoice(direct_escrow, issuer, customer):
-    tx = direct_escrow.issueInvoice(41, 42, customer, ONE_ETH, {"from": issuer})
+    tx = direct_escrow.issueInvoice(41, 42, customer, ONE_ETH, ZERO_ADDRESS, {"from": issuer})
 
     invoice = tuple(direct_escrow.invoiceOf(tx.return_value))
-    assert invoice == (ONE_ETH, tx.timestamp + PAYMENT_TERM_SECONDS, 0, OPEN, 41, 0, customer.address, 42)
+    assert invoice == (ONE_ETH, tx.timestamp + PAYMENT_TERM_SECONDS, 0, OPEN, 41, 0, customer.address, 42, ZERO_ADDRESS)
 
 
 def test_issuing_emits_invoice_issued(direct_escrow, issuer, customer):
-    tx = direct_escrow.issueInvoice(41, 42, customer, ONE_ETH, {"from": issuer})
+    tx = direct_escrow.issueInvoice(41, 42, customer, ONE_ETH, ZERO_ADDRESS, {"from": issuer})
 
     assert dict(tx.events["InvoiceIssued"]) == {
         "invoiceId": tx.return_value,
@@ -250,31 +250,34 @@ def test_issuing_emits_invoice_issued(direct_escrow, issuer, customer):
         "amount": ONE_ETH,
         "dueAt": tx.timestamp + PAYMENT_TERM_SECONDS,
         "paymentReference": direct_escrow.paymentReference(tx.return_value),
+        "currency": ZERO_ADDRESS,
     }
 
 
 def test_invoice_ids_count_up_one_by_one_from_one(direct_escrow, issuer, customer):
-    first = direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": issuer}).return_value
-    second = direct_escrow.issueInvoice(2, 1, customer, ONE_ETH, {"from": issuer}).return_value
+    first = direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, ZERO_ADDRESS, {"from": issuer}).return_value
+    second = direct_escrow.issueInvoice(2, 1, customer, ONE_ETH, ZERO_ADDRESS, {"from": issuer}).return_value
 
     assert (first, second) == (1, 2)
     assert direct_escrow.invoiceCount() == 2
 
 
 def test_issuing_holds_no_funds(direct_escrow, issuer, customer):
-    direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": issuer})
+    direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, ZERO_ADDRESS, {"from": issuer})
 
     assert (direct_escrow.liabilitiesWei(), direct_escrow.balance()) == (0, 0)
 
 
 def test_issuer_may_issue_the_largest_uint96_amount(direct_escrow, issuer, customer):
-    invoice_id = direct_escrow.issueInvoice(1, 1, customer, MAX_AMOUNT_WEI, {"from": issuer}).return_value
+    invoice_id = direct_escrow.issueInvoice(1, 1, customer, MAX_AMOUNT_WEI, ZERO_ADDRESS, {"from": issuer}).return_value
 
     assert direct_escrow.invoiceOf(invoice_id)[AMOUNT] == MAX_AMOUNT_WEI
 
 
 def test_issuer_may_use_the_largest_uint64_deal_and_customer_ids(direct_escrow, issuer, customer):
-    invoice_id = direct_escrow.issueInvoice(MAX_ID, MAX_ID, customer, ONE_ETH, {"from": issuer}).return_value
+    invoice_id = direct_escrow.issueInvoice(
+        MAX_ID, MAX_ID, customer, ONE_ETH, ZERO_ADDRESS, {"from": issuer}
+    ).return_value
 
     invoice = direct_escrow.invoiceOf(invoice_id)
     assert (invoice[DEAL_ID], invoice[CUSTOMER_ID]) == (MAX_ID, MAX_ID)
@@ -285,35 +288,35 @@ def test_issuing_is_refused_to_anyone_but_the_issuer(request, direct_escrow, cus
     account = request.getfixturevalue(caller)
 
     with reverts_with("CallerNotIssuer", account):
-        direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": account})
+        direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, ZERO_ADDRESS, {"from": account})
 
 
 def test_the_pipelines_escrow_refuses_invoices_issued_by_anyone_else(escrow, manager, customer):
     with reverts_with("CallerNotIssuer", manager):
-        escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": manager})
+        escrow.issueInvoice(1, 1, customer, ONE_ETH, ZERO_ADDRESS, {"from": manager})
 
 
 def test_issuing_to_no_payer_reverts(direct_escrow, issuer):
     with reverts_with("InvoicePayerMissing", 41):
-        direct_escrow.issueInvoice(41, 1, ZERO_ADDRESS, ONE_ETH, {"from": issuer})
+        direct_escrow.issueInvoice(41, 1, ZERO_ADDRESS, ONE_ETH, ZERO_ADDRESS, {"from": issuer})
 
 
 @pytest.mark.parametrize("amount", [0, MAX_AMOUNT_WEI + 1], ids=["zero", "above-uint96"])
 def test_issuing_an_invalid_amount_reverts(direct_escrow, issuer, customer, amount):
     with reverts_with("InvoiceAmountInvalid", amount):
-        direct_escrow.issueInvoice(1, 1, customer, amount, {"from": issuer})
+        direct_escrow.issueInvoice(1, 1, customer, amount, ZERO_ADDRESS, {"from": issuer})
 
 
 @pytest.mark.parametrize("deal_id", [MAX_ID + 1, 2**256 - 1], ids=["2**64", "max-uint256"])
 def test_issuing_for_a_deal_id_above_uint64_reverts(direct_escrow, issuer, customer, deal_id):
     with reverts_with("IdOutOfRange", deal_id):
-        direct_escrow.issueInvoice(deal_id, 1, customer, ONE_ETH, {"from": issuer})
+        direct_escrow.issueInvoice(deal_id, 1, customer, ONE_ETH, ZERO_ADDRESS, {"from": issuer})
 
 
 @pytest.mark.parametrize("customer_id", [MAX_ID + 1, 2**256 - 1], ids=["2**64", "max-uint256"])
 def test_issuing_for_a_customer_id_above_uint64_reverts(direct_escrow, issuer, customer, customer_id):
     with reverts_with("IdOutOfRange", customer_id):
-        direct_escrow.issueInvoice(1, customer_id, customer, ONE_ETH, {"from": issuer})
+        direct_escrow.issueInvoice(1, customer_id, customer, ONE_ETH, ZERO_ADDRESS, {"from": issuer})
 
 
 # --- pay ---------------------------------------------------------------------------------------
@@ -950,7 +953,7 @@ def test_cancelling_emits_invoice_cancelled(escrow, manager, invoice_id):
 
 
 def test_the_issuer_cancels_an_open_invoice(direct_escrow, issuer, customer):
-    invoice_id = direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, {"from": issuer}).return_value
+    invoice_id = direct_escrow.issueInvoice(1, 1, customer, ONE_ETH, ZERO_ADDRESS, {"from": issuer}).return_value
 
     tx = direct_escrow.cancel(invoice_id, {"from": issuer})
 

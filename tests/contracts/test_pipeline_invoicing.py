@@ -23,6 +23,7 @@ from tests.contracts.helpers import (
     REFUNDED,
     RELEASED,
     WON,
+    ZERO_ADDRESS,
     random_hash,
     reverts_with,
 )
@@ -33,9 +34,9 @@ UNKNOWN_DEAL_ID = 999
 REASON_PRICE = 1
 
 # Fields of the Deal struct, in the order dealOf returns them.
-OWNER, CUSTOMER_ID, STAGE, VALUE_WEI, INVOICE_ID, OPENED_AT = range(6)
+OWNER, CUSTOMER_ID, DISCOUNT_BPS, STAGE, VALUE_WEI, INVOICE_ID, OPENED_AT, CURRENCY = range(8)
 # Fields of the escrow's Invoice struct.
-AMOUNT, DUE_AT, PAID_AT, STATUS, DEAL_ID, TREASURY_EPOCH, PAYER, INVOICE_CUSTOMER_ID = range(8)
+AMOUNT, DUE_AT, PAID_AT, STATUS, DEAL_ID, TREASURY_EPOCH, PAYER, INVOICE_CUSTOMER_ID, INVOICE_CURRENCY = range(9)
 
 
 @pytest.fixture(scope="module")
@@ -100,6 +101,7 @@ def test_reaching_won_issues_the_invoice_in_the_same_transaction(
         "amount": DEAL_VALUE_WEI,
         "dueAt": tx.timestamp + PAYMENT_TERM_SECONDS,
         "paymentReference": escrow.paymentReference(invoice_id),
+        "currency": ZERO_ADDRESS,
     }
 
 
@@ -132,6 +134,7 @@ def test_the_invoice_of_a_won_deal_carries_the_deal_the_customer_and_the_value(
         0,
         customer.address,
         customer_id,
+        ZERO_ADDRESS,
     )
 
 
@@ -297,6 +300,7 @@ def test_reissuing_emits_deal_invoiced_and_invoice_issued(pipeline, escrow, mana
         "amount": DEAL_VALUE_WEI,
         "dueAt": tx.timestamp + PAYMENT_TERM_SECONDS,
         "paymentReference": escrow.paymentReference(new_invoice_id),
+        "currency": ZERO_ADDRESS,
     }
 
 

@@ -43,6 +43,7 @@ from tests.contracts.helpers import (
     RELEASED,
     TREASURY_DELAY_SECONDS,
     WON,
+    ZERO_ADDRESS,
     random_hash,
     readers_hash,
     reverts_with,
@@ -70,7 +71,7 @@ NONE = 0
 FINAL_STAGES = (WON, LOST)
 MAX_LOSS_REASON = 5
 INVOICE_STATUS = 3  # position of `status` in the Invoice struct
-DEAL_OWNER, DEAL_STAGE, DEAL_INVOICE_ID = 0, 2, 4  # positions in the Deal struct
+DEAL_OWNER, DEAL_STAGE, DEAL_INVOICE_ID = 0, 3, 5  # positions in the Deal struct
 RECEIPT_POLL_SECONDS = 0.01
 
 
@@ -188,7 +189,7 @@ class EscrowMachine(RuleBasedStateMachine):
         payer = self.payers[payer_index]
         self._next_block()
 
-        invoice_id = self.escrow.issueInvoice(1, 1, payer, amount, {"from": self.issuer}).return_value
+        invoice_id = self.escrow.issueInvoice(1, 1, payer, amount, ZERO_ADDRESS, {"from": self.issuer}).return_value
 
         assert invoice_id == self.id_offset + len(self.invoices) + 1
         self.invoices.append(InvoiceModel(invoice_id, payer, amount))
@@ -545,7 +546,7 @@ def preloaded_invoices(machine_escrow, issuer, manager, customer, customer2):
     escrow = machine_escrow
 
     def issue(payer, amount) -> InvoiceModel:
-        invoice_id = escrow.issueInvoice(1, 1, payer, amount, {"from": issuer}).return_value
+        invoice_id = escrow.issueInvoice(1, 1, payer, amount, ZERO_ADDRESS, {"from": issuer}).return_value
         return InvoiceModel(invoice_id, payer, amount)
 
     def pay(invoice: InvoiceModel) -> None:
@@ -802,7 +803,7 @@ class DealMachine(RuleBasedStateMachine):
         on_chain = [tuple(self.pipeline.dealOf(deal.deal_id)) for deal in self.deals]
 
         assert [deal[: DEAL_STAGE + 1] for deal in on_chain] == [
-            (deal.owner.address, self.customer_id, deal.stage) for deal in self.deals
+            (deal.owner.address, self.customer_id, 0, deal.stage) for deal in self.deals
         ]
         assert [deal[DEAL_INVOICE_ID] != 0 for deal in on_chain] == [deal.stage == WON for deal in self.deals]
 

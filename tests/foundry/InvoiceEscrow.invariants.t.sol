@@ -8,8 +8,9 @@ import {InvariantTest} from "./utils/InvariantTest.sol";
 
 /// @title Invariants of InvoiceEscrow
 /// @notice forge calls EscrowHandler's actions at random (pay, confirm, dispute, release, refund,
-/// reclaim, withdraw, cancel, reissue, treasury changes, forced ETH, sweep, time) and checks every
-/// `invariant_*` function after each call.
+/// reclaim, withdraw, cancel, reissue, treasury changes, forced ETH, sweep, time; the same in a
+/// TestStablecoin: payToken, token refunds, tokens sent in and swept; off-chain payments) and checks
+/// every `invariant_*` function after each call. The money invariants hold per currency.
 contract InvoiceEscrowInvariants is InvariantTest, CrmDeployment {
     IInvoiceEscrow private _escrow;
     EscrowHandler private _handler;
@@ -24,7 +25,7 @@ contract InvoiceEscrowInvariants is InvariantTest, CrmDeployment {
     /// @notice The escrow's balance covers the invoices it holds (Paid and Disputed) and the refunds
     /// it owes; anything above is forced ETH not yet swept, to the wei.
     function invariant_balanceCoversTheInvoicesItHolds() public view {
-        (uint256 heldWei,) = _held();
+        (uint256 heldWei,) = _held(address(0));
         uint256 owedWei = _refundsOwed();
         uint256 balance = address(_escrow).balance;
 
@@ -35,6 +36,35 @@ contract InvoiceEscrowInvariants is InvariantTest, CrmDeployment {
             "balance != held + owed + unswept forced ETH"
         );
         _checkEq(_escrow.liabilitiesWei(), heldWei + owedWei, "liabilitiesWei() != held + owed");
+    }
+
+    /// @notice The same per token: the escrow's token balance covers the token invoices it holds and
+    /// the token refunds it owes (`tokenLiabilities`); anything above was sent in and not yet swept.
+    function invariant_tokenBalanceCoversTheTokenInvoicesItHolds() public view {
+        address token = address(_handler.token());
+        (uint256 held,) = _held(token);
+        uint256 owed = _tokenRefundsOwed(token);
+        uint256 balance = _handler.token().balanceOf(address(_escrow));
+
+        _checkAtMost(_escrow.tokenLiabilities(token), balance, "tokenLiabilities exceed the token balance");
+        _checkEq(_escrow.tokenLiabilities(token), held + owed, "tokenLiabilities() != held + owed");
+        _checkEq(
+            balance, held + owed + _handler.ghostTokenSentIn() - _handler.ghostTokenSwept(), "token balance != held + owed + unswept"
+        );
+        _checkEq(
+            balance + _handler.ghostTokenReleased() + _handler.ghostTokenRefundWithdrawn() + _handler.ghostTokenSwept(),
+            _handler.ghostTokenPaidIn() + _handler.ghostTokenSentIn(),
+            "token balance != paid in + sent in - released - withdrawn - swept"
+        );
+        _checkAtMost(
+            _handler.ghostTokenReleased() + _handler.ghostTokenRefundCredited(), _handler.ghostTokenPaidIn(), "more tokens paid out than paid in"
+        );
+        address[] memory payers = _handler.payers();
+        for (uint256 i; i < payers.length; ++i) {
+            _checkEq(
+                _escrow.tokenRefundOf(token, payers[i]), _handler.ghostTokenRefundOwed(payers[i]), "tokenRefundOf != the model's credit"
+            );
+        }
     }
 
     /// @notice No invoice is released or refunded more than once, and no more leaves than came in.
@@ -95,10 +125,12 @@ contract InvoiceEscrowInvariants is InvariantTest, CrmDeployment {
         _checkEq(_handler.ghostSpecViolations(), 0, _handler.ghostFirstSpecViolation());
     }
 
-    function _held() private view returns (uint256 heldWei, uint256 heldCount) {
+    /// @dev What the Paid and Disputed invoices in `currency` (address(0): ETH) hold.
+    function _held(address currency) private view returns (uint256 heldWei, uint256 heldCount) {
         uint256 count = _escrow.invoiceCount();
         for (uint256 id = 1; id <= count; ++id) {
             IInvoiceEscrow.Invoice memory invoice = _escrow.invoiceOf(id);
+            if (invoice.currency != currency) continue;
             if (invoice.status == IInvoiceEscrow.InvoiceStatus.Paid || invoice.status == IInvoiceEscrow.InvoiceStatus.Disputed) {
                 heldWei += invoice.amount;
                 ++heldCount;
@@ -113,13 +145,21 @@ contract InvoiceEscrowInvariants is InvariantTest, CrmDeployment {
         }
     }
 
+    function _tokenRefundsOwed(address token) private view returns (uint256 owed) {
+        address[] memory payers = _handler.payers();
+        for (uint256 i; i < payers.length; ++i) {
+            owed += _escrow.tokenRefundOf(token, payers[i]);
+        }
+    }
+
     /// @dev The invoice status machine, written out independently of the contract.
     function _invoiceMayMove(uint256 from, uint256 to) private pure returns (bool) {
         IInvoiceEscrow.InvoiceStatus f = IInvoiceEscrow.InvoiceStatus(from);
         IInvoiceEscrow.InvoiceStatus t = IInvoiceEscrow.InvoiceStatus(to);
         if (f == IInvoiceEscrow.InvoiceStatus.None) return t == IInvoiceEscrow.InvoiceStatus.Open;
         if (f == IInvoiceEscrow.InvoiceStatus.Open) {
-            return t == IInvoiceEscrow.InvoiceStatus.Paid || t == IInvoiceEscrow.InvoiceStatus.Cancelled;
+            return t == IInvoiceEscrow.InvoiceStatus.Paid || t == IInvoiceEscrow.InvoiceStatus.Cancelled
+                || t == IInvoiceEscrow.InvoiceStatus.PaidOffChain;
         }
         if (f == IInvoiceEscrow.InvoiceStatus.Paid) {
             return t == IInvoiceEscrow.InvoiceStatus.Disputed || t == IInvoiceEscrow.InvoiceStatus.Released
@@ -128,6 +168,6 @@ contract InvoiceEscrowInvariants is InvariantTest, CrmDeployment {
         if (f == IInvoiceEscrow.InvoiceStatus.Disputed) {
             return t == IInvoiceEscrow.InvoiceStatus.Released || t == IInvoiceEscrow.InvoiceStatus.Refunded;
         }
-        return false; // Released, Refunded and Cancelled are final
+        return false; // Released, Refunded, Cancelled and PaidOffChain are final
     }
 }

@@ -4,6 +4,7 @@ pragma solidity 0.8.37;
 import {IDealPipeline} from "../../../interfaces/IDealPipeline.sol";
 import {IInvoiceEscrow} from "../../../interfaces/IInvoiceEscrow.sol";
 import {ForceSender} from "../../../contracts/testing/ForceSender.sol";
+import {TestStablecoin} from "../../../contracts/testing/TestStablecoin.sol";
 import {Crm} from "../utils/CrmDeployment.sol";
 import {Vm, VM} from "../utils/Vm.sol";
 
@@ -19,10 +20,22 @@ import {Vm, VM} from "../utils/Vm.sol";
 /// sum of the escrow's events). Each action also checks its own pre-conditions (who may call,
 /// when, from which status) against an independent model and counts any success the model refuses.
 /// A refused call reverts the handler, so forge's metrics count refusals as reverts.
+///
+/// Invoices come in two currencies, ETH and one allow-listed TestStablecoin (6 decimals): every
+/// ghost total exists once per currency, token movements are reconciled with the events like ETH
+/// ones (the payers', treasuries' and escrow's token balances, the token refund credits), and
+/// tokens also reach the escrow by plain transfer (to be swept) and invoices are settled off-chain.
 contract EscrowHandler {
-    uint256 private constant STATUS_COUNT = 7; // IInvoiceEscrow.InvoiceStatus has seven members
+    uint256 private constant STATUS_COUNT = 8; // IInvoiceEscrow.InvoiceStatus has eight members
     uint256 private constant MAX_INVOICE_WEI = 1_000 ether;
     uint256 private constant MAX_FORCED_WEI = 10 ether;
+    /// @dev A million units of the 6-decimal stablecoin.
+    uint256 private constant MAX_INVOICE_TOKENS = 1e12;
+    uint256 private constant MAX_SENT_TOKENS = 1e10;
+    uint256 private constant STARTING_TOKENS = 1e30;
+    /// @dev One invoice issued in this many is in the token, the others in ETH.
+    uint256 private constant CURRENCIES = 2;
+    uint8 private constant MAX_PAYMENT_METHOD = 3;
     /// @dev Every actor's (and this handler's) ETH, dealt once at construction: no balance is set by
     /// cheatcode during a run, so every change of a tracked balance is the system's doing.
     uint256 private constant STARTING_BALANCE_WEI = 1e9 ether;
@@ -43,6 +56,8 @@ contract EscrowHandler {
     uint256 private constant PAID = 1 << uint8(IInvoiceEscrow.InvoiceStatus.Paid);
     uint256 private constant DISPUTED = 1 << uint8(IInvoiceEscrow.InvoiceStatus.Disputed);
     uint256 private constant CANCELLED = 1 << uint8(IInvoiceEscrow.InvoiceStatus.Cancelled);
+    /// @dev Where ghost totals per currency keep ETH (the token's are keyed by its address).
+    address private constant ETH = address(0);
 
     IInvoiceEscrow public immutable escrow;
     IDealPipeline public immutable pipeline;
@@ -53,6 +68,7 @@ contract EscrowHandler {
     uint256 public immutable disputeResolutionSeconds;
     uint256 public immutable treasuryDelaySeconds;
     ForceSender private immutable _forceSender;
+    TestStablecoin public immutable token;
 
     address[] private _payers;
     uint256[] private _customerIds;
@@ -71,6 +87,14 @@ contract EscrowHandler {
     uint256 public ghostRefundWithdrawnWei;
     uint256 public ghostForcedInWei;
     uint256 public ghostSweptWei;
+    /// @dev The same totals in the token's base units.
+    uint256 public ghostTokenPaidIn;
+    uint256 public ghostTokenReleased;
+    uint256 public ghostTokenRefundCredited;
+    uint256 public ghostTokenRefundWithdrawn;
+    uint256 public ghostTokenSentIn;
+    uint256 public ghostTokenSwept;
+    mapping(address payer => uint256 amount) public ghostTokenRefundOwed;
     /// @dev InvoicePaid events per invoice, and InvoiceReleased plus InvoiceRefunded events.
     mapping(uint256 invoiceId => uint256 count) public ghostPayments;
     mapping(uint256 invoiceId => uint256 count) public ghostPayouts;
@@ -123,11 +147,22 @@ contract EscrowHandler {
         }
         VM.deal(address(this), STARTING_BALANCE_WEI);
         _forceSender = new ForceSender();
+
+        token = new TestStablecoin("Test Dollar", "TUSD");
+        VM.label(address(token), "TestStablecoin");
+        VM.prank(admin);
+        crm.escrow.allowToken(address(token), true);
+        token.mint(address(this), STARTING_TOKENS);
+        for (uint256 i; i < _payers.length; ++i) {
+            token.mint(_payers[i], STARTING_TOKENS);
+            VM.prank(_payers[i]);
+            token.approve(address(crm.escrow), type(uint256).max);
+        }
     }
 
     /// @notice The functions forge should call.
     function actions() external pure returns (bytes4[] memory selectors) {
-        selectors = new bytes4[](16);
+        selectors = new bytes4[](20);
         selectors[0] = this.issueInvoice.selector;
         selectors[1] = this.reissueInvoice.selector;
         selectors[2] = this.cancel.selector;
@@ -144,6 +179,10 @@ contract EscrowHandler {
         selectors[13] = this.forceEther.selector;
         selectors[14] = this.sweep.selector;
         selectors[15] = this.warp.selector;
+        selectors[16] = this.withdrawTokenRefund.selector;
+        selectors[17] = this.sendTokens.selector;
+        selectors[18] = this.sweepToken.selector;
+        selectors[19] = this.recordOffChainPayment.selector;
     }
 
     modifier timed() {
@@ -184,12 +223,42 @@ contract EscrowHandler {
         if (status != IInvoiceEscrow.InvoiceStatus.Open) _violation("cancel of an invoice that is not open");
     }
 
+    /// @notice The payer pays: `pay` with ETH for an ETH invoice, `payToken` (allowance given at
+    /// construction) for a token invoice. One call in WRONG_AMOUNT_ODDS sends the wrong ETH amount,
+    /// or pays a token invoice with ETH or an ETH invoice with payToken.
     function pay(uint256 invoiceSeed, uint256 actorSeed, uint256 amountSeed) external timed {
         uint256 invoiceId = _invoiceIn(OPEN, invoiceSeed);
         IInvoiceEscrow.Invoice memory invoice = escrow.invoiceOf(invoiceId);
-        uint256 amount = invoice.amount;
-        if (_roll(amountSeed, WRONG_AMOUNT_ODDS) == 0) amount = amountSeed % 2 == 0 ? amount - 1 : amount + 1;
-        _pay(invoiceId, invoice, _actorOr(invoice.payer, actorSeed), amount);
+        address actor = _actorOr(invoice.payer, actorSeed);
+        bool wrong = _roll(amountSeed, WRONG_AMOUNT_ODDS) == 0;
+        if (wrong && (invoice.currency != ETH || amountSeed % 3 == 0)) {
+            _payInOtherCurrency(invoiceId, invoice, actor);
+            return;
+        }
+        uint256 amount = invoice.currency == ETH ? invoice.amount : 0;
+        if (wrong) amount = amountSeed % 2 == 0 ? amount - 1 : amount + 1;
+        _pay(invoiceId, invoice, actor, amount);
+    }
+
+    /// @notice A manager records an open invoice as paid outside the chain.
+    function recordOffChainPayment(uint256 invoiceSeed, uint256 actorSeed, uint8 method) external timed {
+        uint256 invoiceId = _invoiceIn(OPEN, invoiceSeed);
+        IInvoiceEscrow.InvoiceStatus status = escrow.invoiceOf(invoiceId).status;
+        address actor = _actorOr(manager, actorSeed);
+        method = uint8(_bound(method, 0, MAX_PAYMENT_METHOD + 1));
+
+        _observe(
+            address(escrow),
+            actor,
+            abi.encodeCall(
+                IInvoiceEscrow.recordOffChainPayment, (invoiceId, method, keccak256("receipt"), keccak256("cid"))
+            ),
+            0
+        );
+
+        if (actor != manager) _violation("recordOffChainPayment by a non-manager");
+        if (method == 0 || method > MAX_PAYMENT_METHOD) _violation("recordOffChainPayment with an invalid method");
+        if (status != IInvoiceEscrow.InvoiceStatus.Open) _violation("recordOffChainPayment of an invoice not open");
     }
 
     function confirmDelivery(uint256 invoiceSeed, uint256 actorSeed) external timed {
@@ -250,7 +319,7 @@ contract EscrowHandler {
         if (actor != invoice.payer) _violation("reclaim by someone other than the payer");
         if (invoice.status != IInvoiceEscrow.InvoiceStatus.Disputed) _violation("reclaim of an undisputed invoice");
         if (block.timestamp < ghostResolveBy[invoiceId]) _violation("reclaim before the resolution deadline");
-        ghostRefundOwedWei[invoice.payer] += invoice.amount;
+        _owe(invoice);
     }
 
     function withdrawRefund(uint256 actorSeed) external timed {
@@ -321,6 +390,45 @@ contract EscrowHandler {
         if (ghostSweptWei - sweptBefore != unswept) _violation("sweep took other than the forced ETH");
     }
 
+    /// @notice A payer withdraws token refunds credited to it (a manager refunds a token invoice
+    /// first when nobody is owed any, except in one call of ARRANGE_ODDS).
+    function withdrawTokenRefund(uint256 actorSeed) external timed {
+        address payer = _tokenCreditedPayer(actorSeed);
+        if (ghostTokenRefundOwed[payer] == 0 && _roll(actorSeed, ARRANGE_ODDS) != 0) {
+            uint256 invoiceId = _findIn(PAID | DISPUTED, actorSeed, address(token));
+            if (invoiceId == 0) {
+                invoiceId = _issueIn(actorSeed, actorSeed, address(token));
+                _pay(invoiceId, escrow.invoiceOf(invoiceId), escrow.invoiceOf(invoiceId).payer, 0);
+            }
+            IInvoiceEscrow.Invoice memory invoice = escrow.invoiceOf(invoiceId);
+            _refund(invoiceId, invoice, manager);
+            payer = invoice.payer;
+        }
+        address actor = _actorOr(payer, actorSeed);
+        uint256 owed = ghostTokenRefundOwed[actor];
+
+        _observe(address(escrow), actor, abi.encodeCall(IInvoiceEscrow.withdrawTokenRefund, (address(token))), 0);
+
+        if (owed == 0) _violation("withdrawTokenRefund with nothing owed");
+        ghostTokenRefundOwed[actor] = 0;
+    }
+
+    /// @notice Tokens reach the escrow by a plain transfer, without an invoice: no escrow event.
+    function sendTokens(uint256 amountSeed) external timed {
+        _sendTokens(amountSeed);
+    }
+
+    function sweepToken(uint256 actorSeed) external timed {
+        if (ghostTokenSentIn == ghostTokenSwept && _roll(actorSeed, ARRANGE_ODDS) != 0) _sendTokens(actorSeed);
+        address actor = _actors[actorSeed % _actors.length];
+        uint256 unswept = ghostTokenSentIn - ghostTokenSwept;
+        uint256 sweptBefore = ghostTokenSwept;
+
+        _observe(address(escrow), actor, abi.encodeCall(IInvoiceEscrow.sweepToken, (address(token))), 0);
+
+        if (ghostTokenSwept - sweptBefore != unswept) _violation("sweepToken took other than the tokens sent in");
+    }
+
     function warp(uint256 secondsSeed) external {
         currentTime += _bound(secondsSeed, MIN_WARP_SECONDS, MAX_WARP_SECONDS);
         VM.warp(currentTime);
@@ -329,10 +437,18 @@ contract EscrowHandler {
     // ---------------------------------------------------------------- steps shared by actions
 
     function _issue(uint256 customerSeed, uint256 valueSeed) private returns (uint256 invoiceId) {
+        // Both seeds decide: callers that arrange an invoice pass the same seed twice.
+        address currency = _roll(uint256(keccak256(abi.encode(customerSeed, valueSeed))), CURRENCIES) == 0
+            ? address(token)
+            : ETH;
+        return _issueIn(customerSeed, valueSeed, currency);
+    }
+
+    function _issueIn(uint256 customerSeed, uint256 valueSeed, address currency) private returns (uint256 invoiceId) {
         uint256 customerId = _customerIds[customerSeed % _customerIds.length];
-        uint256 value = _bound(valueSeed, 1, MAX_INVOICE_WEI);
+        uint256 value = _bound(valueSeed, 1, currency == ETH ? MAX_INVOICE_WEI : MAX_INVOICE_TOKENS);
         VM.startPrank(manager);
-        uint256 dealId = pipeline.openDeal(customerId, agent, value);
+        uint256 dealId = pipeline.openDealIn(customerId, agent, value, currency);
         for (uint8 stage = uint8(IDealPipeline.Stage.Qualified); stage < uint8(IDealPipeline.Stage.Won); ++stage) {
             pipeline.moveStage(dealId, stage);
         }
@@ -344,11 +460,17 @@ contract EscrowHandler {
         invoiceId = pipeline.dealOf(dealId).invoiceId;
     }
 
+    /// @dev `amount` is the ETH sent: the invoice's amount for ETH, none for a token invoice.
     function _pay(uint256 invoiceId, IInvoiceEscrow.Invoice memory invoice, address actor, uint256 amount) private {
-        _observe(address(escrow), actor, abi.encodeCall(IInvoiceEscrow.pay, (invoiceId)), amount);
+        if (invoice.currency == ETH) {
+            _observe(address(escrow), actor, abi.encodeCall(IInvoiceEscrow.pay, (invoiceId)), amount);
+            if (amount != invoice.amount) _violation("pay with the wrong amount");
+        } else {
+            _observe(address(escrow), actor, abi.encodeCall(IInvoiceEscrow.payToken, (invoiceId)), amount);
+            if (amount != 0) _violation("payToken with ETH attached");
+        }
 
         if (actor != invoice.payer) _violation("pay by someone other than the payer");
-        if (amount != invoice.amount) _violation("pay with the wrong amount");
         if (invoice.status != IInvoiceEscrow.InvoiceStatus.Open) _violation("pay of an invoice that is not open");
         ghostTreasuryAtPayment[invoiceId] = ghostTreasury;
         ghostPaidAt[invoiceId] = block.timestamp;
@@ -370,7 +492,31 @@ contract EscrowHandler {
         if (invoice.status != IInvoiceEscrow.InvoiceStatus.Paid && invoice.status != IInvoiceEscrow.InvoiceStatus.Disputed) {
             _violation("refund of an invoice neither Paid nor Disputed");
         }
-        ghostRefundOwedWei[invoice.payer] += invoice.amount;
+        _owe(invoice);
+    }
+
+    /// @dev The model credits the invoice's amount to its payer, in the invoice's currency.
+    function _owe(IInvoiceEscrow.Invoice memory invoice) private {
+        if (invoice.currency == ETH) ghostRefundOwedWei[invoice.payer] += invoice.amount;
+        else ghostTokenRefundOwed[invoice.payer] += invoice.amount;
+    }
+
+    /// @dev A token invoice paid with ETH, or an ETH invoice with payToken: always refused.
+    function _payInOtherCurrency(uint256 invoiceId, IInvoiceEscrow.Invoice memory invoice, address actor) private {
+        if (invoice.currency == ETH) {
+            _observe(address(escrow), actor, abi.encodeCall(IInvoiceEscrow.payToken, (invoiceId)), 0);
+        } else {
+            _observe(address(escrow), actor, abi.encodeCall(IInvoiceEscrow.pay, (invoiceId)), invoice.amount);
+        }
+        _violation("an invoice paid in the other currency");
+    }
+
+    function _sendTokens(uint256 amountSeed) private {
+        uint256 amount = _bound(amountSeed, 1, MAX_SENT_TOKENS);
+        uint256 balanceBefore = token.balanceOf(address(escrow));
+        token.transfer(address(escrow), amount);
+        if (token.balanceOf(address(escrow)) != balanceBefore + amount) _unexplained("sent tokens did not arrive");
+        ghostTokenSentIn += amount;
     }
 
     function _proposeTreasury(address candidate, address actor) private {
@@ -422,6 +568,17 @@ contract EscrowHandler {
         return _wonDeals[count];
     }
 
+    /// @dev The first invoice in `currency` from `seed` on whose status is in `wanted`, or 0.
+    function _findIn(uint256 wanted, uint256 seed, address currency) private view returns (uint256) {
+        uint256 count = escrow.invoiceCount();
+        for (uint256 i; i < count; ++i) {
+            uint256 id = 1 + (seed + i) % count;
+            IInvoiceEscrow.Invoice memory invoice = escrow.invoiceOf(id);
+            if (invoice.currency == currency && wanted & (1 << uint8(invoice.status)) != 0) return id;
+        }
+        return 0;
+    }
+
     /// @dev The first invoice from `seed` on whose status is in `wanted`, or 0.
     function _find(uint256 wanted, uint256 seed) private view returns (uint256) {
         uint256 count = escrow.invoiceCount();
@@ -449,6 +606,8 @@ contract EscrowHandler {
         uint8[] memory statusesBefore = _statuses();
         uint256[] memory balancesBefore = _balances();
         uint256[] memory refundsBefore = _refunds();
+        uint256[] memory tokenBalancesBefore = _tokenBalances();
+        uint256[] memory tokenRefundsBefore = _tokenRefunds();
 
         VM.recordLogs();
         VM.prank(actor);
@@ -461,6 +620,7 @@ contract EscrowHandler {
         }
 
         _reconcile(logs, balancesBefore, refundsBefore);
+        _reconcileTokens(logs, tokenBalancesBefore, tokenRefundsBefore);
         _recordStatusChanges(statusesBefore);
     }
 
@@ -471,6 +631,7 @@ contract EscrowHandler {
             Vm.Log memory log = logs[i];
             if (log.emitter != address(escrow)) continue;
             bytes32 topic = log.topics[0];
+            if (_isTokenInvoiceEvent(log)) continue;
             if (topic == IInvoiceEscrow.InvoicePaid.selector) {
                 (uint256 amount,) = abi.decode(log.data, (uint256, uint64));
                 uint256 invoiceId = uint256(log.topics[1]);
@@ -516,6 +677,80 @@ contract EscrowHandler {
         for (uint256 i; i < _payers.length; ++i) {
             if (int256(escrow.refundOf(_payers[i])) - int256(refundsBefore[i]) != expectedRefund[i]) {
                 _unexplained("a refund credit changed by other than its events");
+            }
+        }
+    }
+
+    /// @dev InvoicePaid, InvoiceReleased and InvoiceRefunded of an invoice in the token.
+    function _isTokenInvoiceEvent(Vm.Log memory log) private view returns (bool) {
+        bytes32 topic = log.topics[0];
+        if (
+            topic != IInvoiceEscrow.InvoicePaid.selector && topic != IInvoiceEscrow.InvoiceReleased.selector
+                && topic != IInvoiceEscrow.InvoiceRefunded.selector
+        ) return false;
+        return escrow.invoiceOf(uint256(log.topics[1])).currency != ETH;
+    }
+
+    /// @dev The token's side of `_reconcile`: every token balance (escrow, payers, treasuries) and
+    /// token refund credit changed exactly as the escrow's events say.
+    function _reconcileTokens(Vm.Log[] memory logs, uint256[] memory balancesBefore, uint256[] memory refundsBefore)
+        private
+    {
+        int256[] memory expectedBalance = new int256[](_tracked.length);
+        int256[] memory expectedRefund = new int256[](_payers.length);
+        for (uint256 i; i < logs.length; ++i) {
+            Vm.Log memory log = logs[i];
+            if (log.emitter != address(escrow)) continue;
+            bytes32 topic = log.topics[0];
+            if (_isTokenInvoiceEvent(log)) {
+                uint256 invoiceId = uint256(log.topics[1]);
+                if (escrow.invoiceOf(invoiceId).currency != address(token)) _unexplained("an invoice in an unknown token");
+                if (topic == IInvoiceEscrow.InvoicePaid.selector) {
+                    (uint256 amount,) = abi.decode(log.data, (uint256, uint64));
+                    _move(expectedBalance, _address(log.topics[2]), address(escrow), amount);
+                    ghostTokenPaidIn += amount;
+                    ++ghostPayments[invoiceId];
+                } else if (topic == IInvoiceEscrow.InvoiceReleased.selector) {
+                    uint256 amount = abi.decode(log.data, (uint256));
+                    address to = _address(log.topics[2]);
+                    _move(expectedBalance, address(escrow), to, amount);
+                    if (to != ghostTreasuryAtPayment[invoiceId]) _violation("release to other than the treasury at payment");
+                    ghostTokenReleased += amount;
+                    _payout(invoiceId);
+                } else {
+                    uint256 amount = abi.decode(log.data, (uint256));
+                    uint256 payerIndex = _payerIndex(_address(log.topics[2]));
+                    if (payerIndex == type(uint256).max) _unexplained("a token refund credited to an unknown account");
+                    else expectedRefund[payerIndex] += int256(amount);
+                    ghostTokenRefundCredited += amount;
+                    _payout(invoiceId);
+                }
+            } else if (topic == IInvoiceEscrow.TokenRefundWithdrawn.selector) {
+                uint256 amount = abi.decode(log.data, (uint256));
+                address payer = _address(log.topics[2]);
+                if (_address(log.topics[1]) != address(token)) _unexplained("a refund withdrawn in an unknown token");
+                _move(expectedBalance, address(escrow), payer, amount);
+                uint256 payerIndex = _payerIndex(payer);
+                if (payerIndex == type(uint256).max) _unexplained("a token refund withdrawn by an unknown account");
+                else expectedRefund[payerIndex] -= int256(amount);
+                ghostTokenRefundWithdrawn += amount;
+            } else if (topic == IInvoiceEscrow.ForcedTokensSwept.selector) {
+                uint256 amount = abi.decode(log.data, (uint256));
+                address to = _address(log.topics[2]);
+                if (_address(log.topics[1]) != address(token)) _unexplained("an unknown token swept");
+                _move(expectedBalance, address(escrow), to, amount);
+                if (to != ghostTreasury) _violation("sweepToken to other than the current treasury");
+                ghostTokenSwept += amount;
+            }
+        }
+        for (uint256 i; i < _tracked.length; ++i) {
+            if (int256(token.balanceOf(_tracked[i])) - int256(balancesBefore[i]) != expectedBalance[i]) {
+                _unexplained("a token balance changed by other than its events");
+            }
+        }
+        for (uint256 i; i < _payers.length; ++i) {
+            if (int256(escrow.tokenRefundOf(address(token), _payers[i])) - int256(refundsBefore[i]) != expectedRefund[i]) {
+                _unexplained("a token refund credit changed by other than its events");
             }
         }
     }
@@ -566,6 +801,20 @@ contract EscrowHandler {
         }
     }
 
+    function _tokenBalances() private view returns (uint256[] memory balances) {
+        balances = new uint256[](_tracked.length);
+        for (uint256 i; i < balances.length; ++i) {
+            balances[i] = token.balanceOf(_tracked[i]);
+        }
+    }
+
+    function _tokenRefunds() private view returns (uint256[] memory refunds) {
+        refunds = new uint256[](_payers.length);
+        for (uint256 i; i < refunds.length; ++i) {
+            refunds[i] = escrow.tokenRefundOf(address(token), _payers[i]);
+        }
+    }
+
     function _trackedIndex(address account) private view returns (uint256) {
         for (uint256 i; i < _tracked.length; ++i) {
             if (_tracked[i] == account) return i;
@@ -594,6 +843,15 @@ contract EscrowHandler {
             currentTime = at;
             VM.warp(at);
         }
+    }
+
+    /// @dev A payer the model says is owed a token refund, starting the search at `seed`; else any payer.
+    function _tokenCreditedPayer(uint256 seed) private view returns (address) {
+        for (uint256 i; i < _payers.length; ++i) {
+            address payer = _payers[(seed + i) % _payers.length];
+            if (ghostTokenRefundOwed[payer] != 0) return payer;
+        }
+        return _payers[seed % _payers.length];
     }
 
     /// @dev A payer the model says is owed a refund, starting the search at `seed`; else any payer.
