@@ -85,6 +85,7 @@ class InvoiceStatus(ChainCode):
     RELEASED = 4
     REFUNDED = 5
     CANCELLED = 6
+    PAID_OFF_CHAIN = 7  # a manager recorded a payment made outside the chain (bank, card, other)
 
 
 class Purpose(ChainCode):
@@ -245,10 +246,12 @@ class Deal:
     value_wei: int
     invoice_id: int | None
     opened_at: int
+    discount_bps: int = 0  # an accepted offer's discount, applied when the invoice is issued
+    currency: ChecksumAddress | None = None  # the ERC-20 the deal is valued in; None for ETH
 
     @classmethod
     def from_chain(cls, deal_id: int, raw: Any) -> Deal:
-        owner, customer_id, stage, value, invoice_id, opened_at = raw
+        owner, customer_id, discount_bps, stage, value, invoice_id, opened_at, currency = raw
         return cls(
             id=deal_id,
             customer_id=int(customer_id),
@@ -257,6 +260,8 @@ class Deal:
             value_wei=int(value),
             invoice_id=int(invoice_id) or None,
             opened_at=int(opened_at),
+            discount_bps=int(discount_bps),
+            currency=_optional_address(currency),
         )
 
 
@@ -282,10 +287,11 @@ class Invoice:
     paid_at: int | None
     status: InvoiceStatus
     treasury_epoch: int = 0  # the treasury fixed at payment; 0 while unpaid
+    currency: ChecksumAddress | None = None  # the ERC-20 it is payable in; None for ETH
 
     @classmethod
     def from_chain(cls, invoice_id: int, raw: Any) -> Invoice:
-        amount, due_at, paid_at, status, deal_id, treasury_epoch, payer, customer_id = raw
+        amount, due_at, paid_at, status, deal_id, treasury_epoch, payer, customer_id, currency = raw
         return cls(
             id=invoice_id,
             deal_id=int(deal_id),
@@ -296,6 +302,7 @@ class Invoice:
             paid_at=int(paid_at) or None,
             status=InvoiceStatus(status),
             treasury_epoch=int(treasury_epoch),
+            currency=_optional_address(currency),
         )
 
     def is_overdue(self, now: int) -> bool:
@@ -319,3 +326,4 @@ class Deployment:
     dispute_resolution_seconds: int
     treasury_delay_seconds: int
     approval_threshold_wei: int
+    loyalty: ChecksumAddress  # the LoyaltyPoints token the escrow mints and burns

@@ -1,10 +1,11 @@
 """brownie run scripts/deploy.py [main RECORD FORCE]: deploy the CRM to the active network.
 
 Deploys the registry (the deployer is its admin), the escrow with the pipeline's address as its
-only issuer, and the pipeline, with the SDK's default settings (7-day dispute window, 10 ETH
-approval threshold). Writes the deployment record (chain id, addresses, block, deployer, those
-settings) the SDK reads; refuses to replace a record for another chain unless FORCE is true. The
-treasury is $CHAINCRM_TREASURY, or the deployer.
+only issuer, the pipeline, and the loyalty points the escrow mints (connected to the escrow),
+with the SDK's default settings (7-day dispute window, 10 ETH approval threshold). Writes the
+deployment record (chain id, addresses, block, deployer, those settings) the SDK reads; refuses
+to replace a record for another chain unless FORCE is true. The treasury is $CHAINCRM_TREASURY,
+or the deployer.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main(record: str = "", force: bool = False) -> None:
         save_record(deployment, path, force=str(force).lower() in ("1", "true", "yes"))
         print(f"deployed to {network_name()} (chain {deployment.chain_id}) at block {deployment.block_number}")
         print(f"  registry {deployment.registry}\n  pipeline {deployment.pipeline}\n  escrow   {deployment.escrow}")
+        print(f"  loyalty  {deployment.loyalty} (points the escrow mints at release)")
         print(
             f"  treasury {deployment.treasury}; dispute window {deployment.dispute_window_seconds} s, "
             f"resolution {deployment.dispute_resolution_seconds} s, treasury change delay "

@@ -53,12 +53,36 @@ def _canonical_type(item: dict[str, Any]) -> str:
     return kind
 
 
+def _error(name: str, *inputs: tuple[str, str]) -> dict[str, Any]:
+    return {"type": "error", "name": name, "inputs": [{"name": n, "type": t} for t, n in inputs]}
+
+
+# Errors a payment can bubble up from an ERC-20 the escrow pulls from (OpenZeppelin's IERC20Errors
+# and ERC20Permit, which most current tokens use) and from the loyalty points: they are not in the
+# CRM's ABIs, and a payer should read "ERC20InsufficientAllowance(...)", not 0x-bytes.
+TOKEN_ERRORS: tuple[dict[str, Any], ...] = (
+    _error("ERC20InsufficientBalance", ("address", "sender"), ("uint256", "balance"), ("uint256", "needed")),
+    _error("ERC20InsufficientAllowance", ("address", "spender"), ("uint256", "allowance"), ("uint256", "needed")),
+    _error("ERC20InvalidSender", ("address", "sender")),
+    _error("ERC20InvalidReceiver", ("address", "receiver")),
+    _error("ERC20InvalidApprover", ("address", "approver")),
+    _error("ERC20InvalidSpender", ("address", "spender")),
+    _error("ERC2612ExpiredSignature", ("uint256", "deadline")),
+    _error("ERC2612InvalidSigner", ("address", "signer"), ("address", "owner")),
+    _error("InvalidAccountNonce", ("address", "account"), ("uint256", "currentNonce")),
+    _error("SafeERC20FailedOperation", ("address", "token")),
+    _error("PointsNotTransferable"),
+    _error("CallerNotMinter", ("address", "caller")),
+)
+
+
 class RevertDecoder:
-    """Maps error selectors found in ABIs to named exceptions with decoded arguments."""
+    """Maps error selectors found in ABIs (and the common token errors, :data:`TOKEN_ERRORS`) to
+    named exceptions with decoded arguments."""
 
     def __init__(self, abis: Iterable[Iterable[dict[str, Any]]]) -> None:
         self._specs: dict[bytes, _ErrorSpec] = {}
-        for abi in abis:
+        for abi in (TOKEN_ERRORS, *abis):
             for item in abi:
                 if item.get("type") != "error":
                     continue

@@ -62,24 +62,52 @@ def deal() -> None:
 @click.argument("customer_id", metavar="CUSTOMER", type=ID)
 @click.option(
     "--value",
-    "value_wei",
-    type=DEAL_VALUE,
+    "value_text",
     required=True,
-    help="The deal's value: 1.5 (ETH), 1.5eth, 20gwei, 100wei; at most what an invoice holds (uint96 wei, about "
-    "79 billion ETH).",
+    help="The deal's value: in ETH 1.5, 1.5eth, 20gwei, 100wei; in a token (--currency) its whole units, "
+    "125.50; at most what an invoice holds (uint96 base units, about 79 billion ETH).",
+)
+@click.option(
+    "--currency",
+    metavar="SYMBOL|ADDRESS",
+    help="An allowed ERC-20 (`chaincrm token list`), by symbol or address [default: ETH].",
 )
 @click.option("--owner", type=ADDRESS, help="The agent (with a grant on the customer) who owns it [default: you].")
 @keystore_option
 @json_option
 @pass_app
 def open_deal(
-    app: App, customer_id: int, value_wei: int, owner: str | None, keystore: str | None, as_json: bool
+    app: App,
+    customer_id: int,
+    value_text: str,
+    currency: str | None,
+    owner: str | None,
+    keystore: str | None,
+    as_json: bool,
 ) -> None:
-    agent = app.signer(keystore)
+    from chaincrm.cli.tokens import money, resolve_currency
+    from chaincrm.currency import ETH_INFO, parse_amount
+
     pipeline = app.crm.pipeline
-    opened = pipeline.deal(pipeline.open_deal(customer_id, owner or agent.address, value_wei, agent.account))
-    line = f"Opened deal {opened.id} with customer {customer_id} for {eth(opened.value_wei)}, owned by {opened.owner}"
-    emit_line(deal_fields(opened), as_json, line)
+    token = resolve_currency(app.crm, currency) if currency else ETH_INFO
+    if token.is_eth:
+        context = click.get_current_context()
+        param = next(p for p in context.command.params if p.name == "value_text")
+        value = DEAL_VALUE.convert(value_text, param, context)
+    else:
+        value = parse_amount(value_text, token)
+    agent = app.signer(keystore)
+    deal_id = pipeline.open_deal_in(customer_id, owner or agent.address, value, token.address, agent.account)
+    opened = pipeline.deal(deal_id)
+    line = (
+        f"Opened deal {opened.id} with customer {customer_id} for {money(opened.value_wei, token)}, "
+        f"owned by {opened.owner}"
+    )
+    emit_line(deal_fields(opened) | _currency_fields(token), as_json, line)
+
+
+def _currency_fields(token: Any) -> dict[str, Any]:
+    return {"currency": token.address, "currency_symbol": token.symbol, "currency_decimals": token.decimals}
 
 
 @deal.command(
@@ -131,33 +159,47 @@ def show(app: App, deal_id: int, database: str | None, from_chain: bool, as_json
 
     crm = app.crm
     read = read_deal(crm, deal_id, database=database, home=app.settings.home, from_chain=from_chain)
+    from chaincrm.cli.tokens import money, tokens_of
+
     found, history, invoices = read.deal, read.history, read.invoices
     documents = _document_fields(read.documents)
     threshold = crm.pipeline.approval_threshold_wei()
-    fields = deal_fields(found) | {
-        "history": [stage_change_fields(c) for c in history],
-        "invoices": [
-            {
-                "invoice_id": i.id,
-                "status": enum_name(i.status),
-                "payer": i.payer,
-                "amount_wei": str(i.amount_wei),
-                "due_at": i.due_at,
-            }
-            for i in invoices
-        ],
-        "documents": documents,
-        "won_needs_manager": found.value_wei > threshold,
-        "source": read.source,
-        "as_of_block": read.as_of_block,
-    }
+    # The currency is fixed when the deal opens: read from the chain, whatever the source.
+    token = tokens_of(crm).info(found.currency or crm.pipeline.deal(deal_id).currency)
+    fields = (
+        deal_fields(found)
+        | _currency_fields(token)
+        | {
+            "discount_bps": found.discount_bps,
+            "history": [stage_change_fields(c) for c in history],
+            "invoices": [
+                {
+                    "invoice_id": i.id,
+                    "status": enum_name(i.status),
+                    "payer": i.payer,
+                    "amount_wei": str(i.amount_wei),
+                    "amount": money(i.amount_wei, token),
+                    "due_at": i.due_at,
+                }
+                for i in invoices
+            ],
+            "documents": documents,
+            # The threshold is in wei: a deal in a token always needs a manager to be won.
+            "won_needs_manager": not token.is_eth or found.value_wei > threshold,
+            "source": read.source,
+            "as_of_block": read.as_of_block,
+        }
+    )
 
     def human(out: Console) -> None:
-        approval = f"a manager (above {eth(threshold)})" if fields["won_needs_manager"] else "its owner or a manager"
-        out.print(facts(f"Deal {deal_id}", _deal_rows(found) | {"moved to won by": approval}))
+        approval = "its owner or a manager"
+        if fields["won_needs_manager"]:
+            approval = f"a manager (above {eth(threshold)})" if token.is_eth else "a manager (a deal in a token)"
+        shown = _deal_rows(found) | {"value": money(found.value_wei, token), "moved to won by": approval}
+        out.print(facts(f"Deal {deal_id}", shown))
         rows = [(when(c.at), c.block_number, enum_name(c.from_stage), enum_name(c.to_stage), c.actor) for c in history]
         out.print(table("History", ("time", "block", "from", "to", "by"), rows))
-        billed = [(i.id, enum_name(i.status), i.payer, eth(i.amount_wei), when(i.due_at)) for i in invoices]
+        billed = [(i.id, enum_name(i.status), i.payer, money(i.amount_wei, token), when(i.due_at)) for i in invoices]
         out.print(table("Invoices", ("invoice", "status", "payer", "amount", "due"), billed))
         docs = [(d["index"], d["kind"], d["cid"], d["author"], d["block_number"]) for d in documents]
         out.print(table("Documents", ("index", "kind", "document", "by", "block"), docs))
@@ -294,14 +336,26 @@ def list_deals(app: App, stage: Stage | None, customer_id: int | None, as_json: 
         if (stage is None or d.stage is stage) and (customer_id is None or d.customer_id == customer_id)
     ]
 
+    from chaincrm.cli.tokens import money, tokens_of
+
+    tokens = tokens_of(app.crm)
+
     def human(out: Console) -> None:
         rows = [
-            (d.id, d.customer_id, enum_name(d.stage), eth(d.value_wei), d.owner, d.invoice_id, when(d.opened_at))
+            (
+                d.id,
+                d.customer_id,
+                enum_name(d.stage),
+                money(d.value_wei, tokens.info(d.currency)),
+                d.owner,
+                d.invoice_id,
+                when(d.opened_at),
+            )
             for d in deals
         ]
         out.print(table("Deals", ("deal", "customer", "stage", "value", "owner", "invoice", "opened"), rows))
 
-    emit([deal_fields(d) for d in deals], as_json, human)
+    emit([deal_fields(d) | _currency_fields(tokens.info(d.currency)) for d in deals], as_json, human)
 
 
 def _deal_rows(found: Deal) -> dict[str, object]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 from rich.console import Console
@@ -33,6 +33,10 @@ from chaincrm.cli.output import (
     when,
 )
 from chaincrm.models import Purpose
+
+if TYPE_CHECKING:
+    from chaincrm.contracts.tokens import Tokens
+    from chaincrm.currency import TokenInfo
 from chaincrm.views.own_records import (
     AccessHistory,
     Consents,
@@ -124,6 +128,8 @@ def invoice_event_json(event: InvoiceEvent) -> dict[str, Any]:
     return {
         "what": event.what,
         "amount_wei": None if event.amount_wei is None else str(event.amount_wei),
+        "points": None if getattr(event, "points", None) is None else str(event.points),
+        "method": _METHODS.get(getattr(event, "method", None) or 0),
         "by": event.by,
         "to": event.to,
         "until": event.until,
@@ -133,11 +139,24 @@ def invoice_event_json(event: InvoiceEvent) -> dict[str, Any]:
     }
 
 
-def invoice_json(history: InvoiceHistory) -> dict[str, Any]:
-    return invoice_fields(history.invoice) | {
-        "treasury": history.treasury,
-        "events": [invoice_event_json(event) for event in history.events],
-    }
+def invoice_json(history: InvoiceHistory, currency: TokenInfo | None = None) -> dict[str, Any]:
+    from chaincrm.cli.tokens import money
+
+    extra = {}
+    if currency is not None:
+        extra = {
+            "currency": history.invoice.currency,
+            "currency_symbol": currency.symbol,
+            "amount": money(history.invoice.amount_wei, currency),
+        }
+    return (
+        invoice_fields(history.invoice)
+        | extra
+        | {
+            "treasury": history.treasury,
+            "events": [invoice_event_json(event) for event in history.events],
+        }
+    )
 
 
 def refund_json(account: RefundAccount) -> dict[str, Any]:
@@ -285,7 +304,16 @@ def print_deals(out: Console, customer_id: int, deals: tuple[DealHistory, ...]) 
         out.print(table("Deal documents", ("time", "deal", "kind", "cid", "by"), documents))
 
 
+_METHODS = {1: "bank transfer", 2: "card", 3: "other"}
+
+
 def _invoice_event_text(event: InvoiceEvent) -> str:
+    from chaincrm.cli.loyalty import points
+
+    if event.what == "paid_off_chain":
+        return f"paid off-chain ({_METHODS.get(getattr(event, 'method', None) or 0, 'other')})"
+    if event.what.startswith("points_") and getattr(event, "points", None) is not None:
+        return f"{event.what.removeprefix('points_')} {points(event.points or 0)} points"
     if event.what == "paid" and event.to is not None:
         return f"paid (for treasury {event.to})"
     if event.what == "disputed" and event.until is not None:
@@ -295,12 +323,20 @@ def _invoice_event_text(event: InvoiceEvent) -> str:
     return event.what
 
 
-def print_invoices(out: Console, customer_id: int, invoices: tuple[InvoiceHistory, ...]) -> None:
+def print_invoices(
+    out: Console, customer_id: int, invoices: tuple[InvoiceHistory, ...], tokens: Tokens | None = None
+) -> None:
+    from chaincrm.cli.tokens import money
+    from chaincrm.currency import ETH_INFO
+
+    def amount(value: int, currency: str | None) -> str:
+        return money(value, tokens.info(currency)) if tokens is not None else money(value, ETH_INFO)
+
     rows = [
         (
             i.invoice.id,
             i.invoice.deal_id,
-            eth(i.invoice.amount_wei),
+            amount(i.invoice.amount_wei, i.invoice.currency),
             enum_name(i.invoice.status),
             when(i.invoice.due_at),
             when(i.invoice.paid_at),
@@ -315,7 +351,7 @@ def print_invoices(out: Console, customer_id: int, invoices: tuple[InvoiceHistor
             when(e.at),
             e.invoice_id,
             _invoice_event_text(e),
-            eth(e.amount_wei) if e.amount_wei is not None else "",
+            amount(e.amount_wei, i.invoice.currency) if e.amount_wei is not None else "",
             e.by,
             e.tx_hash,
         )
@@ -461,13 +497,35 @@ def deals(app: App, customer_id: int | None, keystore: str | None, as_json: bool
 @json_option
 @pass_app
 def invoices(app: App, customer_id: int | None, keystore: str | None, as_json: bool) -> None:
+    from chaincrm.cli.tokens import tokens_of
+
     view = _view(app, keystore)
+    tokens = tokens_of(app.crm)
     found = {i: view.invoices(i) for i in view.selected(customer_id)}
     emit(
-        [invoice_json(h) for records in found.values() for h in records],
+        [invoice_json(h, tokens.info(h.invoice.currency)) for records in found.values() for h in records],
         as_json,
-        for_each(found.items(), lambda out, pair: print_invoices(out, *pair)),
+        for_each(found.items(), lambda out, pair: print_invoices(out, *pair, tokens)),
     )
+
+
+@me_group.command(help="Your loyalty points: what you hold, and every award, redemption and restoration.")
+@keystore_option
+@json_option
+@pass_app
+def points(app: App, keystore: str | None, as_json: bool) -> None:
+    from chaincrm.cli.loyalty import points_fields
+
+    view = _view(app, keystore)
+    fields = points_fields(app, view.wallet)
+    emit(fields, as_json, lambda out: print_points(out, fields))
+
+
+def print_points(out: Console, fields: dict[str, Any]) -> None:
+    out.print(f"Loyalty points: {fields['points']}", markup=False)
+    rows = [(e["block_number"], e["invoice_id"], e["kind"], e["points"]) for e in fields["history"]]
+    if rows:
+        out.print(table("Points", ("block", "invoice", "what", "points"), rows))
 
 
 @me_group.command(help="Refunds credited to you and not withdrawn yet, and every withdrawal.")
@@ -516,17 +574,23 @@ def consents(app: App, customer_id: int | None, keystore: str | None, as_json: b
 @json_option
 @pass_app
 def everything(app: App, customer_id: int | None, keystore: str | None, as_json: bool) -> None:
+    from chaincrm.cli.loyalty import points_fields
+    from chaincrm.cli.tokens import tokens_of
+
     view = _view(app, keystore)
+    tokens = tokens_of(app.crm)
     found = [view.everything(i) for i in view.selected(customer_id)]
+    held = points_fields(app, view.wallet)
     data = {
         "wallet": view.wallet,
+        "points": held,
         "customers": [
             {
                 "customer_id": records.profile.customer.id,
                 "profile": profile_json(records.profile),
                 "interactions": [interaction_json(i) for i in records.interactions],
                 "deals": [deal_json(d) for d in records.deals],
-                "invoices": [invoice_json(h) for h in records.invoices],
+                "invoices": [invoice_json(h, tokens.info(h.invoice.currency)) for h in records.invoices],
                 "refunds": [refund_json(a) for a in records.refunds],
                 "access": access_json(records.access),
                 "consents": consents_json(records.consents),
@@ -541,9 +605,10 @@ def everything(app: App, customer_id: int | None, keystore: str | None, as_json:
             print_profile(out, records.profile)
             print_interactions(out, customer_id, records.interactions)
             print_deals(out, customer_id, records.deals)
-            print_invoices(out, customer_id, records.invoices)
+            print_invoices(out, customer_id, records.invoices, tokens)
             print_refunds(out, customer_id, records.refunds)
             print_access(out, records.access)
             print_consents(out, records.consents)
+        print_points(out, held)
 
     emit(data, as_json, human)

@@ -51,7 +51,9 @@ def deploy(
     admin: str | None = None,
 ) -> Deployment:
     """Deploy the registry, then the escrow naming the pipeline's future address as its only
-    issuer, then the pipeline (whose constructor checks that it is that issuer)."""
+    issuer, then the pipeline (whose constructor checks that it is that issuer), then the loyalty
+    points naming the escrow as their minter. When the deployer is the admin it also connects the
+    points to the escrow (`setLoyaltyProgram`); otherwise the admin does that later."""
     admin_address = to_checksum_address(admin or deployer.address)
     if treasury_delay_seconds is None:
         treasury_delay_seconds = dispute_window_seconds + DAY_SECONDS
@@ -73,6 +75,9 @@ def deploy(
     pipeline, receipt = _deploy_with_receipt(chain, deployer, "DealPipeline", registry, escrow, approval_threshold_wei)
     if pipeline != issuer:
         raise ChainError(f"the pipeline landed at {pipeline}, not at the escrow's issuer {issuer}: deploy again")
+    loyalty = _deploy(chain, deployer, "LoyaltyPoints", escrow)
+    if admin_address == to_checksum_address(deployer.address):
+        connect_loyalty(chain, deployer, escrow, loyalty)
     block = chain.rpc(lambda: chain.w3.eth.get_block(receipt["blockNumber"]))
     return Deployment(
         chain_id=chain.chain_id,
@@ -88,7 +93,15 @@ def deploy(
         dispute_resolution_seconds=dispute_resolution_seconds,
         treasury_delay_seconds=treasury_delay_seconds,
         approval_threshold_wei=approval_threshold_wei,
+        loyalty=loyalty,
     )
+
+
+def connect_loyalty(chain: Chain, admin: Sender, escrow: str, loyalty: str) -> None:
+    """The escrow's admin names the loyalty points the escrow mints and burns (once)."""
+    from chaincrm.contracts.escrow import Escrow
+
+    Escrow(chain, escrow).set_loyalty_program(loyalty, admin)
 
 
 def _deploy(chain: Chain, deployer: Sender, name: str, *args: object) -> ChecksumAddress:
@@ -131,6 +144,11 @@ def load_record(path: Path) -> Deployment:
         raise ConfigError(
             f"deployment record {path} is from before trust model v2, whose contracts changed: deploy again"
         )
+    if isinstance(data, dict) and "chain_id" in data and "loyalty" not in data:
+        raise ConfigError(
+            f"deployment record {path} is from before ERC-20 invoices and loyalty points, "
+            "whose contracts changed: deploy again"
+        )
     try:
         return Deployment(**data)
     except TypeError as exc:
@@ -139,7 +157,12 @@ def load_record(path: Path) -> Deployment:
 
 def check_record(chain: Chain, deployment: Deployment) -> None:
     """The node serves the record's chain and has code at every address (asked in one batch)."""
-    contracts = (("registry", deployment.registry), ("pipeline", deployment.pipeline), ("escrow", deployment.escrow))
+    contracts = (
+        ("registry", deployment.registry),
+        ("pipeline", deployment.pipeline),
+        ("escrow", deployment.escrow),
+        ("loyalty points", deployment.loyalty),
+    )
     codes = chain.codes([address for _, address in contracts])
     if chain.chain_id != deployment.chain_id:
         raise ChainError(

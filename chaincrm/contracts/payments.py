@@ -106,6 +106,11 @@ def payment_uri(chain_id: int, escrow_address: str, invoice: Invoice) -> str:
     """
     if invoice.status is not InvoiceStatus.OPEN:
         raise ConfigError(f"invoice {invoice.id} is {invoice.status.name.lower()}, not open: there is nothing to pay")
+    if invoice.currency is not None:
+        raise ConfigError(
+            f"invoice {invoice.id} is in a token: a wallet cannot pay it from a URI alone (approve, then pay: "
+            "see `approve_uri`)"
+        )
     if isinstance(chain_id, bool) or not isinstance(chain_id, int) or not 1 <= chain_id <= UINT256_MAX:
         raise ConfigError(f"chain id must be a positive integer, got {chain_id!r}")
     if not 1 <= invoice.id <= UINT256_MAX or not 1 <= invoice.amount_wei <= UINT256_MAX:
@@ -115,6 +120,29 @@ def payment_uri(chain_id: int, escrow_address: str, invoice: Invoice) -> str:
         raise ConfigError(f"escrow address must be 0x and 40 hex digits with a valid checksum, got {escrow_address!r}")
     target = f"ethereum:{escrow}@{chain_id}/{PAY_FUNCTION}"
     return f"{target}?{INVOICE_ID_TYPE}={invoice.id}&{VALUE_KEY}={invoice.amount_wei}"
+
+
+def approve_uri(chain_id: int, escrow_address: str, invoice: Invoice) -> str:
+    """For an invoice in an ERC-20, the first of its two steps as an EIP-681 URI: the payer's wallet
+    approves the escrow for the invoice's amount::
+
+        ethereum:<token>@<chain id>/approve?address=<escrow>&uint256=<amount in base units>
+
+    A wallet cannot pay a token invoice from one URI: the escrow pulls the tokens in `payToken`,
+    which is the second step (or one `payTokenWithPermit` with a signed permit, on the payment page).
+    ``approve`` is one of the two contract calls every EIP-681 wallet runs (MetaMask mobile too).
+    """
+    if invoice.currency is None:
+        raise ConfigError(f"invoice {invoice.id} is in ETH: its payment URI is `payment_uri`")
+    if invoice.status is not InvoiceStatus.OPEN:
+        raise ConfigError(f"invoice {invoice.id} is {invoice.status.name.lower()}, not open: there is nothing to pay")
+    if isinstance(chain_id, bool) or not isinstance(chain_id, int) or not 1 <= chain_id <= UINT256_MAX:
+        raise ConfigError(f"chain id must be a positive integer, got {chain_id!r}")
+    escrow = _checksummed(escrow_address)
+    token = _checksummed(invoice.currency)
+    if escrow is None or token is None:
+        raise ConfigError("the escrow and token addresses must be 0x and 40 hex digits with a valid checksum")
+    return f"ethereum:{token}@{chain_id}/approve?address={escrow}&uint256={invoice.amount_wei}"
 
 
 def page_link(public_url: str, invoice_id: int) -> str:

@@ -4,8 +4,8 @@ Two kinds of document go to IPFS, and nothing about a customer goes anywhere in 
 
 * ``profiles``: profile documents (a customer's profile and content-key ring, sealed for the
   readers the chain computes), :class:`EncryptedDocument`, :class:`KeyRing`, :class:`Vault`;
-* ``content``: content documents (interaction notes and attachments, deal documents) sealed under
-  the ring, :class:`InteractionContent`, :class:`Attachment`;
+* ``content``: content documents (interaction notes and attachments, deal documents, off-chain
+  payment receipts) sealed under the ring, :class:`InteractionContent`, :class:`Attachment`;
 * ``receipts``: erasure receipts, which name the keys and documents an erasure destroyed;
 * ``encoding``: the canonical and strict JSON and base64 they share.
 

@@ -1,5 +1,6 @@
-"""Content documents: interaction notes with attachments, deal documents, sealed under the
-customer's content-key ring (which travels inside the profile document: :mod:`chaincrm.privacy.profiles`).
+"""Content documents: interaction notes with attachments, deal documents, off-chain payment
+receipts, sealed under the customer's content-key ring (which travels inside the profile document:
+:mod:`chaincrm.privacy.profiles`).
 
 :func:`seal_content` encrypts bytes with AES-256-GCM under the ring's newest key and a random
 96-bit nonce (NIST's bound for random nonces, 2**32 messages per key, is far beyond one customer's
@@ -14,7 +15,8 @@ authentication. The envelope::
 
 No hash of any plaintext appears in the envelope: the chain records the CID digest of these
 bytes, a hash of ciphertext under a random key and nonce, which nobody can recompute from a guess.
-An interaction's plaintext is :meth:`InteractionContent.to_bytes`; a deal document is the file.
+An interaction's plaintext is :meth:`InteractionContent.to_bytes`; a deal document is the file; a
+payment receipt is the receipt JSON of :mod:`chaincrm.contracts.offchain`.
 Parsing is strict (see :mod:`chaincrm.privacy.encoding`).
 """
 
@@ -43,7 +45,8 @@ from chaincrm.privacy.profiles import FIRST_EPOCH, NONCE_BYTES, PADDING_BLOCK_BY
 CONTENT_FORMAT = "chaincrm.content.v1"
 INTERACTION = "interaction"
 DEAL_DOCUMENT = "deal-document"
-CONTENT_KINDS = (INTERACTION, DEAL_DOCUMENT)
+PAYMENT_RECEIPT = "payment-receipt"
+CONTENT_KINDS = (INTERACTION, DEAL_DOCUMENT, PAYMENT_RECEIPT)
 LENGTH_PREFIX_BYTES = 8
 GCM_TAG_BYTES = 16
 MAX_ATTACHMENT_NAME_CHARS = 255

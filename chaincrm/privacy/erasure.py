@@ -1,7 +1,8 @@
 """Erase a customer: destroy every document tied to them, then record the receipt on-chain.
 
 Data keys and content keys live only inside the profile documents, so unpinning every profile
-version, with every interaction document and deal document, destroys every copy of them. The
+version, with every interaction document, deal document and off-chain payment receipt, destroys
+every copy of them. The
 receipt (:mod:`chaincrm.privacy.receipts`) names what went; the registry records its keccak256.
 """
 
@@ -13,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from chaincrm.errors import ConfigError, PrivacyError, StorageError
 from chaincrm.models import CustomerStatus
-from chaincrm.privacy.content import DEAL_DOCUMENT, INTERACTION
+from chaincrm.privacy.content import DEAL_DOCUMENT, INTERACTION, PAYMENT_RECEIPT
 from chaincrm.privacy.profiles import FINGERPRINT_BYTES, EncryptedDocument
 from chaincrm.privacy.receipts import erasure_receipt
 from chaincrm.storage import Cid, DocumentStore, digest_to_cid
@@ -37,7 +38,8 @@ class Erasure:
 
 def erase_customer(crm: Crm, store: DocumentStore, customer_id: int, actor: LocalAccount) -> Erasure:
     """Destroy every document tied to the customer (profile versions, which hold every wrapped
-    key, interaction notes and attachments, deal documents), then record the receipt.
+    key, interaction notes and attachments, deal documents, off-chain payment receipts), then
+    record the receipt.
 
     The contract is asked first (a dry run) so that an unauthorised caller destroys nothing.
     """
@@ -61,8 +63,9 @@ def erase_customer(crm: Crm, store: DocumentStore, customer_id: int, actor: Loca
 
 def documents_of(crm: Crm, customer_id: int) -> list[tuple[str, Cid]]:
     """Every document tied to a customer, found from the chain alone: each profile version, each
-    interaction's document (single and batched), and each document attached to the customer's deals."""
-    registry, pipeline = crm.registry, crm.pipeline
+    interaction's document (single and batched), each document attached to the customer's deals,
+    and the receipt of each off-chain payment recorded for the customer's invoices."""
+    registry, pipeline, escrow = crm.registry, crm.pipeline, crm.escrow
     start = crm.deployment.block_number
     found: list[tuple[str, Cid]] = []
     customer = registry.customer(customer_id)
@@ -81,6 +84,17 @@ def documents_of(crm: Crm, customer_id: int) -> list[tuple[str, Cid]]:
             pipeline.contract.events.DealDocumentAttached, from_block=start, argument_filters={"dealId": deal_ids}
         ):
             found.append((DEAL_DOCUMENT, digest_to_cid(bytes(log["args"]["cidDigest"]))))
+    invoice_ids = [
+        int(log["args"]["invoiceId"])
+        for log in crm.chain.logs.events(
+            escrow.contract.events.InvoiceIssued, from_block=start, argument_filters={"customerId": customer_id}
+        )
+    ]
+    if invoice_ids:
+        for log in crm.chain.logs.events(
+            escrow.contract.events.InvoicePaidOffChain, from_block=start, argument_filters={"invoiceId": invoice_ids}
+        ):
+            found.append((PAYMENT_RECEIPT, digest_to_cid(bytes(log["args"]["cidDigest"]))))
     unique: dict[Cid, str] = {}
     for kind, cid in found:
         unique.setdefault(cid, kind)

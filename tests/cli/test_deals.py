@@ -15,7 +15,12 @@ from tests.cli.conftest import DEAL_VALUE_WEI, Accounts, Cli
 pytestmark = pytest.mark.usefixtures("snapshot")
 
 DEAL_KEYS = {"deal_id", "customer_id", "owner", "stage", "value_wei", "invoice_id", "opened_at"}
-SHOW_KEYS = DEAL_KEYS | {"history", "invoices", "documents", "won_needs_manager", "source", "as_of_block"}
+CURRENCY_KEYS = {"currency", "currency_symbol", "currency_decimals"}
+SHOW_KEYS = (
+    DEAL_KEYS
+    | CURRENCY_KEYS
+    | {"discount_bps", "history", "invoices", "documents", "won_needs_manager", "source", "as_of_block"}
+)
 TX_KEYS = {"tx_hash", "block_number", "gas_used"}
 THRESHOLD_WEI = 10 * 10**18  # the deployment's default approval threshold
 PROPOSAL = b"Proposal: 12 months of support at 1.5 ETH, signed off by legal."
@@ -37,7 +42,8 @@ def proposal(tmp_path: Path) -> Path:
 def test_deal_open_opens_a_lead_owned_by_the_caller(cli: Cli, crm: Crm, accounts: Accounts, customer_id: int) -> None:
     opened = cli("deal", "open", customer_id, "--value", "1.5", "--keystore", accounts.agent.address, "--json").json()
 
-    assert set(opened) == DEAL_KEYS
+    assert set(opened) == DEAL_KEYS | CURRENCY_KEYS
+    assert (opened["currency"], opened["currency_symbol"]) == (None, "ETH")
     assert opened["stage"] == "lead" and opened["owner"] == accounts.agent.address
     assert opened["value_wei"] == str(15 * 10**17) and opened["invoice_id"] is None
     assert crm.pipeline.deal(opened["deal_id"]).customer_id == customer_id
@@ -250,6 +256,7 @@ def test_deal_show_lists_the_deals_invoices(cli: Cli, accounts: Accounts, deal_i
             "status": "open",
             "payer": accounts.customer.address,
             "amount_wei": str(DEAL_VALUE_WEI),
+            "amount": "1.5 ETH",
             "due_at": shown["invoices"][0]["due_at"],
         }
     ]

@@ -66,6 +66,16 @@ def test_deploy_uses_sane_defaults_for_the_v2_settings(
     assert deployed["approval_threshold_wei"] == 10 * 10**18
 
 
+def test_deploy_connects_the_loyalty_points_to_the_escrow(
+    fresh: tuple[Settings, Cli], accounts: Accounts, snapshot: None
+) -> None:
+    own, run = fresh
+
+    deployed = run("deploy", "--keystore", accounts.admin.address, "--json").json()
+
+    assert Crm.from_settings(own).escrow.loyalty_program() == deployed["loyalty"]
+
+
 def test_deploy_takes_the_dispute_resolution_treasury_delay_and_approval_threshold(
     fresh: tuple[Settings, Cli], accounts: Accounts, snapshot: None
 ) -> None:

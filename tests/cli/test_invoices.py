@@ -14,7 +14,20 @@ from tests.cli.conftest import DEAL_VALUE_WEI, Accounts, Cli, advance_time, bala
 
 pytestmark = pytest.mark.usefixtures("snapshot")
 
-INVOICE_KEYS = {"invoice_id", "deal_id", "customer_id", "payer", "amount_wei", "due_at", "paid_at", "status"}
+INVOICE_KEYS = {
+    "invoice_id",
+    "deal_id",
+    "customer_id",
+    "payer",
+    "amount_wei",
+    "due_at",
+    "paid_at",
+    "status",
+    "currency",
+    "currency_symbol",
+    "currency_decimals",
+    "amount",
+}
 SHOW_KEYS = INVOICE_KEYS | {
     "overdue",
     "payment_reference",
@@ -22,6 +35,7 @@ SHOW_KEYS = INVOICE_KEYS | {
     "treasury_epoch",
     "dispute_window_ends_at",
     "dispute_deadline",
+    "points_redeemed",
 }
 TX_KEYS = {"tx_hash", "block_number", "gas_used"}
 

@@ -16,7 +16,7 @@ import pytest
 from chaincrm.chain.reverts import revert_type
 from chaincrm.contracts.client import Crm
 from chaincrm.contracts.registry import InteractionEntry
-from chaincrm.errors import ChainCrmError, ConfigError, IntegrityError, PrivacyError
+from chaincrm.errors import ChainCrmError, ConfigError, IntegrityError, PrivacyError, StorageError
 from chaincrm.models import CustomerStatus, InteractionKind, Outcome, Purpose, Role
 from chaincrm.privacy import CustomerProfile, InteractionContent, KeyRing, readers_hash, seal_profile
 from chaincrm.privacy.customers import CustomerData
@@ -330,6 +330,37 @@ def test_erasure_destroys_every_document_tied_to_the_customer(
     for reader in (staff.agent, staff.manager, staff.customer):
         with pytest.raises(PrivacyError):
             data.read(customer_id, reader)
+
+
+def test_an_off_chain_payments_receipt_is_unpinned_by_the_customers_erasure_and_can_no_longer_be_read(
+    data: CustomerData, staff: Staff
+) -> None:
+    from chaincrm.contracts.escrow import PaymentMethod
+    from chaincrm.contracts.offchain import read_receipt, record_off_chain_payment
+    from chaincrm.models import Stage
+
+    customer_id = _add(data, staff)
+    notes = CustomerNotes(data.crm, data.store)
+    deal_id = data.crm.pipeline.open_deal(customer_id, staff.agent.address, 10**17, staff.agent)
+    for stage in (Stage.QUALIFIED, Stage.PROPOSAL, Stage.NEGOTIATION, Stage.CONTRACTING, Stage.WON):
+        data.crm.pipeline.move(deal_id, stage, staff.agent)
+    invoice_id = data.crm.pipeline.deal(deal_id).invoice_id
+    assert invoice_id is not None
+    paid = record_off_chain_payment(
+        notes, invoice_id, PaymentMethod.BANK, "TRF-" + SECRET_PHONE, "statement.pdf", b"%PDF statement", staff.manager
+    )
+    assert read_receipt(notes, invoice_id, staff.customer).data == b"%PDF statement"
+    assert json.loads(data.store.get(digest_to_cid(paid.cid_digest)))["kind"] == "payment-receipt"
+
+    erasure = data.erase(customer_id, staff.manager)
+
+    assert paid.cid in {str(cid) for cid in erasure.unpinned}
+    assert not data.store.has(digest_to_cid(paid.cid_digest))
+    receipt = json.loads(data.store.get(erasure.receipt_cid))
+    assert {"cid": paid.cid, "kind": "payment-receipt"} in receipt["documents"]
+    for reader in (staff.manager, staff.customer):
+        with pytest.raises(StorageError):
+            read_receipt(notes, invoice_id, reader)
 
 
 def test_erasure_clears_the_wallet_the_grants_and_the_consents_from_storage(data: CustomerData, staff: Staff) -> None:

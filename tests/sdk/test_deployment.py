@@ -99,3 +99,32 @@ def test_a_record_from_before_trust_model_v2_is_refused_with_the_reason(crm: Crm
 
     assert "before trust model v2" in str(raised.value)
     assert "deploy again" in str(raised.value)
+
+
+def test_the_loyalty_points_are_deployed_and_connected_to_the_escrow(crm: Crm) -> None:
+    from chaincrm.chain.artifacts import load_artifact
+
+    points = crm.chain.w3.eth.contract(address=crm.deployment.loyalty, abi=load_artifact("LoyaltyPoints").abi)
+
+    assert points.functions.minter().call() == crm.deployment.escrow
+    assert crm.escrow.loyalty_program() == crm.deployment.loyalty
+
+
+def test_a_record_from_before_loyalty_points_is_refused_with_the_reason(crm: Crm, tmp_path: Path) -> None:
+    path = tmp_path / "deployment.json"
+    old = asdict(crm.deployment)
+    del old["loyalty"]
+    path.write_text(json.dumps(old))
+
+    with pytest.raises(ConfigError) as raised:
+        load_record(path)
+
+    assert "loyalty points" in str(raised.value)
+    assert "deploy again" in str(raised.value)
+
+
+def test_a_loyalty_address_without_code_is_refused(crm: Crm) -> None:
+    with pytest.raises(ChainError) as raised:
+        check_record(crm.chain, replace(crm.deployment, loyalty="0x000000000000000000000000000000000000dEaD"))
+
+    assert "no loyalty points contract" in str(raised.value)

@@ -882,7 +882,9 @@ def test_an_erasure_receipt_refuses_an_unknown_document_kind() -> None:
     with pytest.raises(ConfigError) as raised:
         erasure_receipt(CUSTOMER_ID, [], [(SECRET_NOTES, CID)], ERASED_AT)
 
-    assert str(raised.value) == "erased document kind must be one of profile, interaction, deal-document"
+    assert (
+        str(raised.value) == "erased document kind must be one of profile, interaction, deal-document, payment-receipt"
+    )
 
 
 def test_an_erasure_receipt_refuses_free_text_in_place_of_a_fingerprint(agent: LocalSigner) -> None:
@@ -1174,7 +1176,7 @@ def test_the_epoch_is_readable_without_a_key(sealed_note: bytes) -> None:
         ({"format": "chaincrm.profile.v2"}, "document format is not chaincrm.content.v1"),
         ({"customer_id": "7"}, "content customer id is not a uint256"),
         ({"customer_id": False}, "content customer id is not a uint256"),
-        ({"kind": "diary"}, "content kind is not one of interaction, deal-document"),
+        ({"kind": "diary"}, "content kind is not one of interaction, deal-document, payment-receipt"),
         ({"epoch": 0}, "content epoch is not a positive uint256"),
         ({"epoch": 1.0}, "content epoch is not a positive uint256"),
         ({"nonce": 12}, "document nonce is not a base64 string"),
@@ -1262,7 +1264,7 @@ def test_a_content_context_refuses_an_unknown_kind() -> None:
     with pytest.raises(ConfigError) as raised:
         _content_context(kind="profile")
 
-    assert str(raised.value) == "content kind must be one of interaction, deal-document"
+    assert str(raised.value) == "content kind must be one of interaction, deal-document, payment-receipt"
 
 
 def test_sealing_text_instead_of_bytes_is_refused(content_ring: KeyRing, content_context: ContentContext) -> None:
@@ -1372,7 +1374,7 @@ def test_interaction_bytes_out_of_format_are_refused(raw: bytes, message: str) -
 
 
 @settings(max_examples=50, deadline=None)
-@given(data=st.binary(max_size=2000), kind=st.sampled_from(["interaction", "deal-document"]))
+@given(data=st.binary(max_size=2000), kind=st.sampled_from(["interaction", "deal-document", "payment-receipt"]))
 def test_any_bytes_survive_seal_and_open(data: bytes, kind: str) -> None:
     ring = KeyRing.fresh()
     content_context = _content_context(kind=kind)
