@@ -9,11 +9,13 @@ from eth_utils import to_checksum_address
 from chaincrm.chain import Chain, Sender, emitted_by
 from chaincrm.chain.artifacts import load_artifact
 from chaincrm.chain.contract import contract_at
-from chaincrm.models import Deal, DocumentKind, LossReason, Stage, StageChange
+from chaincrm.models import ZERO_ADDRESS, Deal, DocumentKind, LossReason, Stage, StageChange
 
 if TYPE_CHECKING:
     from web3.contract import Contract
     from web3.types import TxReceipt
+
+    from chaincrm.contracts.offers import Offer
 
 
 class Pipeline:
@@ -28,6 +30,19 @@ class Pipeline:
         receipt = self.chain.transact(
             self.contract.functions.openDeal(customer_id, to_checksum_address(owner), value_wei), sender
         )
+        (event,) = emitted_by(
+            self.address, self.contract.events.DealOpened().process_receipt(receipt, errors=_discard())
+        )
+        return int(event["args"]["dealId"])
+
+    def open_deal_in(self, customer_id: int, owner: str, value: int, currency: str | None, sender: Sender) -> int:
+        """Open a deal valued in an allow-listed ERC-20 (`value` in its base units); None for ETH."""
+        if currency is None:
+            return self.open_deal(customer_id, owner, value, sender)
+        fn = self.contract.functions.openDealIn(
+            customer_id, to_checksum_address(owner), value, to_checksum_address(currency)
+        )
+        receipt = self.chain.transact(fn, sender)
         (event,) = emitted_by(
             self.address, self.contract.events.DealOpened().process_receipt(receipt, errors=_discard())
         )
@@ -56,6 +71,35 @@ class Pipeline:
             self.address, self.contract.events.DealInvoiced().process_receipt(receipt, errors=_discard())
         )
         return int(events[-1]["args"]["invoiceId"])
+
+    # ------------------------------------------------------------------ offers (see contracts.offers)
+
+    def accept_offer(
+        self, offer: Offer, sender: Sender, *, deal_id: int = 0, value: int = 0, currency: str | None = None
+    ) -> int:
+        """Accept a signed offer from the customer's own wallet: with `deal_id` 0 it opens a deal
+        (at Proposal, for `value` in `currency`, None for ETH); else it discounts that open deal.
+        Returns the deal's id."""
+        token = to_checksum_address(currency) if currency else ZERO_ADDRESS
+        fn = self.contract.functions.acceptOffer(offer.as_tuple, offer.issuer, offer.signature, deal_id, value, token)
+        receipt = self.chain.transact(fn, sender)
+        (event,) = emitted_by(
+            self.address, self.contract.events.OfferAccepted().process_receipt(receipt, errors=_discard())
+        )
+        return int(event["args"]["dealId"])
+
+    def cancel_offer(self, nonce: int, sender: Sender) -> TxReceipt:
+        """Withdraw every offer `sender` signed with `nonce`."""
+        return self.chain.transact(self.contract.functions.cancelOffer(nonce), sender)
+
+    def offer_digest(self, offer: Offer) -> bytes:
+        return bytes(self.chain.call(self.contract.functions.offerDigest(offer.as_tuple)))
+
+    def offer_uses(self, digest: bytes) -> int:
+        return int(self.chain.call(self.contract.functions.offerUses(digest)))
+
+    def offer_cancelled(self, issuer: str, nonce: int) -> bool:
+        return bool(self.chain.call(self.contract.functions.offerCancelled(to_checksum_address(issuer), nonce)))
 
     def invoices_of(self, deal_id: int) -> list[int]:
         return [int(i) for i in self.chain.call(self.contract.functions.invoicesOf(deal_id))]
