@@ -18,7 +18,8 @@ import click
 from chaincrm.cli.context import ADDRESS, DATABASE_ENV, App, json_option, pass_app
 from chaincrm.cli.files import check_writable, check_writable_folder
 from chaincrm.cli.output import console, emit, working
-from chaincrm.reports.figures import compute
+from chaincrm.currency import tokens_info
+from chaincrm.reports.figures import compute, report_currencies, with_tokens
 from chaincrm.reports.filters import BRANCHES_FILE, ReportFilter, agents_for, load_branches
 from chaincrm.reports.history import history_from_chain, history_from_database
 from chaincrm.reports.reconcile import reconcile_with_chain
@@ -142,6 +143,7 @@ def report_command(
         else:
             history = history_from_database(database, app.crm.deployment, home=app.settings.home)
         report = compute(history, report_filter)
+        report = with_tokens(report, tokens_info(app.crm.chain, report_currencies(report)).values())
         checks = reconcile_with_chain(app.crm, history, report) if check else None
     written = []
     if csv_dir is not None:

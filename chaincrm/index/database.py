@@ -158,7 +158,8 @@ def read_state(engine: Engine) -> IndexState | None:
     if row["schema_version"] != db.SCHEMA_VERSION:
         raise ConfigError(
             f"the index at {describe_database(engine)} has schema version {row['schema_version']}, "
-            f"this chaincrm writes version {db.SCHEMA_VERSION}: index into a new database"
+            f"this chaincrm reads and writes version {db.SCHEMA_VERSION}: delete it (or pass another --database) "
+            "and index again"
         )
     return IndexState(
         chain_id=int(row["chain_id"]),

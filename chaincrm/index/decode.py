@@ -260,6 +260,19 @@ def _deal_opened(b: Batch, log: _Log, a: dict[str, Any]) -> None:
           value_wei=a["valueWei"], actor=a["actor"], at=log.at)  # fmt: skip
 
 
+def _deal_currency(b: Batch, log: _Log, a: dict[str, Any]) -> None:
+    b.add(db.deal_events, log, deal_id=a["dealId"], kind="currency", currency=_wallet(a["currency"]), at=log.at)
+
+
+def _offer_accepted(b: Batch, log: _Log, a: dict[str, Any]) -> None:
+    b.add(db.offer_events, log, kind="accepted", digest=a["digest"], customer_id=a["customerId"], deal_id=a["dealId"],
+          issuer=a["issuer"], nonce=a["nonce"], discount_bps=a["discountBps"], uses=a["uses"], at=log.at)  # fmt: skip
+
+
+def _offer_cancelled(b: Batch, log: _Log, a: dict[str, Any]) -> None:
+    b.add(db.offer_events, log, kind="cancelled", issuer=a["issuer"], nonce=a["nonce"], at=log.at)
+
+
 def _deal_stage_changed(b: Batch, log: _Log, a: dict[str, Any]) -> None:
     b.add(db.stage_changes, log, deal_id=a["dealId"], from_stage=a["from"], to_stage=a["to"], actor=a["actor"],
           at=a["at"])  # fmt: skip
@@ -289,7 +302,8 @@ def _invoice(kind: str) -> _Handler:
         values: dict[str, Any] = {"invoice_id": a["invoiceId"], "kind": kind, "at": a.get("at", log.at)}
         if kind == "issued":
             values |= {"deal_id": a["dealId"], "customer_id": a["customerId"], "amount_wei": a["amount"],
-                       "due_at": a["dueAt"], "payment_reference": a["paymentReference"]}  # fmt: skip
+                       "due_at": a["dueAt"], "payment_reference": a["paymentReference"],
+                       "currency": _wallet(a["currency"])}  # fmt: skip
         if "payer" in a:
             values["payer"] = a["payer"]
         if "amount" in a:
@@ -304,8 +318,38 @@ def _invoice(kind: str) -> _Handler:
     return handle
 
 
+def _paid_off_chain(b: Batch, log: _Log, a: dict[str, Any]) -> None:
+    b.add(db.invoice_events, log, invoice_id=a["invoiceId"], kind="paid_off_chain", actor=a["actor"],
+          method=a["method"], receipt_hash=a["receiptHash"], cid_digest=a["cidDigest"], at=a["at"])  # fmt: skip
+
+
+def _points(kind: str) -> _Handler:
+    def handle(b: Batch, log: _Log, a: dict[str, Any]) -> None:
+        b.add(db.loyalty_events, log, invoice_id=a["invoiceId"], kind=kind, payer=a["payer"], points=a["points"],
+              discount=a.get("discount"), at=log.at)  # fmt: skip
+
+    return handle
+
+
 def _refund_withdrawn(b: Batch, log: _Log, a: dict[str, Any]) -> None:
-    b.add(db.refund_withdrawals, log, payer=a["payer"], amount_wei=a["amount"], at=log.at)
+    b.add(db.refund_withdrawals, log, payer=a["payer"], amount_wei=a["amount"], token=_wallet(a.get("token")),
+          at=log.at)  # fmt: skip
+
+
+def _token(kind: str) -> _Handler:
+    def handle(b: Batch, log: _Log, a: dict[str, Any]) -> None:
+        values: dict[str, Any] = {"kind": kind, "actor": a["actor"], "at": log.at}
+        if kind == "token_allowed":
+            values |= {"token": a["token"], "allowed": bool(a["allowed"])}
+        elif kind == "tokens_swept":
+            values |= {"token": a["token"], "account": a["treasury"], "amount": a["amount"]}
+        elif kind == "loyalty_program_set":
+            values |= {"token": a["points"]}
+        elif kind == "loyalty_rates_changed":
+            values |= {"token": _wallet(a["currency"]), "earn_wad": a["earnWad"], "redeem_wad": a["redeemWad"]}
+        b.add(db.token_events, log, **values)
+
+    return handle
 
 
 _HANDLERS: dict[str, _Handler] = {
@@ -330,6 +374,9 @@ _HANDLERS: dict[str, _Handler] = {
     "DealReassigned": _deal_reassigned,
     "DealDocumentAttached": _deal_document,
     "DealInvoiced": _deal_invoiced,
+    "DealCurrency": _deal_currency,
+    "OfferAccepted": _offer_accepted,
+    "OfferCancelled": _offer_cancelled,
     "ApprovalThresholdChanged": _staff("approval_threshold_changed"),
     "InvoiceIssued": _invoice("issued"),
     "InvoicePaid": _invoice("paid"),
@@ -337,7 +384,16 @@ _HANDLERS: dict[str, _Handler] = {
     "InvoiceReleased": _invoice("released"),
     "InvoiceRefunded": _invoice("refunded"),
     "InvoiceCancelled": _invoice("cancelled"),
+    "InvoicePaidOffChain": _paid_off_chain,
+    "PointsRedeemed": _points("redeemed"),
+    "PointsAwarded": _points("awarded"),
+    "PointsRestored": _points("restored"),
     "RefundWithdrawn": _refund_withdrawn,
+    "TokenRefundWithdrawn": _refund_withdrawn,
+    "TokenAllowed": _token("token_allowed"),
+    "ForcedTokensSwept": _token("tokens_swept"),
+    "LoyaltyProgramSet": _token("loyalty_program_set"),
+    "LoyaltyRatesChanged": _token("loyalty_rates_changed"),
     "TreasuryChangeProposed": _staff("treasury_change_proposed"),
     "TreasuryChangeCancelled": _staff("treasury_change_cancelled"),
     "TreasuryChanged": _staff("treasury_changed"),

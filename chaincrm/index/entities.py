@@ -1,5 +1,9 @@
 """The state tables (``customers``, ``deals``, ``invoices``) folded from their event tables.
 
+A deal also folds its currency (``DealCurrency``) and an accepted offer's discount (``offer_events``);
+an invoice its currency, an off-chain payment, and its loyalty points (``loyalty_events``: a
+redemption lowers its amount to what was paid, as the escrow does).
+
 Each entity names the event tables that feed it (:attr:`Entity.sources`) and a fold that applies
 one event row, in chain order, to the rows being built. :func:`rebuild` is the one loop that reads
 an entity's events, folds them and replaces its rows; the indexer runs it for every entity a range
@@ -85,6 +89,8 @@ def _fold_deal(rows: Rows, source: Table, e: RowMapping) -> None:
             "customer_id": e["customer_id"],
             "owner": e["owner"],
             "value_wei": e["value_wei"],
+            "currency": None,
+            "discount_bps": 0,
             "stage": int(Stage.NONE),
             "opened_at": e["at"],
             "closed_at": None,
@@ -101,6 +107,11 @@ def _fold_deal(rows: Rows, source: Table, e: RowMapping) -> None:
         row["stage"] = e["to_stage"]
         if Stage(e["to_stage"]).is_final:
             row["closed_at"] = e["at"]
+    elif source is db.offer_events:
+        if e["kind"] == "accepted":
+            row["discount_bps"] = e["discount_bps"]
+    elif e["kind"] == "currency":
+        row["currency"] = e["currency"]
     elif e["kind"] == "reassigned":
         row["owner"] = e["owner"]
     elif e["kind"] == "lost":
@@ -116,11 +127,17 @@ _INVOICE_STATUS: dict[str, tuple[InvoiceStatus, str]] = {
     "released": (InvoiceStatus.RELEASED, "released_at"),
     "refunded": (InvoiceStatus.REFUNDED, "refunded_at"),
     "cancelled": (InvoiceStatus.CANCELLED, "cancelled_at"),
+    "paid_off_chain": (InvoiceStatus.PAID_OFF_CHAIN, "paid_at"),
 }
+# What each loyalty event adds to: points burned for a discount, minted at release, minted back at refund.
+_POINTS_COLUMN = {"redeemed": "points_redeemed", "awarded": "points_awarded", "restored": "points_restored"}
 
 
-def _fold_invoice(rows: Rows, _source: Table, e: RowMapping) -> None:
+def _fold_invoice(rows: Rows, source: Table, e: RowMapping) -> None:
     invoice_id = e["invoice_id"]
+    if source is db.loyalty_events:
+        _fold_points(rows.get(invoice_id), e)
+        return
     if e["kind"] == "issued":
         rows[invoice_id] = {
             "id": invoice_id,
@@ -128,12 +145,21 @@ def _fold_invoice(rows: Rows, _source: Table, e: RowMapping) -> None:
             "customer_id": e["customer_id"],
             "payer": e["payer"],
             "amount_wei": e["amount_wei"],
+            "amount_issued": e["amount_wei"],
+            "currency": e["currency"],
             "due_at": e["due_at"],
             "payment_reference": e["payment_reference"],
             "status": int(InvoiceStatus.OPEN),
             "treasury": None,
             "issued_at": e["at"],
             "paid_at": None,
+            "off_chain_method": None,
+            "receipt_hash": None,
+            "receipt_cid_digest": None,
+            "points_redeemed": 0,
+            "points_discount": 0,
+            "points_awarded": 0,
+            "points_restored": 0,
             "disputed_at": None,
             "resolve_by": None,
             "released_at": None,
@@ -152,6 +178,24 @@ def _fold_invoice(rows: Rows, _source: Table, e: RowMapping) -> None:
         row["treasury"] = e["treasury"]
     elif e["kind"] == "disputed":
         row["resolve_by"] = e["resolve_by"]
+    elif e["kind"] == "paid_off_chain":
+        row |= {
+            "off_chain_method": e["method"],
+            "receipt_hash": e["receipt_hash"],
+            "receipt_cid_digest": e["cid_digest"],
+        }
+
+
+def _fold_points(row: dict[str, Any] | None, e: RowMapping) -> None:
+    column = _POINTS_COLUMN.get(e["kind"])
+    if row is None or column is None:
+        return
+    row[column] += int(e["points"])
+    if e["kind"] == "redeemed":
+        # The escrow lowers the invoice's amount to what is left to pay (the payment follows in the same tx).
+        discount = int(e["discount"] or 0)
+        row["points_discount"] += discount
+        row["amount_wei"] = max(0, int(row["amount_wei"]) - discount)
 
 
 CUSTOMERS = Entity(
@@ -159,8 +203,10 @@ CUSTOMERS = Entity(
     ((db.customer_events, "customer_id"), (db.profile_versions, "customer_id"), (db.consent_events, "customer_id")),
     _fold_customer,
 )
-DEALS = Entity(db.deals, ((db.deal_events, "deal_id"), (db.stage_changes, "deal_id")), _fold_deal)
-INVOICES = Entity(db.invoices, ((db.invoice_events, "invoice_id"),), _fold_invoice)
+DEALS = Entity(
+    db.deals, ((db.deal_events, "deal_id"), (db.stage_changes, "deal_id"), (db.offer_events, "deal_id")), _fold_deal
+)
+INVOICES = Entity(db.invoices, ((db.invoice_events, "invoice_id"), (db.loyalty_events, "invoice_id")), _fold_invoice)
 ENTITIES: tuple[Entity, ...] = (CUSTOMERS, DEALS, INVOICES)
 
 
@@ -198,7 +244,12 @@ def rebuild_all(conn: Connection, touched: Mapping[Entity, Iterable[int]]) -> No
 def touched_ids(rows_by_table: Mapping[str, Sequence[Mapping[str, Any]]]) -> dict[Entity, set[int]]:
     """The entities that new event rows (by table name) feed."""
     return {
-        entity: {row[column] for table, column in entity.sources for row in rows_by_table.get(table.name, ())}
+        entity: {
+            row[column]
+            for table, column in entity.sources
+            for row in rows_by_table.get(table.name, ())
+            if row[column] is not None  # an offer's cancellation names no deal
+        }
         for entity in ENTITIES
     }
 
@@ -212,6 +263,7 @@ def touched_from(conn: Connection, fork: int) -> dict[Entity, set[int]]:
             for entity_id in conn.execute(select(table.c[column]).where(table.c.block_number >= fork).distinct())
             .scalars()
             .all()
+            if entity_id is not None
         }
         for entity in ENTITIES
     }

@@ -74,12 +74,13 @@ class InvoiceLine:
     id: int
     status: InvoiceStatus
     payer: str
-    amount_wei: int
+    amount_wei: int  # in `currency`'s base units
     due_at: int
+    currency: str | None = None  # the ERC-20; None for ETH
 
     @classmethod
     def of(cls, invoice: Invoice) -> InvoiceLine:
-        return cls(invoice.id, invoice.status, invoice.payer, invoice.amount_wei, invoice.due_at)
+        return cls(invoice.id, invoice.status, invoice.payer, invoice.amount_wei, invoice.due_at, invoice.currency)
 
 
 @dataclass(frozen=True)
@@ -249,6 +250,11 @@ _TIMELINE_TABLES: dict[str, tuple[Table, tuple[str, Any] | None, dict[str, str]]
     "DealDocumentAttached": (db.documents, None, {"documentKind": "kind"}),
     "InvoiceIssued": (db.invoice_events, ("kind", "issued"), {"amount": "amount_wei"}),
     "InvoicePaid": (db.invoice_events, ("kind", "paid"), {"amount": "amount_wei"}),
+    "InvoicePaidOffChain": (db.invoice_events, ("kind", "paid_off_chain"), {}),
+    "PointsRedeemed": (db.loyalty_events, ("kind", "redeemed"), {}),
+    "PointsAwarded": (db.loyalty_events, ("kind", "awarded"), {}),
+    "PointsRestored": (db.loyalty_events, ("kind", "restored"), {}),
+    "OfferAccepted": (db.offer_events, ("kind", "accepted"), {}),
     "InvoiceDisputed": (db.invoice_events, ("kind", "disputed"), {}),
     "InvoiceReleased": (db.invoice_events, ("kind", "released"), {"amount": "amount_wei"}),
     "InvoiceRefunded": (db.invoice_events, ("kind", "refunded"), {"amount": "amount_wei"}),
@@ -325,7 +331,17 @@ def _indexed_deal(connection: Connection, last_block: int, deal_id: int, start: 
     row = connection.execute(select(db.deals).where(db.deals.c.id == deal_id)).first()
     if row is None:
         return None
-    deal = Deal(row.id, row.customer_id, row.owner, Stage(row.stage), row.value_wei, row.invoice_id, row.opened_at)
+    deal = Deal(
+        row.id,
+        row.customer_id,
+        row.owner,
+        Stage(row.stage),
+        row.value_wei,
+        row.invoice_id,
+        row.opened_at,
+        discount_bps=int(row.discount_bps),
+        currency=row.currency,
+    )
     t = db.stage_changes
     moves = connection.execute(
         select(t)
@@ -338,7 +354,7 @@ def _indexed_deal(connection: Connection, last_block: int, deal_id: int, start: 
     ]
     i = db.invoices
     invoices = [
-        InvoiceLine(r.id, InvoiceStatus(r.status), r.payer, r.amount_wei, r.due_at)
+        InvoiceLine(r.id, InvoiceStatus(r.status), r.payer, r.amount_wei, r.due_at, r.currency)
         for r in connection.execute(select(i).where(i.c.deal_id == deal_id).order_by(i.c.id))
     ]
     d = db.documents

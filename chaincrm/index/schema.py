@@ -14,7 +14,8 @@ Three kinds of table:
   ``(block_number, log_index[, position])`` (a log index is unique within its block), so reading
   a range again never duplicates a row: ``customer_events``, ``profile_versions``,
   ``access_events``, ``consent_events``, ``interactions``, ``deal_events``, ``stage_changes``,
-  ``documents``, ``invoice_events``, ``refund_withdrawals``, ``staff_events``;
+  ``documents``, ``offer_events``, ``invoice_events``, ``loyalty_events``, ``refund_withdrawals``,
+  ``token_events``, ``staff_events``;
 - state tables derived from the event tables (the current state of each entity): ``customers``,
   ``deals``, ``invoices``. The indexer rebuilds an entity's row from its events whenever one of
   them arrives or is rolled back.
@@ -32,6 +33,10 @@ Conventions:
   ``DocumentKind``, ``LossReason``). A code this version does not know is stored as it came and
   reads back as ``unknown(N)``; nothing is refused or mapped. ``kind`` columns of the generic event
   tables hold the short names listed in the ``*_KINDS`` constants below.
+- currencies: an invoice or deal in ETH has a NULL ``currency``; one in an ERC-20 holds the token's
+  address. Amounts (``*_wei`` columns included, named before ERC-20 invoices) are in the base units
+  of their row's currency: wei for ETH, the token's smallest unit otherwise. Never add amounts of
+  different currencies.
 - wei amounts use :class:`Wei`: NUMERIC(78, 0) on PostgreSQL; on SQLite (whose NUMERIC would turn
   big values into floats) a zero-padded 78-digit string, so ``=``, ``<`` and ``ORDER BY`` are
   still exact. Python always sees ``int``. Sum wei in Python (or on PostgreSQL), not with SQLite's
@@ -59,7 +64,9 @@ from sqlalchemy import (
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-SCHEMA_VERSION = 2  # 2: trust model v2 (accepted wallets, readers hashes, pull refunds, treasury epochs)
+# 2: trust model v2 (accepted wallets, readers hashes, pull refunds, treasury epochs)
+# 3: ERC-20 invoices and deals (currency), loyalty points, off-chain payments, signed offers
+SCHEMA_VERSION = 3
 WEI_DIGITS = 78  # 2**256 - 1 has 78 decimal digits
 ADDRESS_LENGTH = 42
 HASH_LENGTH = 66
@@ -67,8 +74,11 @@ HASH_LENGTH = 66
 PUBLIC_KEY_LENGTH = 2 + 128  # 0x + x ‖ y
 
 CUSTOMER_EVENT_KINDS = ("registered", "wallet_proposed", "wallet_accepted", "erased")
-DEAL_EVENT_KINDS = ("opened", "reassigned", "lost", "invoiced")
-INVOICE_EVENT_KINDS = ("issued", "paid", "disputed", "released", "refunded", "cancelled")
+DEAL_EVENT_KINDS = ("opened", "currency", "reassigned", "lost", "invoiced")
+INVOICE_EVENT_KINDS = ("issued", "paid", "paid_off_chain", "disputed", "released", "refunded", "cancelled")
+LOYALTY_EVENT_KINDS = ("redeemed", "awarded", "restored")  # PointsRedeemed, PointsAwarded, PointsRestored
+OFFER_EVENT_KINDS = ("accepted", "cancelled")
+TOKEN_EVENT_KINDS = ("token_allowed", "tokens_swept", "loyalty_program_set", "loyalty_rates_changed")
 STAFF_EVENT_KINDS = (
     "role_granted",
     "role_revoked",
@@ -270,7 +280,8 @@ deal_events = _event_table(
     Column("customer_id", BigInteger),  # opened
     _address("owner"),  # opened: the owner; reassigned: the new owner
     _address("previous_owner"),  # reassigned
-    Column("value_wei", Wei()),  # opened
+    Column("value_wei", Wei()),  # opened: in the deal's currency (a `currency` row follows for an ERC-20)
+    _address("currency"),  # currency (DealCurrency): the ERC-20 the deal is valued in
     Column("reason", SmallInteger),  # lost: models.LossReason
     Column("invoice_id", BigInteger),  # invoiced
     _address("actor"),
@@ -306,7 +317,9 @@ deals = Table(
     Column("id", BigInteger, primary_key=True, autoincrement=False),
     Column("customer_id", BigInteger, nullable=False),
     _address("owner", nullable=False),
-    Column("value_wei", Wei(), nullable=False),
+    Column("value_wei", Wei(), nullable=False),  # in `currency`'s base units
+    _address("currency"),  # None: ETH
+    Column("discount_bps", Integer, nullable=False, default=0),  # an accepted offer's discount (0: none)
     Column("stage", SmallInteger, nullable=False),  # models.Stage
     Column("opened_at", BigInteger, nullable=False),
     Column("closed_at", BigInteger),  # when it reached Won or Lost
@@ -319,6 +332,22 @@ deals = Table(
     Index("ix_deals_stage", "stage"),
 )
 
+offer_events = _event_table(
+    metadata,
+    "offer_events",
+    Column("kind", String(16), nullable=False),  # OFFER_EVENT_KINDS
+    _hash("digest"),  # accepted: the EIP-712 digest the manager signed
+    Column("customer_id", BigInteger),  # accepted
+    Column("deal_id", BigInteger),  # accepted: the deal it opened or discounted
+    _address("issuer", nullable=False),  # the manager who signed (cancelled: who withdrew it)
+    Column("nonce", Wei(), nullable=False),
+    Column("discount_bps", Integer),  # accepted
+    Column("uses", BigInteger),  # accepted: the offer's uses so far, this one included
+    Column("at", BigInteger, nullable=False),
+    Index("ix_offer_events_customer", "customer_id"),
+    Index("ix_offer_events_deal", "deal_id"),
+)
+
 # ---------------------------------------------------------------------- invoices (InvoiceEscrow)
 
 invoice_events = _event_table(
@@ -329,9 +358,13 @@ invoice_events = _event_table(
     Column("deal_id", BigInteger),  # issued
     Column("customer_id", BigInteger),  # issued
     _address("payer"),  # issued, paid, disputed, refunded (credited to them: see refund_withdrawals)
-    Column("amount_wei", Wei()),  # issued, paid, released, refunded
+    Column("amount_wei", Wei()),  # issued, paid, released, refunded: in the invoice's currency
     Column("due_at", BigInteger),  # issued
     _hash("payment_reference"),  # issued
+    _address("currency"),  # issued: the ERC-20 it is payable in; None for ETH
+    Column("method", SmallInteger),  # paid_off_chain: 1 bank transfer, 2 card, 3 other (as emitted)
+    _hash("receipt_hash"),  # paid_off_chain: keccak256 of the receipt document
+    _hash("cid_digest"),  # paid_off_chain: the receipt's CIDv0 digest on IPFS
     _address("treasury"),  # paid: the treasury fixed for it; released: where it went
     Column("resolve_by", BigInteger),  # disputed: a manager resolves before it, then the payer may reclaim
     _address("actor"),
@@ -345,13 +378,22 @@ invoices = Table(
     Column("deal_id", BigInteger, nullable=False),
     Column("customer_id", BigInteger, nullable=False),
     _address("payer", nullable=False),
-    Column("amount_wei", Wei(), nullable=False),
+    Column("amount_wei", Wei(), nullable=False),  # as the escrow holds it: what was paid, after a points discount
+    Column("amount_issued", Wei(), nullable=False),  # as issued
+    _address("currency"),  # None: ETH
     Column("due_at", BigInteger, nullable=False),
     _hash("payment_reference"),
     Column("status", SmallInteger, nullable=False),  # models.InvoiceStatus
     _address("treasury"),  # fixed when paid
     Column("issued_at", BigInteger, nullable=False),
-    Column("paid_at", BigInteger),
+    Column("paid_at", BigInteger),  # on-chain or recorded off-chain
+    Column("off_chain_method", SmallInteger),  # paid off-chain: the method code, as emitted
+    _hash("receipt_hash"),  # paid off-chain
+    _hash("receipt_cid_digest"),  # paid off-chain
+    Column("points_redeemed", Wei(), nullable=False, default=0),
+    Column("points_discount", Wei(), nullable=False, default=0),  # in the invoice's currency
+    Column("points_awarded", Wei(), nullable=False, default=0),
+    Column("points_restored", Wei(), nullable=False, default=0),
     Column("disputed_at", BigInteger),
     Column("resolve_by", BigInteger),
     Column("released_at", BigInteger),
@@ -363,13 +405,41 @@ invoices = Table(
     Index("ix_invoices_status_due", "status", "due_at"),
 )
 
+loyalty_events = _event_table(
+    metadata,
+    "loyalty_events",
+    Column("invoice_id", BigInteger, nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # LOYALTY_EVENT_KINDS
+    _address("payer", nullable=False, index=True),  # a customer's points history (portal, `me`)
+    Column("points", Wei(), nullable=False),  # point base units burned (redeemed) or minted
+    Column("discount", Wei()),  # redeemed: what the points took off, in the invoice's currency
+    Column("at", BigInteger, nullable=False),
+)
+
 refund_withdrawals = _event_table(
     metadata,
     "refund_withdrawals",
     _address("payer", nullable=False),  # refunds are credited per invoice and withdrawn per payer
-    Column("amount_wei", Wei(), nullable=False),
+    Column("amount_wei", Wei(), nullable=False),  # in `token`'s base units
+    _address("token"),  # None: RefundWithdrawn (ETH); else TokenRefundWithdrawn
     Column("at", BigInteger, nullable=False),
     Index("ix_refund_withdrawals_payer", "payer"),
+)
+
+token_events = _event_table(
+    metadata,
+    "token_events",
+    Column("kind", String(32), nullable=False),  # TOKEN_EVENT_KINDS
+    # token_allowed, tokens_swept: the token; loyalty_program_set: the points token;
+    # loyalty_rates_changed: the currency (None: ETH)
+    _address("token"),
+    Column("allowed", Boolean),  # token_allowed
+    _address("account"),  # tokens_swept: the treasury it went to
+    Column("amount", Wei()),  # tokens_swept
+    Column("earn_wad", Wei()),  # loyalty_rates_changed: point base units per currency base unit, x 1e18
+    Column("redeem_wad", Wei()),  # loyalty_rates_changed: currency base units per point base unit, x 1e18
+    _address("actor"),
+    Column("at", BigInteger, nullable=False),
 )
 
 # ---------------------------------------------------------------------- staff and admin
@@ -403,8 +473,11 @@ EVENT_TABLES: tuple[Table, ...] = (
     deal_events,
     stage_changes,
     documents,
+    offer_events,
     invoice_events,
+    loyalty_events,
     refund_withdrawals,
+    token_events,
     staff_events,
 )
 STATE_TABLES: tuple[Table, ...] = (customers, deals, invoices)
@@ -414,9 +487,12 @@ __all__ = [
     "DEAL_EVENT_KINDS",
     "EVENT_TABLES",
     "INVOICE_EVENT_KINDS",
+    "LOYALTY_EVENT_KINDS",
+    "OFFER_EVENT_KINDS",
     "SCHEMA_VERSION",
     "STAFF_EVENT_KINDS",
     "STATE_TABLES",
+    "TOKEN_EVENT_KINDS",
     "Wei",
     "access_events",
     "blocks",
@@ -430,12 +506,15 @@ __all__ = [
     "interactions",
     "invoice_events",
     "invoices",
+    "loyalty_events",
     "metadata",
+    "offer_events",
     "profile_versions",
     "refund_withdrawals",
     "stage_changes",
     "staff_events",
     "sync_state",
+    "token_events",
 ]
 
 

@@ -21,13 +21,16 @@ KPI definitions (times are chain time, Unix seconds, UTC):
 * **Activity KPIs** (staff, revenue) count events whose time falls in the window.
   - Staff, per address: interactions authored (a batch counts each of its records), stage moves
     made (any change but the opening, Lost included), distinct deals moved, deals won and their
-    value in wei (a win goes to the deal's owner when it was won, not to whoever clicked).
+    value per currency (a win goes to the deal's owner when it was won, not to whoever clicked).
   - Revenue by month (UTC, ``YYYY-MM``): invoice amounts paid into escrow (by payment time),
     released to the treasury and refunded (by block time of the release or refund). A refund (a
     manager's, or the payer reclaiming an unresolved dispute) is a credit to the payer, counted
     when credited; the payer withdraws it later (``RefundWithdrawn``), which is no revenue event.
+* **Money** is per currency, never summed across currencies: see :mod:`chaincrm.reports.currencies`
+  for revenue (on-chain and off-chain apart), refunds owed, loyalty points and offers.
 * **Snapshot KPIs** (aging, overdue, refunds owed) are as of ``as_of``. Aging and overdue: invoices
-  issued by then and still open (neither paid nor cancelled). A won deal may have several invoices
+  issued by then and still open (neither paid, on or off the chain, nor cancelled); aging amounts
+  per currency. A won deal may have several invoices
   (a manager cancels an unpaid one and re-issues it): the cancelled one leaves the receivables, the
   new one enters them, so a deal is never counted twice. Days past due are whole days rounded up,
   so an invoice is past due exactly when the contract's ``isOverdue`` says so: current (not yet
@@ -44,9 +47,23 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 
+from chaincrm.currency import ETH, TokenInfo
 from chaincrm.models import OPEN_STAGES, InvoiceStatus, Stage
+from chaincrm.reports import currencies
+from chaincrm.reports.currencies import (
+    Amounts,
+    LoyaltyFigures,
+    MonthRevenue,
+    OfferFigures,
+    loyalty_of,
+    money_figures,
+    month_of,
+    offers_of,
+    ordered,
+    revenue_of,
+    unit,
+)
 from chaincrm.reports.filters import ReportFilter
 from chaincrm.reports.records import History, InvoiceRecord, StageRecord
 
@@ -81,14 +98,16 @@ class StaffRow:
     stage_moves: int
     deals_moved: int
     deals_won: int
-    revenue_won_wei: int
+    revenue_won_wei: int  # ETH deals only
+    revenue_won: Amounts = ()  # per currency, ETH included
 
 
 @dataclass(frozen=True)
 class AgingBucket:
     label: str
     invoices: int
-    amount_wei: int
+    amount_wei: int  # ETH invoices only
+    amounts: Amounts = ()  # per currency, ETH included
 
 
 @dataclass(frozen=True)
@@ -100,14 +119,7 @@ class OverdueInvoice:
     amount_wei: int
     due_at: int
     days_past_due: int
-
-
-@dataclass(frozen=True)
-class MonthRevenue:
-    month: str
-    paid_wei: int
-    released_wei: int
-    refunded_wei: int
+    currency: str = ETH  # `amount_wei` is in its base units
 
 
 @dataclass(frozen=True)
@@ -123,8 +135,12 @@ class Report:
     staff: tuple[StaffRow, ...]
     aging: tuple[AgingBucket, ...]
     overdue: tuple[OverdueInvoice, ...]
-    revenue: tuple[MonthRevenue, ...]
-    refunds_owed_wei: int | None = None  # None with an agent filter: withdrawals are per payer
+    revenue: tuple[MonthRevenue, ...]  # per month and currency
+    refunds_owed_wei: int | None = None  # ETH; None with an agent filter: withdrawals are per payer
+    refunds_owed: Amounts | None = None  # per currency; None with an agent filter
+    loyalty: LoyaltyFigures = LoyaltyFigures(0, 0, 0, None, ())
+    offers: OfferFigures = OfferFigures(0, 0, ())
+    tokens: tuple[TokenInfo, ...] = ()  # how each token is displayed (symbol, decimals): see `with_tokens`
 
     @property
     def closed(self) -> int:
@@ -155,15 +171,17 @@ class Report:
             out[f"staff {row.agent}: deals moved"] = str(row.deals_moved)
             out[f"staff {row.agent}: deals won"] = str(row.deals_won)
             out[f"staff {row.agent}: revenue won wei"] = str(row.revenue_won_wei)
+            for currency, amount in row.revenue_won:
+                if currency != ETH:
+                    out[f"staff {row.agent}: revenue won {unit(currency)}"] = str(amount)
         for bucket in self.aging:
             out[f"aging {bucket.label}: invoices"] = str(bucket.invoices)
             out[f"aging {bucket.label}: wei"] = str(bucket.amount_wei)
+            for currency, amount in bucket.amounts:
+                if currency != ETH:
+                    out[f"aging {bucket.label}: {unit(currency)}"] = str(amount)
         out["overdue invoices"] = ",".join(str(item.invoice_id) for item in self.overdue) or "-"
-        for month in self.revenue:
-            out[f"revenue {month.month}: paid wei"] = str(month.paid_wei)
-            out[f"revenue {month.month}: released wei"] = str(month.released_wei)
-            out[f"revenue {month.month}: refunded wei"] = str(month.refunded_wei)
-        out["refunds owed wei"] = "-" if self.refunds_owed_wei is None else str(self.refunds_owed_wei)
+        out |= money_figures(self.revenue, self.refunds_owed, self.loyalty, self.offers)
         return out
 
 
@@ -201,6 +219,8 @@ def compute(history: History, report_filter: ReportFilter | None = None) -> Repo
     won = sum(1 for deal_id in cohort if _final(paths.get(deal_id, ())) is Stage.WON)
     lost = sum(1 for deal_id in cohort if _final(paths.get(deal_id, ())) is Stage.LOST)
     invoice_deal = {invoice.invoice_id: invoice.deal_id for invoice in seen.invoices}
+    kept_invoices = {i for i, d in invoice_deal.items() if d in kept_deals}
+    owed = currencies.refunds_owed_of(seen) if flt.agents is None else None
     return Report(
         report_filter=flt,
         as_of=as_of,
@@ -213,8 +233,11 @@ def compute(history: History, report_filter: ReportFilter | None = None) -> Repo
         staff=staff_of(seen, flt, owners),
         aging=aging_of(seen, kept_deals, as_of),
         overdue=overdue_of(seen, kept_deals, owners, as_of),
-        revenue=revenue_of(seen, flt, {i for i, d in invoice_deal.items() if d in kept_deals}),
-        refunds_owed_wei=refunds_owed_of(seen) if flt.agents is None else None,
+        revenue=revenue_of(seen, flt, kept_invoices),
+        refunds_owed_wei=None if owed is None else dict(owed)[ETH],
+        refunds_owed=owed,
+        loyalty=loyalty_of(seen, flt, kept_invoices),
+        offers=offers_of(seen, flt, kept_deals),
     )
 
 
@@ -299,8 +322,8 @@ def staff_of(history: History, flt: ReportFilter, owners: Mapping[int, str]) -> 
     moves: dict[str, int] = defaultdict(int)
     moved: dict[str, set[int]] = defaultdict(set)
     won: dict[str, int] = defaultdict(int)
-    revenue: dict[str, int] = defaultdict(int)
-    values = {deal.deal_id: deal.value_wei for deal in history.deals}
+    revenue: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    values = {deal.deal_id: (deal.currency, deal.value_wei) for deal in history.deals}
     for interaction in history.interactions:
         if flt.in_window(interaction.at):
             interactions[interaction.author] += 1
@@ -313,16 +336,20 @@ def staff_of(history: History, flt: ReportFilter, owners: Mapping[int, str]) -> 
         if change.to_stage is Stage.WON and owner is not None:
             # Reassignment needs an open deal, so the owner at the end is the owner at the win.
             won[owner] += 1
-            revenue[owner] += values[change.deal_id]
+            currency, value = values[change.deal_id]
+            revenue[owner][currency] += value
     agents = sorted(a for a in {*interactions, *moves, *won} if flt.keeps(a))
-    return tuple(StaffRow(a, interactions[a], moves[a], len(moved[a]), won[a], revenue[a]) for a in agents)
+    return tuple(
+        StaffRow(a, interactions[a], moves[a], len(moved[a]), won[a], revenue[a].get(ETH, 0), ordered(revenue[a]))
+        for a in agents
+    )
 
 
 def _open_invoices(history: History, kept_deals: set[int]) -> list[InvoiceRecord]:
     closed = {
         event.invoice_id
         for event in history.invoice_events
-        if event.status in (InvoiceStatus.PAID, InvoiceStatus.CANCELLED)
+        if event.status in (InvoiceStatus.PAID, InvoiceStatus.PAID_OFF_CHAIN, InvoiceStatus.CANCELLED)
     }
     return [i for i in history.invoices if i.deal_id in kept_deals and i.invoice_id not in closed]
 
@@ -334,12 +361,15 @@ def days_past_due(due_at: int, as_of: int) -> int:
 
 def aging_of(history: History, kept_deals: set[int], as_of: int) -> tuple[AgingBucket, ...]:
     counts: dict[str, int] = defaultdict(int)
-    amounts: dict[str, int] = defaultdict(int)
+    amounts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for invoice in _open_invoices(history, kept_deals):
         label = _bucket(days_past_due(invoice.due_at, as_of))
         counts[label] += 1
-        amounts[label] += invoice.amount_wei
-    return tuple(AgingBucket(label, counts[label], amounts[label]) for label, _, _ in AGING_BUCKETS)
+        amounts[label][invoice.currency] += invoice.amount_wei
+    return tuple(
+        AgingBucket(label, counts[label], amounts[label].get(ETH, 0), ordered(amounts[label]))
+        for label, _, _ in AGING_BUCKETS
+    )
 
 
 def _bucket(days: int) -> str:
@@ -361,6 +391,7 @@ def overdue_of(
             amount_wei=invoice.amount_wei,
             due_at=invoice.due_at,
             days_past_due=days_past_due(invoice.due_at, as_of),
+            currency=invoice.currency,
         )
         for invoice in _open_invoices(history, kept_deals)
         if as_of > invoice.due_at
@@ -368,33 +399,29 @@ def overdue_of(
     return tuple(sorted(overdue, key=lambda item: (-item.days_past_due, item.invoice_id)))
 
 
-def month_of(at: int) -> str:
-    return datetime.fromtimestamp(at, UTC).strftime("%Y-%m")
-
-
-def revenue_of(history: History, flt: ReportFilter, kept_invoices: set[int]) -> tuple[MonthRevenue, ...]:
-    sums: dict[str, dict[InvoiceStatus, int]] = defaultdict(lambda: defaultdict(int))
-    for event in history.invoice_events:
-        if event.invoice_id not in kept_invoices or not flt.in_window(event.at):
-            continue
-        if event.status in (InvoiceStatus.PAID, InvoiceStatus.RELEASED, InvoiceStatus.REFUNDED):
-            sums[month_of(event.at)][event.status] += event.amount_wei
-    return tuple(
-        MonthRevenue(
-            month,
-            sums[month][InvoiceStatus.PAID],
-            sums[month][InvoiceStatus.RELEASED],
-            sums[month][InvoiceStatus.REFUNDED],
-        )
-        for month in sorted(sums)
-    )
-
-
 def refunds_owed_of(history: History) -> int:
-    """Refunds credited to payers and not withdrawn yet, over the whole escrow (its
-    ``liabilitiesWei`` less the amounts of the invoices it still holds)."""
-    credited = sum(e.amount_wei for e in history.invoice_events if e.status is InvoiceStatus.REFUNDED)
-    return credited - sum(w.amount_wei for w in history.refund_withdrawals)
+    """ETH refunds credited to payers and not withdrawn yet, over the whole escrow (its
+    ``liabilitiesWei`` less the amounts of the invoices it still holds); per currency:
+    :func:`chaincrm.reports.currencies.refunds_owed_of`."""
+    return dict(currencies.refunds_owed_of(history))[ETH]
+
+
+def with_tokens(report: Report, known: Iterable[TokenInfo]) -> Report:
+    """`report` with the display (symbol, decimals) of its tokens, e.g. from
+    :func:`chaincrm.currency.tokens_info`: the figures do not change."""
+    from dataclasses import replace
+
+    return replace(report, tokens=tuple(known))
+
+
+def report_currencies(report: Report) -> tuple[str, ...]:
+    """Every currency the report shows an amount in: ETH first, then tokens by address."""
+    found = {m.currency for m in report.revenue} | {ETH}
+    found |= {c for row in report.staff for c, _ in row.revenue_won}
+    found |= {c for bucket in report.aging for c, _ in bucket.amounts}
+    found |= {o.currency for o in report.overdue} | {c for c, _ in report.refunds_owed or ()}
+    found |= {c for c, _ in report.loyalty.discounts} | {r.currency for r in report.offers.revenue}
+    return tuple(sorted(found, key=lambda c: (c != ETH, c)))
 
 
 __all__ = [
@@ -417,8 +444,10 @@ __all__ = [
     "overdue_of",
     "percentile",
     "refunds_owed_of",
+    "report_currencies",
     "revenue_of",
     "staff_of",
     "stage_times_of",
     "time_in_stages",
+    "with_tokens",
 ]

@@ -24,6 +24,7 @@ from chaincrm.chain import event_topic
 from chaincrm.chain.batching import RPC_BATCH_SIZE, batch_request, refusal
 from chaincrm.contracts.client import Crm
 from chaincrm.contracts.registry import unpack_records
+from chaincrm.currency import currency_key
 from chaincrm.errors import ChainError, ConfigError
 from chaincrm.index import schema as ix
 from chaincrm.index.indexer import database_errors, describe_database, open_database, read_state
@@ -34,11 +35,13 @@ from chaincrm.reports.records import (
     InteractionRecord,
     InvoiceEventRecord,
     InvoiceRecord,
+    OfferRecord,
+    PointsRecord,
     ReassignRecord,
     RefundWithdrawalRecord,
     StageRecord,
 )
-from chaincrm.views.invoice_events import INVOICE_EVENTS, STATUS_AFTER, invoice_event_of_log
+from chaincrm.views.invoice_events import INVOICE_EVENTS, POINTS_EVENTS, STATUS_AFTER, invoice_event_of_log
 
 # ------------------------------------------------------------------ the index as a source
 
@@ -72,23 +75,37 @@ def history_from_index(connection: Connection) -> History:
     if end_at is None:
         raise ConfigError(f"the index has no timestamp for its last block {end_block}: sync it again")
 
-    de, sc, it, ie, rw = (
+    de, sc, it, ie, rw, le, oe = (
         ix.deal_events.c,
         ix.stage_changes.c,
         ix.interactions.c,
         ix.invoice_events.c,
         ix.refund_withdrawals.c,
+        ix.loyalty_events.c,
+        ix.offer_events.c,
     )
     order = (ix.deal_events.c.block_number, ix.deal_events.c.log_index)
     deals: list[DealRecord] = []
     reassignments: list[ReassignRecord] = []
     for row in connection.execute(
-        select(de.deal_id, de.kind, de.customer_id, de.owner, de.value_wei, de.at, de.block_number, de.log_index)
-        .where(de.kind.in_(("opened", "reassigned")))
+        select(
+            de.deal_id,
+            de.kind,
+            de.customer_id,
+            de.owner,
+            de.value_wei,
+            de.currency,
+            de.at,
+            de.block_number,
+            de.log_index,
+        )
+        .where(de.kind.in_(("opened", "currency", "reassigned")))
         .order_by(*order)
     ):
         if row.kind == "opened":
             deals.append(DealRecord(int(row.deal_id), int(row.customer_id), row.owner, int(row.value_wei), int(row.at)))
+        elif row.kind == "currency":
+            _set_currency(deals, int(row.deal_id), row.currency)
         else:
             reassignments.append(
                 ReassignRecord(int(row.deal_id), row.owner, int(row.at), int(row.block_number), int(row.log_index))
@@ -118,14 +135,20 @@ def history_from_index(connection: Connection) -> History:
     invoices: list[InvoiceRecord] = []
     invoice_events: list[InvoiceEventRecord] = []
     for r in connection.execute(
-        select(ie.invoice_id, ie.kind, ie.deal_id, ie.customer_id, ie.amount_wei, ie.due_at, ie.at).order_by(
-            ie.block_number, ie.log_index
-        )
+        select(
+            ie.invoice_id, ie.kind, ie.deal_id, ie.customer_id, ie.amount_wei, ie.due_at, ie.currency, ie.at
+        ).order_by(ie.block_number, ie.log_index)
     ):
         if r.kind == "issued":
             invoices.append(
                 InvoiceRecord(
-                    int(r.invoice_id), int(r.deal_id), int(r.customer_id), int(r.amount_wei), int(r.due_at), int(r.at)
+                    int(r.invoice_id),
+                    int(r.deal_id),
+                    int(r.customer_id),
+                    int(r.amount_wei),
+                    int(r.due_at),
+                    int(r.at),
+                    currency_key(r.currency),
                 )
             )
         elif r.kind in STATUS_AFTER:  # issued is handled above
@@ -133,8 +156,24 @@ def history_from_index(connection: Connection) -> History:
                 InvoiceEventRecord(int(r.invoice_id), STATUS_AFTER[r.kind], int(r.amount_wei or 0), int(r.at))
             )
     withdrawals = [
-        RefundWithdrawalRecord(r.payer, int(r.amount_wei), int(r.at))
-        for r in connection.execute(select(rw.payer, rw.amount_wei, rw.at).order_by(rw.block_number, rw.log_index))
+        RefundWithdrawalRecord(r.payer, int(r.amount_wei), int(r.at), currency_key(r.token))
+        for r in connection.execute(
+            select(rw.payer, rw.amount_wei, rw.at, rw.token).order_by(rw.block_number, rw.log_index)
+        )
+    ]
+    points = [
+        PointsRecord(int(r.invoice_id), r.kind, int(r.points), int(r.discount or 0), int(r.at))
+        for r in connection.execute(
+            select(le.invoice_id, le.kind, le.points, le.discount, le.at).order_by(le.block_number, le.log_index)
+        )
+    ]
+    offers = [
+        OfferRecord(int(r.deal_id), int(r.customer_id), int(r.discount_bps), int(r.at))
+        for r in connection.execute(
+            select(oe.deal_id, oe.customer_id, oe.discount_bps, oe.at)
+            .where(oe.kind == "accepted")
+            .order_by(oe.block_number, oe.log_index)
+        )
     ]
     return History(
         deals=tuple(deals),
@@ -146,22 +185,37 @@ def history_from_index(connection: Connection) -> History:
         end_block=end_block,
         end_at=int(end_at),
         refund_withdrawals=tuple(withdrawals),
+        points=tuple(points),
+        offers=tuple(offers),
     )
+
+
+def _set_currency(deals: list[DealRecord], deal_id: int, currency: str | None) -> None:
+    """DealCurrency follows its DealOpened: set the currency of the newest record of that deal."""
+    for i in range(len(deals) - 1, -1, -1):
+        if deals[i].deal_id == deal_id:
+            deals[i] = replace(deals[i], currency=currency_key(currency))
+            return
 
 
 # ------------------------------------------------------------------ the chain as a source
 
 _EVENTS: dict[str, tuple[str, ...]] = {
     "registry": ("InteractionLogged", "InteractionsLogged"),
-    "pipeline": ("DealOpened", "DealStageChanged", "DealReassigned"),
+    "pipeline": ("DealOpened", "DealCurrency", "DealStageChanged", "DealReassigned", "OfferAccepted"),
     "escrow": (
         "InvoiceIssued",
         "InvoicePaid",
+        "InvoicePaidOffChain",
         "InvoiceDisputed",
         "InvoiceReleased",
         "InvoiceRefunded",
         "InvoiceCancelled",
         "RefundWithdrawn",
+        "TokenRefundWithdrawn",
+        "PointsRedeemed",
+        "PointsAwarded",
+        "PointsRestored",
     ),
 }
 
@@ -175,6 +229,8 @@ class _Collected:
     invoices: list[InvoiceRecord] = field(default_factory=list)
     invoice_events: list[InvoiceEventRecord] = field(default_factory=list)
     refund_withdrawals: list[RefundWithdrawalRecord] = field(default_factory=list)
+    points: list[PointsRecord] = field(default_factory=list)
+    offers: list[OfferRecord] = field(default_factory=list)
 
 
 def history_from_chain(crm: Crm, *, to_block: int | None = None) -> History:
@@ -222,6 +278,9 @@ def history_from_chain(crm: Crm, *, to_block: int | None = None) -> History:
         "InvoiceRefunded",
         "InvoiceCancelled",
         "RefundWithdrawn",
+        "TokenRefundWithdrawn",
+        "OfferAccepted",
+        *POINTS_EVENTS,
     }
     times = block_timestamps(crm, {int(e["blockNumber"]) for e in decoded if e["event"] in untimed} | {end})
     collected = _Collected()
@@ -237,6 +296,8 @@ def history_from_chain(crm: Crm, *, to_block: int | None = None) -> History:
         end_block=end,
         end_at=times[end],
         refund_withdrawals=tuple(collected.refund_withdrawals),
+        points=tuple(collected.points),
+        offers=tuple(collected.offers),
     )
 
 
@@ -292,17 +353,30 @@ def _collect(out: _Collected, event: Any, times: Mapping[int, int], *, issuer: s
                 int(args["amount"]),
                 int(args["dueAt"]),
                 times[block],
+                currency_key(args["currency"]),
             )
         )
-    elif name in INVOICE_EVENTS:  # paid, disputed, released, refunded, cancelled
+    elif name in INVOICE_EVENTS:  # paid, paid off-chain, disputed, released, refunded, cancelled
         happened = invoice_event_of_log(event, block_time=times.__getitem__, issuer=issuer)
         out.invoice_events.append(
-            InvoiceEventRecord(happened.invoice_id, happened.status, happened.amount_wei or 0, happened.at)
+            InvoiceEventRecord(happened.invoice_id, STATUS_AFTER[happened.what], happened.amount_wei or 0, happened.at)
         )
-    elif name == "RefundWithdrawn":
+    elif name in ("RefundWithdrawn", "TokenRefundWithdrawn"):
         out.refund_withdrawals.append(
-            RefundWithdrawalRecord(to_checksum_address(args["payer"]), int(args["amount"]), times[block])
+            RefundWithdrawalRecord(
+                to_checksum_address(args["payer"]), int(args["amount"]), times[block], currency_key(args.get("token"))
+            )
         )
+    elif name in POINTS_EVENTS:
+        kind = POINTS_EVENTS[name].removeprefix("points_")
+        discount = int(args.get("discount", 0))
+        out.points.append(PointsRecord(int(args["invoiceId"]), kind, int(args["points"]), discount, times[block]))
+    elif name == "OfferAccepted":
+        out.offers.append(
+            OfferRecord(int(args["dealId"]), int(args["customerId"]), int(args["discountBps"]), times[block])
+        )
+    elif name == "DealCurrency":
+        _set_currency(out.deals, int(args["dealId"]), args["currency"])
 
 
 def block_timestamps(crm: Crm, blocks: Iterable[int]) -> dict[int, int]:

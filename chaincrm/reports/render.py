@@ -17,15 +17,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 
+from chaincrm.currency import ETH, TokenInfo, amount_text, info_for
 from chaincrm.models import Stage
+from chaincrm.reports.currencies import Amounts
 from chaincrm.reports.figures import Report
+from chaincrm.reports.json_out import checks_json as checks_json  # re-exported: the CLI and the API import them here
+from chaincrm.reports.json_out import report_json as report_json
 from chaincrm.reports.reconcile import Check
 from chaincrm.units import WEI_PER_ETH as UNIT_WEI_PER_ETH
+
+POINTS = TokenInfo("points", 18)
 
 WEI_PER_ETH = Decimal(UNIT_WEI_PER_ETH)
 CHART_DPI = 100
@@ -91,6 +96,26 @@ def seconds_text(seconds: float | None) -> str:
     return "-" if seconds is None else f"{seconds:g}"
 
 
+def _known(report: Report) -> dict[str, TokenInfo]:
+    return {token.key: token for token in report.tokens}
+
+
+def money_text(report: Report, currency: str, amount: int) -> str:
+    """An amount in its own currency: `1.5 ETH`, `200 USDC` (a token without a known symbol: its
+    short address, in base units)."""
+    return amount_text(amount, info_for(currency, _known(report)))
+
+
+def amounts_text(report: Report, amounts: Amounts) -> str:
+    """Several currencies side by side, never added: `1 ETH; 200 USDC` (`0 ETH` when empty)."""
+    shown = [money_text(report, c, a) for c, a in amounts if a or c == ETH] or [money_text(report, ETH, 0)]
+    return "; ".join(shown)
+
+
+def currency_name(report: Report, currency: str) -> str:
+    return info_for(currency, _known(report)).symbol
+
+
 # ------------------------------------------------------------------ tables
 
 
@@ -110,9 +135,21 @@ def tables(report: Report) -> list[ReportTable]:
         ("overdue invoices", str(len(report.overdue))),
         (
             "refunds owed (credited, not withdrawn)",
-            "- (not per agent)" if report.refunds_owed_wei is None else eth_text(report.refunds_owed_wei),
+            "- (not per agent)" if report.refunds_owed is None else amounts_text(report, report.refunds_owed),
         ),
     )
+    loyalty = report.loyalty
+    loyalty_rows = (
+        ("points minted (at release)", amount_text(loyalty.minted, POINTS)),
+        ("points redeemed (burned for a discount)", amount_text(loyalty.redeemed, POINTS)),
+        ("points restored (at a refund)", amount_text(loyalty.restored, POINTS)),
+        (
+            "points outstanding",
+            "- (not per agent)" if loyalty.outstanding is None else amount_text(loyalty.outstanding, POINTS),
+        ),
+        ("discount bought with points", amounts_text(report, loyalty.discounts)),
+    )
+    offers = report.offers
     return [
         ReportTable("summary", "Summary", ("figure", "value"), summary),
         ReportTable(
@@ -154,32 +191,35 @@ def tables(report: Report) -> list[ReportTable]:
                     str(r.stage_moves),
                     str(r.deals_moved),
                     str(r.deals_won),
-                    eth_text(r.revenue_won_wei),
+                    amounts_text(report, r.revenue_won),
                     str(r.revenue_won_wei),
                 )
                 for r in report.staff
             ),
-            "Activity in the window. A win and its value go to the deal's owner, whoever moved it.",
+            "Activity in the window. A win and its value go to the deal's owner, whoever moved it. Values per "
+            "currency, never added; the wei column is the ETH deals'.",
         ),
         ReportTable(
             "aging",
             "Receivables aging",
             ("bucket", "invoices", "amount", "amount wei"),
-            tuple((b.label, str(b.invoices), eth_text(b.amount_wei), str(b.amount_wei)) for b in report.aging),
-            "Invoices open (unpaid, not cancelled) at the report's end, by whole days past due, rounded up. "
-            "An invoice cancelled and re-issued counts once, as the new invoice.",
+            tuple((b.label, str(b.invoices), amounts_text(report, b.amounts), str(b.amount_wei)) for b in report.aging),
+            "Invoices open (unpaid on and off the chain, not cancelled) at the report's end, by whole days past "
+            "due, rounded up. An invoice cancelled and re-issued counts once, as the new invoice. Amounts per "
+            "currency; the wei column is the ETH invoices'.",
         ),
         ReportTable(
             "overdue",
             "Overdue invoices",
-            ("invoice", "deal", "customer", "owner", "amount", "amount wei", "due", "days past due"),
+            ("invoice", "deal", "customer", "owner", "amount", "currency", "amount units", "due", "days past due"),
             tuple(
                 (
                     str(o.invoice_id),
                     str(o.deal_id),
                     str(o.customer_id),
                     o.owner,
-                    eth_text(o.amount_wei),
+                    money_text(report, o.currency, o.amount_wei),
+                    o.currency,
                     str(o.amount_wei),
                     utc_text(o.due_at),
                     str(o.days_past_due),
@@ -189,22 +229,62 @@ def tables(report: Report) -> list[ReportTable]:
         ),
         ReportTable(
             "revenue",
-            "Revenue by month (UTC)",
-            ("month", "paid", "released", "refunded", "paid wei", "released wei", "refunded wei"),
+            "Revenue by month (UTC) and currency",
+            (
+                "month",
+                "currency",
+                "paid on-chain",
+                "paid off-chain",
+                "released",
+                "refunded",
+                "paid units",
+                "paid off-chain units",
+                "released units",
+                "refunded units",
+            ),
             tuple(
                 (
                     m.month,
-                    eth_text(m.paid_wei),
-                    eth_text(m.released_wei),
-                    eth_text(m.refunded_wei),
+                    currency_name(report, m.currency),
+                    money_text(report, m.currency, m.paid_wei),
+                    money_text(report, m.currency, m.paid_off_chain),
+                    money_text(report, m.currency, m.released_wei),
+                    money_text(report, m.currency, m.refunded_wei),
                     str(m.paid_wei),
+                    str(m.paid_off_chain),
                     str(m.released_wei),
                     str(m.refunded_wei),
                 )
                 for m in report.revenue
             ),
-            "Invoice amounts paid into escrow, released to the treasury and refunded, by month of the event. "
-            "A refund is credited to the payer then, and withdrawn by them later.",
+            "Per currency, in its own units: invoice amounts paid into escrow on the chain, recorded as paid "
+            "off-chain (bank transfer, card) by a manager, released to the treasury and refunded, by month of the "
+            "event. A refund is credited to the payer then, and withdrawn by them later.",
+        ),
+        ReportTable(
+            "loyalty",
+            "Loyalty points",
+            ("figure", "value"),
+            loyalty_rows,
+            "Points minted, redeemed and restored in the window on the report's invoices; outstanding over the "
+            "whole escrow at the report's end.",
+        ),
+        ReportTable(
+            "offers",
+            "Signed offers",
+            ("currency", "paid on-chain", "paid off-chain", "released", "discount granted"),
+            tuple(
+                (
+                    currency_name(report, r.currency),
+                    money_text(report, r.currency, r.paid),
+                    money_text(report, r.currency, r.paid_off_chain),
+                    money_text(report, r.currency, r.released),
+                    money_text(report, r.currency, r.discount_granted),
+                )
+                for r in offers.revenue
+            ),
+            f"{offers.accepted} offer acceptances in the window; {offers.deals} deals with an accepted offer. "
+            "Revenue of those deals' invoices in the window, and the discount the offers granted.",
         ),
     ]
 
@@ -240,7 +320,18 @@ def rich_table(source: ReportTable, *, hidden: Sequence[str] = ()) -> Table:
 
 
 # The exact wei and seconds columns belong in files; a person reads the ETH and duration columns.
-TERMINAL_HIDDEN = ("median s", "p90 s", "revenue won wei", "amount wei", "paid wei", "released wei", "refunded wei")
+TERMINAL_HIDDEN = (
+    "median s",
+    "p90 s",
+    "revenue won wei",
+    "amount wei",
+    "currency",
+    "amount units",
+    "paid units",
+    "paid off-chain units",
+    "released units",
+    "refunded units",
+)
 
 
 def print_report(report: Report, console: Console) -> None:
@@ -281,6 +372,7 @@ def charts(report: Report) -> dict[str, bytes]:
     """PNG images by name: funnel, stage_times, staff, aging, revenue."""
     longest = max((t.p90_seconds or 0 for t in report.stage_times), default=0)
     time_unit, time_label = (86_400, "days") if longest > DAYS_FROM_HOURS * 3_600 else (3_600, "hours")
+    eth_revenue = [m for m in report.revenue if m.currency == ETH]
     return {
         "funnel": _bars(
             "Conversion funnel",
@@ -310,16 +402,16 @@ def charts(report: Report) -> dict[str, bytes]:
         "aging": _bars(
             "Receivables aging",
             [b.label for b in report.aging],
-            [("open", [_eth_float(b.amount_wei) for b in report.aging], BAR_COLOUR)],
+            [("open (ETH)", [_eth_float(b.amount_wei) for b in report.aging], BAR_COLOUR)],
             "ETH",
         ),
         "revenue": _bars(
-            "Revenue by month",
-            [m.month for m in report.revenue],
+            "Revenue by month (ETH)",
+            [m.month for m in eth_revenue],
             [
-                ("paid", [_eth_float(m.paid_wei) for m in report.revenue], BAR_COLOUR),
-                ("released", [_eth_float(m.released_wei) for m in report.revenue], SECOND_COLOUR),
-                ("refunded", [_eth_float(m.refunded_wei) for m in report.revenue], THIRD_COLOUR),
+                ("paid", [_eth_float(m.paid_wei + m.paid_off_chain) for m in eth_revenue], BAR_COLOUR),
+                ("released", [_eth_float(m.released_wei) for m in eth_revenue], SECOND_COLOUR),
+                ("refunded", [_eth_float(m.refunded_wei) for m in eth_revenue], THIRD_COLOUR),
             ],
             "ETH",
         ),
@@ -399,7 +491,7 @@ _CHART_FOR = {
     "staff": "staff",
     "aging": "aging",
     "revenue": "revenue",
-}
+}  # the charts show ETH; the tables every currency
 
 
 def html_report(report: Report, checks: Sequence[Check] | None = None) -> str:
@@ -460,73 +552,3 @@ def _cell_class(cell: str) -> str:
     if cell.replace(".", "", 1).replace("%", "").isdigit() or cell.endswith(" ETH"):
         return ' class="num"'
     return ""
-
-
-# ------------------------------------------------------------------ JSON
-
-
-def report_json(report: Report) -> dict[str, Any]:
-    """The report with stable keys: wei as decimal strings, times as Unix seconds."""
-    flt = report.report_filter
-    return {
-        "as_of": report.as_of,
-        "block_number": report.end_block,
-        "since": flt.since,
-        "until": flt.until,
-        "agents": sorted(flt.agents) if flt.agents is not None else None,
-        "deals_opened": report.deals,
-        "won": report.won,
-        "lost": report.lost,
-        "win_rate": report.win_rate,
-        "funnel": [
-            {"stage": stage_name(s.stage), "deals": s.deals, "of_previous": s.of_previous, "of_first": s.of_first}
-            for s in report.funnel
-        ],
-        "time_in_stage": [
-            {
-                "stage": stage_name(t.stage),
-                "deals": t.deals,
-                "median_seconds": t.median_seconds,
-                "p90_seconds": t.p90_seconds,
-            }
-            for t in report.stage_times
-        ],
-        "staff": [
-            {
-                "agent": r.agent,
-                "interactions": r.interactions,
-                "stage_moves": r.stage_moves,
-                "deals_moved": r.deals_moved,
-                "deals_won": r.deals_won,
-                "revenue_won_wei": str(r.revenue_won_wei),
-            }
-            for r in report.staff
-        ],
-        "aging": [{"bucket": b.label, "invoices": b.invoices, "amount_wei": str(b.amount_wei)} for b in report.aging],
-        "overdue": [
-            {
-                "invoice_id": o.invoice_id,
-                "deal_id": o.deal_id,
-                "customer_id": o.customer_id,
-                "owner": o.owner,
-                "amount_wei": str(o.amount_wei),
-                "due_at": o.due_at,
-                "days_past_due": o.days_past_due,
-            }
-            for o in report.overdue
-        ],
-        "revenue_by_month": [
-            {
-                "month": m.month,
-                "paid_wei": str(m.paid_wei),
-                "released_wei": str(m.released_wei),
-                "refunded_wei": str(m.refunded_wei),
-            }
-            for m in report.revenue
-        ],
-        "refunds_owed_wei": None if report.refunds_owed_wei is None else str(report.refunds_owed_wei),
-    }
-
-
-def checks_json(checks: Sequence[Check]) -> list[dict[str, Any]]:
-    return [{"kpi": c.kpi, "index": c.index_value, "chain": c.chain_value, "match": c.matches} for c in checks]

@@ -16,9 +16,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from eth_utils import to_checksum_address
 
+from chaincrm.currency import ETH, TokenInfo, amount_text, currency_key, info_for, token_info
 from chaincrm.models import ZERO_ADDRESS, DocumentKind, Interaction, LossReason, Purpose, Stage
 from chaincrm.storage.cids import digest_to_cid
-from chaincrm.units import WEI_PER_ETH
 
 if TYPE_CHECKING:
     from eth_account.signers.local import LocalAccount
@@ -29,10 +29,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TimelineEntry:
-    """One thing the chain recorded. `detail` is for people (hashes cut, amounts rounded to ETH);
-    `values` holds the event's arguments in full, by their names in snake case: hashes and
-    digests as 0x hex, amounts in wei, codes as their numbers (empty for an interaction, whose
-    detail cuts nothing)."""
+    """One thing the chain recorded. `detail` is for people (hashes cut, amounts in their own
+    currency: ETH, or a token by its symbol; points as points); `values` holds the event's
+    arguments in full, by their names in snake case: hashes and digests as 0x hex, amounts in base
+    units, codes as their numbers (empty for an interaction, whose detail cuts nothing)."""
 
     at: int
     block_number: int
@@ -45,9 +45,13 @@ class TimelineEntry:
 
 @dataclass(frozen=True)
 class StageSummary:
+    """A stage's deals: `value_wei` sums its ETH deals only; `token_deals` counts those in a token
+    (their values are in other units and are never added to wei)."""
+
     stage: Stage
     deals: int
     value_wei: int
+    token_deals: int = 0
 
 
 def purpose_text(purpose: Purpose) -> str:
@@ -55,8 +59,34 @@ def purpose_text(purpose: Purpose) -> str:
     return f"{purpose.label} ({purpose.basis.label})" if purpose.known else purpose.label
 
 
+POINTS = TokenInfo("points", 18)  # the loyalty points token: an 18-decimal ERC-20
+OFF_CHAIN_METHODS = {1: "bank transfer", 2: "card", 3: "other"}
+
+
+class Amounts:
+    """Amounts in their own currency: an invoice's currency is learnt from its InvoiceIssued (read
+    before the invoice's other events), a token's symbol and decimals read once."""
+
+    def __init__(self, crm: Crm | None) -> None:
+        self.crm = crm
+        self.currencies: dict[int, str] = {}  # invoice id -> currency key
+
+    def info(self, currency: str | None) -> TokenInfo:
+        key = currency_key(currency)
+        if key == ETH or self.crm is None:
+            return info_for(key, {})
+        return token_info(self.crm.chain, key)
+
+    def issued(self, invoice_id: int, currency: str | None, amount: int) -> str:
+        self.currencies[invoice_id] = currency_key(currency)
+        return amount_text(amount, self.info(currency))
+
+    def of_invoice(self, invoice_id: int, amount: int) -> str:
+        return amount_text(amount, self.info(self.currencies.get(invoice_id)))
+
+
 # An event's arguments -> (what, detail, actor); actor None: the pipeline, which issues invoices.
-Describe = Callable[[Any], tuple[str, str, str | None]]
+Describe = Callable[[Any, Amounts], tuple[str, str, str | None]]
 
 
 @dataclass(frozen=True)
@@ -71,23 +101,63 @@ class _Event:
     collects: str | None = None  # an id the later events are filtered on
 
 
-def _wallet_proposed(a: Any) -> tuple[str, str, str | None]:
+def _wallet_proposed(a: Any, _m: Amounts) -> tuple[str, str, str | None]:
     wallet = a["wallet"]
     detail = "proposal withdrawn" if wallet == ZERO_ADDRESS else f"{wallet} proposed, not bound until it accepts"
     return "wallet", detail, a["proposer"]
 
 
-def _wallet_accepted(a: Any) -> tuple[str, str, str | None]:
+def _wallet_accepted(a: Any, _m: Amounts) -> tuple[str, str, str | None]:
     relayed = "" if a["relayer"] == a["newWallet"] else f" (signature relayed by {a['relayer']})"
     return "wallet", f"{a['newWallet']} accepted{relayed}", a["newWallet"]
 
 
 def _deal(detail: Callable[[Any], str]) -> Describe:
-    return lambda a: (f"deal {a['dealId']}", detail(a), a["actor"])
+    return lambda a, _m: (f"deal {a['dealId']}", detail(a), a["actor"])
 
 
 def _invoice(detail: Callable[[Any], str], actor: str = "actor") -> Describe:
-    return lambda a: (f"invoice {a['invoiceId']}", detail(a), a[actor])
+    return lambda a, _m: (f"invoice {a['invoiceId']}", detail(a), a[actor])
+
+
+def _issued(a: Any, m: Amounts) -> tuple[str, str, str | None]:
+    amount = m.issued(int(a["invoiceId"]), a.get("currency"), int(a["amount"]))
+    return f"invoice {a['invoiceId']}", f"issued {amount} for deal {a['dealId']}", None
+
+
+def _paid(a: Any, m: Amounts) -> tuple[str, str, str | None]:
+    amount = m.of_invoice(int(a["invoiceId"]), int(a["amount"]))
+    return f"invoice {a['invoiceId']}", f"paid {amount} into escrow for treasury {a['treasury']}", a["payer"]
+
+
+def _refunded(a: Any, m: Amounts) -> tuple[str, str, str | None]:
+    amount = m.of_invoice(int(a["invoiceId"]), int(a["amount"]))
+    return f"invoice {a['invoiceId']}", f"refunded: {amount} credited to {a['payer']}", a["actor"]
+
+
+def _paid_off_chain(a: Any, _m: Amounts) -> tuple[str, str, str | None]:
+    method = OFF_CHAIN_METHODS.get(int(a["method"]), f"unknown({int(a['method'])})")
+    receipt = "0x" + bytes(a["receiptHash"]).hex()[:16]
+    return f"invoice {a['invoiceId']}", f"paid off-chain by {method} (receipt {receipt}…)", a["actor"]
+
+
+def _points(verb: str) -> Describe:
+    def describe(a: Any, m: Amounts) -> tuple[str, str, str | None]:
+        detail = f"{amount_text(int(a['points']), POINTS)} {verb}"
+        if "discount" in a:
+            detail += f" for {m.of_invoice(int(a['invoiceId']), int(a['discount']))} off"
+        return f"invoice {a['invoiceId']}", detail, a["payer"]
+
+    return describe
+
+
+def _offer_accepted(a: Any, _m: Amounts) -> tuple[str, str, str | None]:
+    percent = f"{int(a['discountBps']) / 100:g}%"
+    return (
+        f"deal {a['dealId']}",
+        f"offer accepted: {percent} off (signed by {a['issuer']}, nonce {a['nonce']}, use {a['uses']})",
+        a["issuer"],
+    )
 
 
 def _label(code: Any) -> str:
@@ -97,18 +167,18 @@ def _label(code: Any) -> str:
 # In reading order: a deal's events need the deal ids DealOpened collects, an invoice's events
 # the invoice ids InvoiceIssued collects.
 _EVENTS: tuple[_Event, ...] = (
-    _Event("registry", "CustomerRegistered", "customerId", lambda a: ("registered", "", a["registrar"])),
-    _Event("registry", "ProfileUpdated", "customerId", lambda a: (
+    _Event("registry", "CustomerRegistered", "customerId", lambda a, _m: ("registered", "", a["registrar"])),
+    _Event("registry", "ProfileUpdated", "customerId", lambda a, _m: (
         "profile", f"version {a['version']} (readers 0x{bytes(a['readersHash']).hex()[:8]}…)", a["actor"])),
     _Event("registry", "WalletProposed", "customerId", _wallet_proposed),
     _Event("registry", "WalletAccepted", "customerId", _wallet_accepted),
-    _Event("registry", "AccessGranted", "customerId", lambda a: (
+    _Event("registry", "AccessGranted", "customerId", lambda a, _m: (
         "access granted", f"{a['staff']} for {purpose_text(Purpose(a['purpose']))}", a["actor"])),
-    _Event("registry", "AccessRevoked", "customerId", lambda a: (
+    _Event("registry", "AccessRevoked", "customerId", lambda a, _m: (
         "access revoked", f"{a['staff']} ({purpose_text(Purpose(a['purpose']))})", a["actor"])),
-    _Event("registry", "ConsentChanged", "customerId", lambda a: (
+    _Event("registry", "ConsentChanged", "customerId", lambda a, _m: (
         f"consent {'given' if a['granted'] else 'withdrawn'}", Purpose(a["purpose"]).label, a["relayer"])),
-    _Event("registry", "CustomerErased", "customerId", lambda a: (
+    _Event("registry", "CustomerErased", "customerId", lambda a, _m: (
         "erased", "receipt 0x" + bytes(a["receiptHash"]).hex()[:16], a["actor"])),
     _Event("pipeline", "DealOpened", "customerId", None, collects="dealId"),
     _Event("pipeline", "DealStageChanged", "dealId", _deal(lambda a: _stage_move(Stage(a["from"]), Stage(a["to"])))),
@@ -116,16 +186,17 @@ _EVENTS: tuple[_Event, ...] = (
     _Event("pipeline", "DealReassigned", "dealId", _deal(lambda a: f"reassigned to {a['newOwner']}")),
     _Event("pipeline", "DealDocumentAttached", "dealId", _deal(lambda a: (
         f"document: {_label(DocumentKind(a['documentKind']))} ({digest_to_cid(bytes(a['cidDigest']))})"))),
-    _Event("escrow", "InvoiceIssued", "customerId", lambda a: (
-        f"invoice {a['invoiceId']}", f"issued {_eth(int(a['amount']))} for deal {a['dealId']}", None),
-        collects="invoiceId"),
-    _Event("escrow", "InvoicePaid", "invoiceId", _invoice(
-        lambda a: f"paid into escrow for treasury {a['treasury']}", actor="payer")),
+    _Event("pipeline", "OfferAccepted", "customerId", _offer_accepted),
+    _Event("escrow", "InvoiceIssued", "customerId", _issued, collects="invoiceId"),
+    _Event("escrow", "InvoicePaid", "invoiceId", _paid),
+    _Event("escrow", "InvoicePaidOffChain", "invoiceId", _paid_off_chain),
+    _Event("escrow", "PointsRedeemed", "invoiceId", _points("redeemed")),
+    _Event("escrow", "PointsAwarded", "invoiceId", _points("awarded")),
+    _Event("escrow", "PointsRestored", "invoiceId", _points("restored")),
     _Event("escrow", "InvoiceDisputed", "invoiceId", _invoice(
         lambda a: f"disputed, to resolve by {a['resolveBy']}", actor="payer")),
     _Event("escrow", "InvoiceReleased", "invoiceId", _invoice(lambda a: f"released to treasury {a['treasury']}")),
-    _Event("escrow", "InvoiceRefunded", "invoiceId", _invoice(
-        lambda a: f"refunded: {_eth(int(a['amount']))} credited to {a['payer']}")),
+    _Event("escrow", "InvoiceRefunded", "invoiceId", _refunded),
     _Event("escrow", "InvoiceCancelled", "invoiceId", _invoice(lambda a: "cancelled")),
 )  # fmt: skip
 
@@ -207,6 +278,7 @@ def timeline_from(
     """One customer's timeline, oldest first, from `source` (the chain's logs or the index)."""
     entries: list[tuple[tuple[int, int, int], TimelineEntry]] = []  # (block, log index, position): chain order
     ids: dict[str, set[int]] = {"customerId": {customer_id}, "dealId": set(), "invoiceId": set()}
+    amounts = Amounts(crm)
     for spec in _EVENTS:
         if not ids[spec.by]:
             continue  # no deal (or invoice) to filter on: nothing to read
@@ -214,7 +286,7 @@ def timeline_from(
             if spec.collects is not None:
                 ids[spec.collects].add(int(log.args[spec.collects]))
             if spec.describe is not None:
-                what, detail, actor = spec.describe(log.args)
+                what, detail, actor = spec.describe(log.args, amounts)
                 entry = _entry(crm, log, what, detail, actor or crm.pipeline.address)
                 entries.append(((log.block_number, log.log_index, 0), entry))
 
@@ -240,12 +312,16 @@ def pipeline_by_stage(crm: Crm) -> list[StageSummary]:
     """Deals and their value per stage; a stage this version does not know gets a row of its own."""
     counts: Counter[Stage] = Counter()
     values: Counter[Stage] = Counter()
+    in_tokens: Counter[Stage] = Counter()
     for deal in crm.pipeline.deals():
         counts[deal.stage] += 1
-        values[deal.stage] += deal.value_wei
+        if deal.currency is None:
+            values[deal.stage] += deal.value_wei
+        else:
+            in_tokens[deal.stage] += 1
     stages: list[Stage] = [stage for stage in Stage if stage is not Stage.NONE]
     stages += sorted((stage for stage in counts if not stage.known), key=int)
-    return [StageSummary(stage, counts[stage], values[stage]) for stage in stages]
+    return [StageSummary(stage, counts[stage], values[stage], in_tokens[stage]) for stage in stages]
 
 
 def _note_reader(crm: Crm, store: DocumentStore | None, reader: LocalAccount | None) -> Callable[[Any], str] | None:
@@ -265,10 +341,6 @@ def _note_reader(crm: Crm, store: DocumentStore | None, reader: LocalAccount | N
         return text
 
     return note_of
-
-
-def _eth(wei: int) -> str:
-    return f"{wei / WEI_PER_ETH:.4f} ETH"
 
 
 def _stage_move(from_stage: Stage, to_stage: Stage) -> str:

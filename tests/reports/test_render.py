@@ -26,7 +26,8 @@ def test_csv_files_hold_one_table_each_with_exact_figures(report: Report, tmp_pa
     written = write_csv(report, tmp_path)
 
     assert sorted(p.name for p in written) == sorted(
-        f"{name}.csv" for name in ("summary", "funnel", "stage_times", "staff", "aging", "overdue", "revenue")
+        f"{name}.csv"
+        for name in ("summary", "funnel", "stage_times", "staff", "aging", "overdue", "revenue", "loyalty", "offers")
     )
     with (tmp_path / "funnel.csv").open(newline="") as handle:
         rows = list(csv.reader(handle))
@@ -70,7 +71,7 @@ def test_the_terminal_shows_every_table(report: Report) -> None:
 
     text = console.export_text()
     for title in ("Summary", "Conversion funnel", "Time in stage", "Staff effectiveness", "Receivables aging",
-                  "Overdue invoices", "Revenue by month"):  # fmt: skip
+                  "Overdue invoices", "Revenue by month", "Loyalty points"):  # fmt: skip
         assert title in text
     assert "80.0%" in text  # the win rate
 

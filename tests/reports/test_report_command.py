@@ -93,7 +93,7 @@ def test_csv_png_and_html_files_are_written(report_cli: Run, story: Story, tmp_p
     )
 
     assert result.exit_code == 0, result.output
-    assert len(list((tmp_path / "csv").glob("*.csv"))) == 7
+    assert len(list((tmp_path / "csv").glob("*.csv"))) == 9
     pngs = sorted((tmp_path / "png").glob("*.png"))
     assert [p.stem for p in pngs] == ["aging", "funnel", "revenue", "staff", "stage_times"]
     for png in pngs:
