@@ -1,5 +1,7 @@
-"""The customer portal (``chaincrm serve``): pay an invoice with a browser wallet, see your own
-records, and change consent or revoke a grant by a signature the portal relays.
+"""The customer portal (``chaincrm serve``): pay an invoice with a browser wallet (in ETH or an
+ERC-20, by permit or approve-then-pay, redeeming loyalty points), see your own records and points,
+accept a manager's signed offer, and change consent or revoke a grant by a signature the portal
+relays.
 
 A thin Starlette layer over the SDK and the index:
 
@@ -10,6 +12,7 @@ A thin Starlette layer over the SDK and the index:
 ``pages``     the HTML pages (templates with their data as JSON)
 ``api``       the JSON API
 ``reads``     the index read back as JSON
+``tokens``    ERC-20 symbols and decimals (read once), amounts in their currency's units
 ``auth``      Sign-In with Ethereum and the session cookie
 ``relayer``   checking and sending relayed EIP-712 signatures
 ``security``  headers, closed CORS, same-origin POSTs, rate limits

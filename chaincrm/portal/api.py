@@ -98,7 +98,10 @@ async def find_invoice(portal: Portal, text: str) -> dict[str, Any]:
     found = await portal.read(lambda conn: reads.invoice(conn, invoice_id, portal.terms, portal.clock.now()))
     if found is None:
         raise BadRequest("invoice_unknown", f"invoice {invoice_id} does not exist", 404)
-    return found
+    wanted = [found["currency_address"], portal.tokens.loyalty]
+    if portal.tokens.missing(wanted):
+        await run_in_threadpool(portal.tokens.load, wanted)
+    return portal.tokens.invoice(found)
 
 
 async def api_invoice(request: Request) -> Response:
@@ -171,6 +174,7 @@ async def siwe_logout(request: Request) -> Response:
 
 def me_json(portal: Portal, session: Session) -> dict[str, Any]:
     """The customer's area (blocking: reads the index and each customer's nonce from the node)."""
+    tokens = portal.tokens
     with database_errors(portal.engine), portal.engine.connect() as conn:
         as_of = reads.as_of_block(conn)
         now = portal.clock.now()
@@ -180,7 +184,19 @@ def me_json(portal: Portal, session: Session) -> dict[str, Any]:
             area = reads.customer_area(conn, customer_id, portal.terms, now, nonce, as_of)
             if area is not None:
                 customers.append(area)
-    return {"address": session.address, "expires_at": session.expires_at, "as_of_block": as_of, "customers": customers}
+        points = reads.points_of(conn, session.address)
+    rows = [row for area in customers for row in (*area["deals"], *area["invoices"])]
+    tokens.load([tokens.loyalty, *(row["currency_address"] for row in rows)])
+    for area in customers:
+        area["deals"] = [tokens.deal(deal) for deal in area["deals"]]
+        area["invoices"] = [tokens.invoice(invoice) for invoice in area["invoices"]]
+    return {
+        "address": session.address,
+        "expires_at": session.expires_at,
+        "as_of_block": as_of,
+        "customers": customers,
+        "points": tokens.points(points),
+    }
 
 
 async def api_me(request: Request) -> Response:

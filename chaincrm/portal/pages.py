@@ -71,8 +71,16 @@ async def me_page(request: Request) -> Response:
     return render(request, "me.html", area, portal.api_config(area["as_of_block"]))
 
 
+async def offer_page(request: Request) -> Response:
+    """/offers/accept: the offer rides in the URL's fragment, which never reaches the server; the
+    page's script reads and checks it."""
+    portal = portal_of(request)
+    return render(request, "offer.html", {}, portal.api_config(await portal.as_of_block()))
+
+
 ROUTES = [
     Route("/", index_page, methods=["GET"]),
+    Route("/offers/accept", offer_page, methods=["GET"]),
     Route("/pay/{invoice_id}", pay_page, methods=["GET"]),
     Route("/me", me_page, methods=["GET"]),
 ]

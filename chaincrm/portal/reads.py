@@ -1,7 +1,9 @@
 """The index read back as the portal's JSON: one invoice (the payment page), and a customer's area.
 
 Every read is a few indexed lookups on one connection of the app's engine: the payment page costs
-one query (the invoice joined with its deal and the index's last block). Codes become the
+one query (the invoice joined with its deal and the index's last block), and one more for the
+loyalty rates of its currency while it is open. Amounts are in the base units of the row's currency
+(``currency_address``: None for ETH); :mod:`~chaincrm.portal.tokens` presents them in its units. Codes become the
 lower-case names of :mod:`chaincrm.models` (``unknown(N)`` for a code this version does not know),
 wei amounts decimal strings, times unix seconds, hashes in full.
 """
@@ -103,7 +105,14 @@ _INVOICE_COLUMNS = (
     db.invoices.c.cancelled_at,
     db.invoices.c.disputed_at,
     db.invoices.c.resolve_by,
+    db.invoices.c.currency,
+    db.invoices.c.amount_issued,
+    db.invoices.c.off_chain_method,
+    db.invoices.c.points_redeemed,
+    db.invoices.c.points_discount,
 )
+OFF_CHAIN_METHODS = {1: "bank_transfer", 2: "card", 3: "other"}
+POINTS_HISTORY_LIMIT = 200
 _LAST_BLOCK = select(db.sync_state.c.last_block).where(db.sync_state.c.id == 1).scalar_subquery()
 _INVOICE_QUERY = select(
     *_INVOICE_COLUMNS,
@@ -129,7 +138,53 @@ def invoice(conn: Connection, invoice_id: int, terms: EscrowTerms, now: int) -> 
             "value_wei": str(row["deal_value_wei"]),
             "owner": row["deal_owner"],
         }
-    return _invoice_json(row, deal, terms, now, row["as_of_block"])
+    found = _invoice_json(row, deal, terms, now, row["as_of_block"])
+    if found["status"] == InvoiceStatus.OPEN.label:
+        found["loyalty_rates"] = loyalty_rates(conn, row["currency"])
+    return found
+
+
+def loyalty_rates(conn: Connection, currency: str | None) -> tuple[int, int] | None:
+    """(earnWad, redeemWad) of a currency (None: ETH) as last set, or None if never set."""
+    t = db.token_events
+    token = t.c.token.is_(None) if currency is None else t.c.token == currency
+    row = conn.execute(
+        select(t.c.earn_wad, t.c.redeem_wad)
+        .where(t.c.kind == "loyalty_rates_changed", token)
+        .order_by(t.c.block_number.desc(), t.c.log_index.desc())
+        .limit(1)
+    ).first()
+    return None if row is None else (int(row.earn_wad), int(row.redeem_wad))
+
+
+def points_of(conn: Connection, wallet: str) -> dict[str, Any]:
+    """A wallet's loyalty points as the index saw them: the balance (earned and given back, less
+    redeemed: points never move between holders, so the escrow's events are the whole ledger) and
+    the history, oldest first (the last POINTS_HISTORY_LIMIT entries)."""
+    e = db.loyalty_events
+    rows = (
+        conn.execute(
+            select(e.c.kind, e.c.invoice_id, e.c.points, e.c.discount, e.c.at, e.c.block_number, e.c.tx_hash)
+            .where(e.c.payer == wallet)
+            .order_by(e.c.block_number, e.c.log_index)
+        )
+        .mappings()
+        .all()
+    )
+    balance = sum(-int(row["points"]) if row["kind"] == "redeemed" else int(row["points"]) for row in rows)
+    history = [
+        {
+            "kind": row["kind"],
+            "invoice_id": row["invoice_id"],
+            "points": str(row["points"]),
+            "discount": None if row["discount"] is None else str(row["discount"]),
+            "at": row["at"],
+            "block_number": row["block_number"],
+            "tx_hash": row["tx_hash"],
+        }
+        for row in rows[-POINTS_HISTORY_LIMIT:]
+    ]
+    return {"balance": str(balance), "history": history}
 
 
 def _invoice_json(
@@ -137,11 +192,25 @@ def _invoice_json(
 ) -> dict[str, Any]:
     status = InvoiceStatus(row["status"])
     paid_at = row["paid_at"]
+    method = row["off_chain_method"]
+    eth = row["currency"] is None
     return {
         "id": row["id"],
         "status": status.label,
+        # in the currency's base units: wei for ETH (amount_wei and amount_eth are kept for ETH's
+        # sake; an ERC-20 invoice's amount_eth is null)
+        "amount": str(row["amount_wei"]),
+        "amount_issued": str(row["amount_issued"]),
         "amount_wei": str(row["amount_wei"]),
-        "amount_eth": eth_text(row["amount_wei"]),
+        "amount_eth": eth_text(row["amount_wei"]) if eth else None,
+        "currency_address": row["currency"],
+        "off_chain": None
+        if method is None
+        else {"method": OFF_CHAIN_METHODS.get(method, f"unknown({method})"), "at": paid_at},
+        "points": None
+        if not row["points_redeemed"]
+        else {"redeemed": str(row["points_redeemed"]), "discount": str(row["points_discount"])},
+        "loyalty_rates": None,
         "due_at": row["due_at"],
         "overdue": status is InvoiceStatus.OPEN and now > row["due_at"],
         "payer": row["payer"],
@@ -233,7 +302,9 @@ def _deals(conn: Connection, customer_id: int) -> list[dict[str, Any]]:
         {
             "id": row["id"],
             "stage": label(Stage, row["stage"]),
-            "value_wei": str(row["value_wei"]),
+            "value_wei": str(row["value_wei"]),  # in the deal's currency's base units
+            "currency_address": row["currency"],
+            "discount_bps": row["discount_bps"],
             "owner": row["owner"],
             "invoice_id": row["invoice_id"],
             "stages": stages.get(row["id"], []),
@@ -325,5 +396,7 @@ __all__ = [
     "customers_of",
     "eth_text",
     "invoice",
+    "loyalty_rates",
     "parse_id",
+    "points_of",
 ]

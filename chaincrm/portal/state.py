@@ -25,6 +25,7 @@ from chaincrm.portal.follower import Clock, Follower
 from chaincrm.portal.reads import EscrowTerms, as_of_block
 from chaincrm.portal.relayer import Relayer
 from chaincrm.portal.security import RateLimiter
+from chaincrm.portal.tokens import Tokens
 from chaincrm.webhooks.dispatcher import Dispatcher, DispatchOptions, open_dispatcher
 
 T = TypeVar("T")
@@ -50,6 +51,7 @@ class Portal:
         self.sessions = Sessions(self.config.session_secret, self.config.session_seconds)
         self.relayer = Relayer(self.crm, self.config.relayer)
         self.limiter = RateLimiter(self.config.rate_limits.parsed())
+        self.tokens = Tokens(self.crm.chain, self.base_config.get("loyalty"))
         self._inline = self.engine.url.get_backend_name() == "sqlite"
 
     @classmethod
@@ -82,6 +84,7 @@ class Portal:
             "registry": deployment.registry,
             "escrow": deployment.escrow,
             "pipeline": deployment.pipeline,
+            "loyalty": deployment.loyalty,
         }
         portal = cls(config=config, crm=crm, terms=terms, engine=engine, base_config=base)
         if config.follow:

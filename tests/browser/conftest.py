@@ -17,7 +17,7 @@ import re
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,7 +43,7 @@ from chaincrm.privacy.customers import CustomerData
 from chaincrm.storage import KuboStore
 from tests.browser.wallet import TestWallet, install
 from tests.cli.conftest import Accounts, accounts, crm, pytest_configure, settings, store
-from tests.portal.conftest import PortalServer, _no_unexpected_errors, new_invoice, portal_server, relayer
+from tests.portal.conftest import PortalServer, _no_unexpected_errors, commerce, new_invoice, portal_server, relayer
 
 DESKTOP: ViewportSize = {"width": 1280, "height": 800}
 PHONE: ViewportSize = {"width": 375, "height": 740}
@@ -62,6 +62,7 @@ REPO = Path(__file__).resolve().parents[2]
 __all__ = [
     "_no_unexpected_errors",
     "accounts",
+    "commerce",
     "crm",
     "portal_server",
     "pytest_configure",
@@ -118,6 +119,13 @@ class Portal:
                 return dict(response.json())
             if time.monotonic() > deadline:
                 raise AssertionError(f"invoice {invoice_id} not {status} in the index: {response.text}")
+            time.sleep(0.1)
+
+    def wait_for_index(self, block: int) -> None:
+        """Until the index has read `block`."""
+        deadline = time.monotonic() + INDEX_WAIT_SECONDS
+        while (self.api("/api/config").json()["as_of_block"] or 0) < block:
+            assert time.monotonic() < deadline, f"the index did not reach block {block}"
             time.sleep(0.1)
 
     def new_invoice(self, value_wei: int = INVOICE_VALUE_WEI) -> int:
@@ -228,6 +236,7 @@ class Browsing:
     def __init__(self, browser: Browser, origin: str) -> None:
         self.browser, self.origin = browser, origin
         self.opened: list[tuple[BrowserContext, Page, Watch]] = []
+        self.after_close: list[Callable[[], None]] = []  # e.g. a wallet's node connection: pages may still use it
 
     def open(
         self, wallets: Sequence[TestWallet], *, viewport: ViewportSize | None = None, ethereum: int | None = 0
@@ -251,6 +260,8 @@ class Browsing:
     def close_and_check(self) -> None:
         for context, _, _ in self.opened:
             context.close()
+        while self.after_close:
+            self.after_close.pop()()
         for _, _, watch in self.opened:
             watch.check()
 

@@ -8,8 +8,10 @@ page never talks to Anvil itself (only to the portal's origin).
 
 A test steers the wallet as a user would steer theirs: which account is selected, which chain it is
 on and which chains it knows, rejecting the next request(s) (code 4001), refusing to switch chains,
-or losing its node. Every request is recorded (`requests`), and every transaction it sent
-(`sent`), so a test can assert what the page asked and that nothing was sent.
+or losing its node, or lacking eth_signTypedData_v4 (`typed_data_unsupported`). Every request is
+recorded (`requests`), every transaction it sent (`sent`), everything it signed (`signed`, typed
+data included: EIP-2612 permits) and every token it was asked to show (`watched`, EIP-747
+wallet_watchAsset), so a test can assert what the page asked and that nothing was sent.
 """
 
 from __future__ import annotations
@@ -54,6 +56,7 @@ USER_METHODS = frozenset(
         "eth_sendTransaction",
         "wallet_switchEthereumChain",
         "wallet_addEthereumChain",
+        "wallet_watchAsset",
     }
 )
 READ_METHODS = frozenset(
@@ -155,6 +158,8 @@ class TestWallet:
             self.chains[chain_id] = KnownChain(chain_id, "local", rpc_url)
             self.chain_id = chain_id
         self.refuse_switching = False
+        self.typed_data_unsupported = False  # a wallet without eth_signTypedData_v4 (answers 4200)
+        self.watched: list[dict[str, Any]] = []  # the assets wallet_watchAsset added (EIP-747 options)
         self.requests: list[Request] = []
         self.sent: list[str] = []  # transaction hashes this wallet sent
         self.signed: list[tuple[str, Any, str]] = []  # (method, what was signed, signature)
@@ -238,7 +243,11 @@ class TestWallet:
         if method == "personal_sign":
             return self._personal_sign(params)
         if method == "eth_signTypedData_v4":
+            if self.typed_data_unsupported:
+                raise RpcError(UNSUPPORTED_METHOD, "The test wallet does not support eth_signTypedData_v4.")
             return self._sign_typed_data(params)
+        if method == "wallet_watchAsset":
+            return self._watch_asset(params)
         if method == "eth_sendTransaction":
             return self._send_transaction(params)
         if method in READ_METHODS:
@@ -308,6 +317,25 @@ class TestWallet:
         signature = "0x" + signed.signature.hex().removeprefix("0x")
         self.signed.append(("eth_signTypedData_v4", data, signature))
         return signature
+
+    def _watch_asset(self, params: Any) -> bool:
+        """EIP-747: params {type: "ERC20", options: {address, symbol, decimals[, image]}} (MetaMask
+        also takes it as a one-item list); the wallet checks the fields as MetaMask does."""
+        spec = params[0] if isinstance(params, list) and len(params) == 1 else params
+        if not isinstance(spec, dict) or spec.get("type") != "ERC20" or not isinstance(spec.get("options"), dict):
+            raise RpcError(
+                INVALID_PARAMS, 'wallet_watchAsset expects {type: "ERC20", options: {address, symbol, decimals}}'
+            )
+        options = spec["options"]
+        symbol, decimals, address = options.get("symbol"), options.get("decimals"), options.get("address")
+        if not isinstance(address, str) or len(address) != 42 or not address.startswith("0x"):
+            raise RpcError(INVALID_PARAMS, "options.address must be an address")
+        if not isinstance(symbol, str) or not 0 < len(symbol) <= 11:
+            raise RpcError(INVALID_PARAMS, "options.symbol must be 1 to 11 characters")
+        if not isinstance(decimals, int) or isinstance(decimals, bool) or not 0 <= decimals <= 36:
+            raise RpcError(INVALID_PARAMS, "options.decimals must be a number from 0 to 36")
+        self.watched.append(dict(options))
+        return True
 
     def _send_transaction(self, params: list[Any]) -> str:
         if not params or not isinstance(params[0], dict):

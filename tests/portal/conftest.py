@@ -161,6 +161,120 @@ def new_invoice(crm: Crm, customer_id: int, agent: LocalAccount, value_wei: int 
     return invoice_id
 
 
+# ------------------------------------------------------------------ tokens, loyalty points, off-chain payments
+#
+# Raw contract calls (the SDK's wrappers for issue 11 may be named otherwise): what an admin, a
+# manager or a customer does on chain, so that the portal has something to show.
+
+TOKEN_NAME, TOKEN_SYMBOL, TOKEN_DECIMALS = "Test Dollar", "TUSD", 6
+ETH_EARN_WAD = 100 * 10**18  # 100 points (18 decimals) per ETH released
+ETH_REDEEM_WAD = 10**16  # a point takes 0.01 ETH off
+TOKEN_EARN_WAD = 10**30  # 1 point per TUSD released
+TOKEN_REDEEM_WAD = 10**5  # a point takes 0.10 TUSD off
+OFF_CHAIN_METHODS = {"bank_transfer": 1, "card": 2, "other": 3}
+LOYAL_POINTS = 175 * 10**18  # what the loyal customer earns on its first invoice (1.75 ETH released)
+
+
+def deploy_stablecoin(crm: Crm, admin: LocalAccount) -> str:  # noqa: F811
+    """A TestStablecoin (6 decimals, EIP-2612 permits, public mint), allow-listed by the escrow."""
+    from chaincrm.chain.artifacts import load_artifact
+
+    artifact = load_artifact("TestStablecoin")
+    factory = crm.chain.w3.eth.contract(abi=artifact.abi, bytecode=artifact.bytecode)
+    receipt = crm.chain.transact(factory.constructor(TOKEN_NAME, TOKEN_SYMBOL), admin)
+    token = str(receipt["contractAddress"])
+    crm.chain.transact(crm.escrow.contract.functions.allowToken(token, True), admin)
+    return token
+
+
+def token_contract(crm: Crm, token: str) -> Any:  # noqa: F811
+    from chaincrm.chain.artifacts import load_artifact
+
+    return crm.chain.w3.eth.contract(address=token, abi=load_artifact("TestStablecoin").abi)  # type: ignore[call-overload]
+
+
+def mint(crm: Crm, token: str, to: str, amount: int, sender: LocalAccount) -> None:  # noqa: F811
+    crm.chain.transact(token_contract(crm, token).functions.mint(to, amount), sender)
+
+
+def token_balance(crm: Crm, token: str, account: str) -> int:  # noqa: F811
+    return int(token_contract(crm, token).functions.balanceOf(account).call())
+
+
+def set_loyalty_rates(crm: Crm, admin: LocalAccount, currency: str | None, earn_wad: int, redeem_wad: int) -> None:  # noqa: F811
+    zero = "0x0000000000000000000000000000000000000000"
+    crm.chain.transact(crm.escrow.contract.functions.setLoyaltyRates(currency or zero, earn_wad, redeem_wad), admin)
+
+
+def points_of(crm: Crm, account: str) -> int:  # noqa: F811
+    from chaincrm.chain.artifacts import load_artifact
+
+    points = crm.escrow.contract.functions.loyaltyProgram().call()
+    return int(
+        crm.chain.w3.eth.contract(address=points, abi=load_artifact("LoyaltyPoints").abi)
+        .functions.balanceOf(account)
+        .call()
+    )  # type: ignore[call-overload]
+
+
+def new_token_invoice(
+    crm: Crm,  # noqa: F811
+    customer_id: int,
+    agent: LocalAccount,
+    manager: LocalAccount,
+    token: str,
+    value: int,
+) -> int:
+    """An open invoice in `token`: a deal the agent opens in it and moves on, which a manager wins
+    (a deal in an ERC-20 reaches Won only by a manager)."""
+    deal_id = crm.pipeline.open_deal_in(customer_id, agent.address, value, token, agent)
+    for stage in PATH_TO_WON[:-1]:
+        crm.pipeline.move(deal_id, stage, agent)
+    crm.pipeline.move(deal_id, Stage.WON, manager)
+    invoice_id = crm.pipeline.deal(deal_id).invoice_id
+    assert invoice_id is not None
+    return invoice_id
+
+
+def record_off_chain_payment(crm: Crm, invoice_id: int, method: str, manager: LocalAccount) -> None:  # noqa: F811
+    """A manager records that the invoice was paid by bank transfer or card (hashes of a receipt)."""
+    receipt_hash, cid_digest = bytes(range(1, 33)), bytes(range(2, 34))
+    fn = crm.escrow.contract.functions.recordOffChainPayment(
+        invoice_id, OFF_CHAIN_METHODS[method], receipt_hash, cid_digest
+    )
+    crm.chain.transact(fn, manager)
+
+
+@dataclass(frozen=True)
+class Commerce:
+    """Issue 11 on the portal's chain: a stablecoin allow-listed, loyalty rates for ETH and it, and
+    a customer of its own (`loyal`, funded, holding stablecoins and points), so that the points
+    and token tests change no other test's customer."""
+
+    token: str
+    loyal: LocalAccount
+    loyal_id: int
+    admin: LocalAccount
+
+
+@pytest.fixture(scope="session")
+def commerce(portal_server: PortalServer, store: KuboStore, accounts: Accounts) -> Commerce:  # noqa: F811
+    chain_crm = portal_server.crm
+    token = deploy_stablecoin(chain_crm, accounts.admin)
+    set_loyalty_rates(chain_crm, accounts.admin, None, ETH_EARN_WAD, ETH_REDEEM_WAD)
+    set_loyalty_rates(chain_crm, accounts.admin, token, TOKEN_EARN_WAD, TOKEN_REDEEM_WAD)
+    loyal = Account.create()
+    chain_crm.chain.w3.provider.make_request("anvil_setBalance", [loyal.address, hex(100 * 10**18)])  # type: ignore[arg-type]
+    loyal_id = new_customer(chain_crm, store, accounts, loyal)
+    mint(chain_crm, token, loyal.address, 1_000 * 10**TOKEN_DECIMALS, accounts.admin)
+    invoice_id = new_invoice(chain_crm, loyal_id, accounts.agent)  # 1.75 ETH paid and released: 175 points
+    chain_crm.escrow.pay(invoice_id, loyal)
+    chain_crm.escrow.confirm_delivery(invoice_id, loyal)
+    assert points_of(chain_crm, loyal.address) == LOYAL_POINTS
+    indexed_up_to(portal_server.url, chain_crm.chain.block_number())
+    return Commerce(token=token, loyal=loyal, loyal_id=loyal_id, admin=accounts.admin)
+
+
 # ------------------------------------------------------------------ sign-in
 
 

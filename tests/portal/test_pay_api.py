@@ -33,14 +33,24 @@ def test_the_config_names_the_deployment_and_the_index_block(portal_server: Port
 
     config = client.get("/api/config").json()
 
-    assert set(config) == {"chain_id", "chain_name", "wallet_rpc_url", "registry", "escrow", "pipeline", "as_of_block"}
+    assert set(config) == {
+        "chain_id",
+        "chain_name",
+        "wallet_rpc_url",
+        "registry",
+        "escrow",
+        "pipeline",
+        "loyalty",
+        "as_of_block",
+    }
     assert config["chain_id"] == 31337
     assert config["chain_name"] == "chaincrm local"
     assert config["wallet_rpc_url"] == portal_server.settings.rpc_url
-    assert (config["registry"], config["escrow"], config["pipeline"]) == (
+    assert (config["registry"], config["escrow"], config["pipeline"], config["loyalty"]) == (
         deployment.registry,
         deployment.escrow,
         deployment.pipeline,
+        deployment.loyalty,
     )
     assert isinstance(config["as_of_block"], int) and config["as_of_block"] >= deployment.block_number
 
@@ -55,9 +65,18 @@ def test_an_open_invoice_reads_as_the_chain_holds_it(portal_server: PortalServer
     assert found.status_code == 200
     body = found.json()
     window = crm.deployment.dispute_window_seconds
+    loyalty = body.pop("loyalty")  # the points' rates, once an admin set them (tests of points do)
+    assert loyalty is None or loyalty["points"] == crm.deployment.loyalty
     assert body == {
         "id": portal_server.invoice_id,
         "status": "open",
+        "amount": "1750000000000000000",
+        "amount_issued": "1750000000000000000",
+        "amount_text": "1.75",
+        "unit": "ETH",
+        "currency": None,
+        "off_chain": None,
+        "points": None,
         "amount_wei": "1750000000000000000",
         "amount_eth": "1.75",
         "due_at": chain_invoice.due_at,

@@ -4,9 +4,30 @@ import { ethers } from "/static/vendor/ethers.min.js";
 
 const ESCROW_FUNCTIONS = [
   "function pay(uint256 invoiceId) payable",
+  "function payToken(uint256 invoiceId)",
+  "function payTokenWithPermit(uint256 invoiceId, uint256 points, uint256 deadline, uint8 v, bytes32 r, bytes32 s)",
+  "function payWithPoints(uint256 invoiceId, uint256 points) payable",
   "function confirmDelivery(uint256 invoiceId)",
   "function dispute(uint256 invoiceId)",
 ];
+
+// An ERC-20 with EIP-2612 permits (ERC-5267 names its EIP-712 domain), and the loyalty points.
+const TOKEN_FUNCTIONS = [
+  "function balanceOf(address account) view returns (uint256)",
+  "function allowance(address owner, address spender) view returns (uint256)",
+  "function approve(address spender, uint256 value) returns (bool)",
+  "function nonces(address owner) view returns (uint256)",
+  "function eip712Domain() view returns (bytes1 fields, string name, string version, uint256 chainId, address verifyingContract, bytes32 salt, uint256[] extensions)",
+];
+
+const PIPELINE_FUNCTIONS = [
+  "function acceptOffer((uint256 customerId, uint16 discountBps, uint64 expiry, uint32 maxUses, uint256 nonce) offer, address issuer, bytes signature, uint256 dealId, uint256 value, address currency) returns (uint256)",
+  "function offerDigest((uint256 customerId, uint16 discountBps, uint64 expiry, uint32 maxUses, uint256 nonce) offer) view returns (bytes32)",
+  "function offerUses(bytes32 digest) view returns (uint32)",
+  "function offerCancelled(address issuer, uint256 nonce) view returns (bool)",
+];
+
+const REGISTRY_READS = ["function walletOf(uint256 customerId) view returns (address)"];
 
 const REGISTRY_FUNCTIONS = [
   "function setConsent(uint256 customerId, uint8 purpose, bool granted)",
@@ -37,6 +58,39 @@ const ERRORS = [
   "error NothingToWithdraw(address account)",
   "error IdOutOfRange(uint256 id)",
   "error TransferFailed(address to, uint256 amount)",
+  "error InvoiceCurrencyMismatch(uint256 invoiceId, address currency)",
+  "error InvoiceSettledOffChain(uint256 invoiceId)",
+  "error TokenNotAllowed(address token)",
+  "error TokenInvalid(address token)",
+  "error PermitInvalid(address token)",
+  "error TokenTransferShort(address token, uint256 expected, uint256 received)",
+  "error LoyaltyNotSet()",
+  "error PointsInsufficient(address account, uint256 held, uint256 wanted)",
+  "error PointsDiscountTooLarge(uint256 invoiceId, uint256 discount, uint256 amount)",
+  "error PointsNotRedeemable(address currency)",
+  // ILoyaltyPoints
+  "error PointsNotTransferable()",
+  // IDealPipeline (offers)
+  "error DealUnknown(uint256 dealId)",
+  "error DealIsFinal(uint256 dealId, uint8 stage)",
+  "error DealValueInvalid(uint256 valueWei, uint256 maxWei)",
+  "error CustomerWalletMissing(uint256 customerId)",
+  "error OfferExpired(uint256 expiry)",
+  "error OfferSignatureInvalid(address issuer)",
+  "error OfferIssuerNotManager(address issuer)",
+  "error OfferUsedUp(bytes32 digest, uint32 maxUses)",
+  "error OfferIsCancelled(address issuer, uint256 nonce)",
+  "error OfferNotForCaller(uint256 customerId, address caller)",
+  "error OfferDiscountInvalid(uint16 discountBps)",
+  "error OfferTermsUnexpected(uint256 dealId)",
+  "error DealAlreadyDiscounted(uint256 dealId)",
+  "error DealNotOfCustomer(uint256 dealId, uint256 customerId)",
+  // OpenZeppelin ERC-20 and permits
+  "error ERC20InsufficientBalance(address sender, uint256 balance, uint256 needed)",
+  "error ERC20InsufficientAllowance(address spender, uint256 allowance, uint256 needed)",
+  "error ERC2612ExpiredSignature(uint256 deadline)",
+  "error ERC2612InvalidSigner(address signer, address owner)",
+  "error SafeERC20FailedOperation(address token)",
   // ICustomerRegistry
   "error CustomerUnknown(uint256 customerId)",
   "error CustomerIsErased(uint256 customerId)",
@@ -60,10 +114,12 @@ const ERRORS = [
 ];
 
 export const escrowInterface = new ethers.Interface([...ESCROW_FUNCTIONS, ...ERRORS]);
-export const registryInterface = new ethers.Interface([...REGISTRY_FUNCTIONS, ...ERRORS]);
+export const registryInterface = new ethers.Interface([...REGISTRY_FUNCTIONS, ...REGISTRY_READS, ...ERRORS]);
+export const tokenInterface = new ethers.Interface([...TOKEN_FUNCTIONS, ...ERRORS]);
+export const pipelineInterface = new ethers.Interface([...PIPELINE_FUNCTIONS, ...ERRORS]);
 
 /** The invoice status codes of IInvoiceEscrow.InvoiceStatus, lower case as in the JSON API. */
-export const INVOICE_STATUSES = ["none", "open", "paid", "disputed", "released", "refunded", "cancelled"];
+export const INVOICE_STATUSES = ["none", "open", "paid", "disputed", "released", "refunded", "cancelled", "paid_off_chain"];
 
 /** Purpose codes of ICustomerRegistry (chaincrm.models.Purpose). */
 export const PURPOSE_CODES = Object.freeze({

@@ -12,6 +12,24 @@ export function ethAmount(wei) {
   return sign + whole.toString() + (fraction ? "." + fraction : "");
 }
 
+/** Base units as exact text in whole units: (17510000, 6) -> "17.51" (BigInt; no rounding). */
+export function unitsText(amount, decimals) {
+  const value = BigInt(amount);
+  const places = Number(decimals);
+  const sign = value < 0n ? "-" : "";
+  const abs = value < 0n ? -value : value;
+  const scale = 10n ** BigInt(places);
+  const fraction = places ? (abs % scale).toString().padStart(places, "0").replace(/0+$/, "") : "";
+  return sign + (abs / scale).toString() + (fraction ? "." + fraction : "");
+}
+
+const OFF_CHAIN_METHODS = { bank_transfer: "bank transfer", card: "card" };
+
+/** An off-chain payment's method as words: "bank transfer", "card", else "a payment outside the chain". */
+export function offChainMethod(method) {
+  return OFF_CHAIN_METHODS[method] || "a payment outside the chain";
+}
+
 /** "17.51 ETH" */
 export function ethText(wei) {
   return `${ethAmount(wei)} ETH`;

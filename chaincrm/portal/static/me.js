@@ -1,14 +1,12 @@
 // /me: Sign-In with Ethereum, the customer's own records, and consent and access changes, by a
 // signature the server's relayer submits (no ETH needed) or by a transaction from the wallet.
-import { ethers } from "/static/vendor/ethers.min.js";
 import { PURPOSE_CODES, registryInterface } from "./abi.js";
 import { api, loadConfig } from "./api.js";
-import { dateText, dateTimeText, ethText, isoText, words } from "./format.js";
+import { dateText, dateTimeText, ethText, isoText, offChainMethod, unitsText, words } from "./format.js";
 import { busy, clearMessage, h, Problem, readJson, setText, show, showMessage, showProblem } from "./ui.js";
+import { signInWith } from "./siwe.js";
 import { explain, mountWallets, sleep } from "./wallet.js";
 
-const SIWE_STATEMENT = "Sign in to your chaincrm records.";
-const SIWE_LIFETIME_MS = 10 * 60 * 1000;
 const INDEX_POLL_MS = 500;
 const INDEX_POLL_LIMIT_MS = 20_000;
 const SESSION_CODES = new Set(["session_missing", "session_expired"]);
@@ -26,25 +24,6 @@ function sameAddress(a, b) {
 
 // ------------------------------------------------------------------ sign-in
 
-/** The EIP-4361 message the server verifies (domain, uri and chain id are checked there). */
-export function siweMessage({ address, chainId, nonce, now = new Date() }) {
-  const issuedAt = now.toISOString();
-  const expirationTime = new Date(now.getTime() + SIWE_LIFETIME_MS).toISOString();
-  return [
-    `${location.host} wants you to sign in with your Ethereum account:`,
-    address,
-    "",
-    SIWE_STATEMENT,
-    "",
-    `URI: ${location.origin}`,
-    "Version: 1",
-    `Chain ID: ${chainId}`,
-    `Nonce: ${nonce}`,
-    `Issued At: ${issuedAt}`,
-    `Expiration Time: ${expirationTime}`,
-  ].join("\n");
-}
-
 async function signIn(wallet) {
   if (state.working) return;
   state.working = true;
@@ -52,12 +31,7 @@ async function signIn(wallet) {
   clearMessage();
   try {
     await busy([$("sign-in"), ...document.querySelectorAll(".wallet-option")], async () => {
-      const address = await wallet.connect();
-      await wallet.ensureChain(state.config);
-      const { nonce } = await api("/api/siwe/nonce");
-      const message = siweMessage({ address: ethers.getAddress(address), chainId: state.config.chain_id, nonce });
-      const signature = await wallet.personalSign(message, address);
-      await api("/api/siwe/verify", { method: "POST", body: { message, signature } });
+      await signInWith(wallet, state.config);
       await loadMe();
     });
   } catch (error) {
@@ -120,10 +94,67 @@ function render(me) {
   setText("as-of-block", String(me.as_of_block));
   const customers = me.customers || [];
   $("customers").replaceChildren(
+    ...(me.points ? [renderPoints(me.points)] : []),
     ...(customers.length
       ? customers.map((customer, index) => renderCustomer(customer, index))
       : [h("p", { class: "empty" }, "No customer record is bound to this wallet.")]),
   );
+}
+
+// ------------------------------------------------------------------ loyalty points
+
+const POINTS_WORDS = { awarded: "earned on", redeemed: "redeemed on", restored: "given back from refunded" };
+
+function renderPoints(points) {
+  const add = h("button", { type: "button", id: "watch-asset", class: "button" }, "Add to wallet");
+  add.addEventListener("click", () => watchPoints(points, add));
+  const history = points.history || [];
+  return h(
+    "section",
+    { id: "loyalty", class: "card loyalty", "aria-labelledby": "loyalty-heading" },
+    h("header", { class: "card-head" }, h("h2", { id: "loyalty-heading" }, "Loyalty points")),
+    h("p", { class: "points-balance" }, "You hold ", h("strong", { id: "points-balance" }, `${points.balance_text} ${points.symbol}`), "."),
+    h(
+      "p",
+      { class: "muted small" },
+      "You earn points when a payment of yours is released to the seller, and redeem them for a discount when you pay an invoice. ",
+      "Points cannot be transferred: they stay with this wallet. ",
+      "Adding them to your wallet only shows the balance there.",
+    ),
+    h("div", { class: "actions" }, add),
+    rowsOr(history.slice().reverse(), "No points earned or redeemed yet.", (entry) =>
+      h(
+        "li",
+        { class: "points-entry row", dataset: { kind: entry.kind } },
+        h(
+          "div",
+          { class: "row-main" },
+          when(entry.at),
+          ` — ${unitsText(entry.points, points.decimals)} ${points.symbol} ${POINTS_WORDS[entry.kind] || entry.kind} `,
+          h("a", { href: `/pay/${entry.invoice_id}` }, `invoice ${entry.invoice_id}`),
+        ),
+        h("div", { class: "muted small" }, "tx ", mono(entry.tx_hash)),
+      ),
+    ),
+  );
+}
+
+/** EIP-747 wallet_watchAsset: the wallet shows the points token (it asks the user first). */
+async function watchPoints(points, button) {
+  if (state.working) return;
+  clearMessage();
+  try {
+    await busy([button], async () => {
+      const wallet = await actingWallet(state.me.address);
+      const added = await wallet.watchAsset({ address: points.token, symbol: points.symbol, decimals: Number(points.decimals) });
+      if (added === false) throw new Problem("rejected", "Your wallet did not add the points; nothing changed.");
+      showMessage("done", `Your wallet now shows your ${points.symbol} points.`);
+    });
+  } catch (error) {
+    showProblem(explain(error));
+  } finally {
+    button.disabled = false;
+  }
 }
 
 function section(title, ...children) {
@@ -263,7 +294,8 @@ function renderDeals(deals) {
         h("strong", {}, `Deal ${deal.id}`),
         " ",
         h("span", { class: "badge", dataset: { stage: deal.stage } }, deal.stage),
-        ` ${ethText(deal.value_wei)}`,
+        ` ${deal.value_text !== undefined ? `${deal.value_text} ${deal.unit}` : ethText(deal.value_wei)}`,
+        deal.discount_bps ? h("span", { class: "badge discount" }, `${deal.discount_bps / 100}% off`) : null,
         deal.invoice_id !== null && deal.invoice_id !== undefined
           ? h("span", {}, " — ", h("a", { href: `/pay/${deal.invoice_id}` }, `invoice ${deal.invoice_id}`))
           : null,
@@ -295,7 +327,7 @@ function renderInvoices(invoices) {
         "div",
         { class: "row-main" },
         h("a", { href: `/pay/${invoice.id}` }, `Invoice ${invoice.id}`),
-        ` ${ethText(invoice.amount_wei)} `,
+        ` ${invoice.amount_text !== undefined ? `${invoice.amount_text} ${invoice.unit}` : ethText(invoice.amount_wei)} `,
         h("span", { class: "badge", dataset: { status: invoice.status } }, invoice.status),
       ),
       h(
@@ -303,7 +335,11 @@ function renderInvoices(invoices) {
         { class: "muted small" },
         `due ${dateText(invoice.due_at)}`,
         invoice.overdue && invoice.status === "open" ? " (overdue)" : "",
-        invoice.paid_at ? h("span", {}, "; paid ", when(invoice.paid_at)) : null,
+        invoice.status === "paid_off_chain"
+          ? h("span", { class: "off-chain" }, `; paid by ${offChainMethod(invoice.off_chain?.method)} on `, when(invoice.paid_at))
+          : invoice.paid_at
+            ? h("span", {}, "; paid ", when(invoice.paid_at))
+            : null,
       ),
     ),
   );

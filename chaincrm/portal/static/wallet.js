@@ -106,6 +106,26 @@ export class Wallet {
     return BigInt(await this.call("eth_getBalance", [address, "latest"]));
   }
 
+  /** A view call through the wallet's node: the raw result (revert: a Problem, decoded). */
+  async read(to, data) {
+    return this.call("eth_call", [{ to, data }, "latest"]);
+  }
+
+  /** The latest block's timestamp (the chain's clock, which may run ahead of the wall clock). */
+  async chainTime() {
+    const block = await this.call("eth_getBlockByNumber", ["latest", false]);
+    return Number(BigInt(block.timestamp));
+  }
+
+  /** EIP-747: ask the wallet to show an ERC-20 (`{address, symbol, decimals}`); true when added. */
+  async watchAsset(options) {
+    try {
+      return await this.request("wallet_watchAsset", { type: "ERC20", options });
+    } catch (error) {
+      throw explain(error);
+    }
+  }
+
   /**
    * Check, then send: the balance covers value + fee, and a dry run (eth_estimateGas) passes, so
    * a revert (already paid, cancelled, ...) is reported before anything is signed. The hash.
@@ -134,7 +154,7 @@ export class Wallet {
     }
   }
 
-  /** Poll for the receipt; {hash, blockNumber, status, gasUsed}. Problem on a revert. */
+  /** Poll for the receipt; {hash, blockNumber, status, gasUsed, logs}. Problem on a revert. */
   async waitForReceipt(hash) {
     const started = Date.now();
     let failures = 0;
@@ -153,6 +173,7 @@ export class Wallet {
           blockNumber: Number(BigInt(receipt.blockNumber)),
           status: Number(BigInt(receipt.status ?? "0x1")),
           gasUsed: receipt.gasUsed ? BigInt(receipt.gasUsed) : 0n,
+          logs: Array.isArray(receipt.logs) ? receipt.logs : [],
         };
         if (result.status !== 1) {
           throw new Problem("contract_refused", `The transaction was reverted in block ${result.blockNumber}; no money moved.`, result);
@@ -305,12 +326,52 @@ export function findRevert(error) {
   return null;
 }
 
+const points = (value) => `${ethers.formatUnits(BigInt(value), 18)} points`;
+const NOTHING_SENT = ", so nothing was sent.";
+
+/** Custom errors of the escrow and the pipeline: [message kind, sentence from the error's arguments]. */
+const REVERT_MESSAGES = {
+  InvoiceSettledOffChain: ["paid_off_chain", () => `This invoice was already paid by bank transfer or card${NOTHING_SENT}`],
+  InvoiceCurrencyMismatch: ["contract_refused", () => `This invoice is payable in another currency than the one sent${NOTHING_SENT}`],
+  PointsInsufficient: ["points_insufficient", (a) => `You hold ${points(a.held)} but asked to redeem ${points(a.wanted)}${NOTHING_SENT}`],
+  PointsDiscountTooLarge: [
+    "points_discount_too_large",
+    () => `Those points would pay the whole invoice, and something must be left to pay; redeem fewer points${NOTHING_SENT}`,
+  ],
+  PointsNotRedeemable: ["points_not_redeemable", () => `Loyalty points cannot be redeemed on an invoice in this currency${NOTHING_SENT}`],
+  LoyaltyNotSet: ["points_not_redeemable", () => `Loyalty points cannot be redeemed here yet${NOTHING_SENT}`],
+  PointsNotTransferable: ["points_not_transferable", () => `Loyalty points cannot be sent to another account${NOTHING_SENT}`],
+  PermitInvalid: ["permit_invalid", () => `The token refused the signed approval (permit); pay with "approve, then pay" instead${NOTHING_SENT}`],
+  TokenTransferShort: ["token_transfer_short", () => `The token delivered less than the amount due (a fee on transfer), so the payment was refused and nothing was sent.`],
+  ERC20InsufficientBalance: ["insufficient_funds", () => `Your account does not hold enough of the invoice's token${NOTHING_SENT}`],
+  ERC20InsufficientAllowance: ["contract_refused", () => `The escrow is not approved for the amount due; approve it first${NOTHING_SENT}`],
+  ERC2612ExpiredSignature: ["permit_invalid", () => `The signed approval (permit) expired before it was sent; pay again${NOTHING_SENT}`],
+  OfferExpired: ["offer_expired", () => `This offer has expired${NOTHING_SENT}`],
+  OfferUsedUp: ["offer_used_up", (a) => `This offer was already used ${a.maxUses === "1" ? "once, its only use" : `${a.maxUses} times, its limit`}${NOTHING_SENT}`],
+  OfferIsCancelled: ["offer_cancelled", () => `The issuer withdrew this offer${NOTHING_SENT}`],
+  OfferNotForCaller: [
+    "wrong_account",
+    (a) => `This offer is for customer ${a.customerId}; accept it from that customer's wallet (not ${a.caller})${NOTHING_SENT}`,
+  ],
+  OfferSignatureInvalid: ["offer_invalid", () => `This offer's signature does not match its terms (the link may be damaged)${NOTHING_SENT}`],
+  OfferIssuerNotManager: ["offer_invalid", () => `Whoever signed this offer is no longer a manager, so it cannot be accepted${NOTHING_SENT}`],
+  OfferDiscountInvalid: ["offer_invalid", () => `This offer's discount is not valid${NOTHING_SENT}`],
+  OfferTermsUnexpected: ["invalid_request", () => `A discount on an existing deal takes no value or currency${NOTHING_SENT}`],
+  DealAlreadyDiscounted: ["deal_already_discounted", (a) => `Deal ${a.dealId} already has a discount${NOTHING_SENT}`],
+  DealNotOfCustomer: ["deal_not_of_customer", (a) => `Deal ${a.dealId} is not one of customer ${a.customerId}'s deals${NOTHING_SENT}`],
+  DealIsFinal: ["deal_is_final", (a) => `Deal ${a.dealId} is already closed${NOTHING_SENT}`],
+  DealValueInvalid: ["invalid_value", () => `That value is not accepted for a deal (it must be above zero and within the limit)${NOTHING_SENT}`],
+  TokenNotAllowed: ["token_not_allowed", () => `That token is not accepted for payments${NOTHING_SENT}`],
+  CustomerWalletMissing: ["wrong_account", (a) => `Customer ${a.customerId} has no wallet bound, so the offer cannot be accepted${NOTHING_SENT}`],
+};
+
 /** A revert as the page's message kind. */
 export function revertProblem(revert) {
   const { name, args } = revert;
   if (name === "InvoiceAlreadyPaid") return new Problem("already_paid", "This invoice has already been paid, so nothing was sent.", revert);
   if (name === "InvoiceIsCancelled") return new Problem("cancelled", "This invoice was cancelled and can no longer be paid, so nothing was sent.", revert);
   if (name === "InvoiceNotOpen") {
+    if (String(args.status) === "7") return revertProblem({ name: "InvoiceSettledOffChain", args });
     return String(args.status) === "6"
       ? new Problem("cancelled", "This invoice was cancelled and can no longer be paid, so nothing was sent.", revert)
       : new Problem("already_paid", "This invoice has already been paid, so nothing was sent.", revert);
@@ -318,6 +379,8 @@ export function revertProblem(revert) {
   if (name === "InvoicePayerMismatch") {
     return new Problem("wrong_account", `This invoice must be paid from ${args.expected}; switch to that account in your wallet.`, revert);
   }
+  const known = REVERT_MESSAGES[name];
+  if (known) return new Problem(known[0], known[1](args), revert);
   const shown = Object.keys(args).length ? `${name}(${Object.entries(args).map(([k, v]) => `${k}=${v}`).join(", ")})` : name;
   return new Problem("contract_refused", `The contract refused this with ${shown}, so nothing was sent.`, revert);
 }
