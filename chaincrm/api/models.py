@@ -3,16 +3,20 @@
 Conventions, as the CLI's JSON and the portal's: codes by lower-case name (``follow_up``;
 ``unknown(N)`` for a code this version does not know), wei as decimal strings (a JavaScript
 number cannot hold them), times as Unix seconds, addresses checksummed, hashes ``0x`` hex.
+Money is in its own currency (:mod:`chaincrm.api.currency`): ``currency`` says which, ``amount``
+is exact decimal text in whole units, ``*_base_units`` the integer (wei or the token's smallest
+unit); the ``*_wei`` fields keep meaning wei, so they are null for an amount in an ERC-20.
 Request bodies are strict: no unknown field, ids are JSON integers from 1 to 2**64-1, wei a
 decimal string or an integer below 2**256.
 """
 
 from __future__ import annotations
 
+import re
 from enum import IntEnum
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, PlainValidator, WithJsonSchema, model_validator
 
 from chaincrm.models import InteractionKind, LossReason, Outcome, Stage
 
@@ -85,6 +89,10 @@ AddressIn = Annotated[
     str, PlainValidator(_checksummed), WithJsonSchema({"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"})
 ]
 WeiOut = Annotated[str, Field(description="Wei as a decimal string.", pattern="^[0-9]+$")]
+BaseUnitsOut = Annotated[
+    str, Field(description="Base units of the currency (wei, or the token's smallest unit), a decimal string.")
+]
+UnitsOut = Annotated[str, Field(description="Exact whole units of the currency, decimal text.", examples=["1234.56"])]
 if TYPE_CHECKING:  # what handlers get: the members
     KindName = InteractionKind
     OutcomeName = Outcome
@@ -116,10 +124,64 @@ class InteractionIn(Strict):
     )
 
 
+_UNITS = re.compile(r"[0-9]{1,78}(?:\.[0-9]{1,78})?")
+
+
+def _units(value: Any) -> str:
+    if not isinstance(value, str) or _UNITS.fullmatch(value) is None:
+        raise ValueError('must be a decimal string of whole units, such as "1234.56"')
+    return value
+
+
+def _currency(value: Any) -> str:
+    address = _checksummed(value)
+    if int(address, 16) == 0:
+        raise ValueError("must be a token's address (null or absent for ETH)")
+    return address
+
+
+UnitsIn = Annotated[
+    str,
+    PlainValidator(_units),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": "^[0-9]+(\\.[0-9]+)?$",
+            "description": "Whole units of the currency, decimal text.",
+        }
+    ),
+]
+OptionalWeiIn = Annotated[
+    int | None,
+    PlainValidator(lambda value: None if value is None else _wei(value)),
+    WithJsonSchema({"type": "string", "pattern": "^[0-9]{1,78}$", "description": "Wei, a decimal string."}),
+]
+CurrencyIn = Annotated[
+    str, PlainValidator(_currency), WithJsonSchema({"type": "string", "pattern": "^0x[0-9a-fA-F]{40}$"})
+]
+
+
 class DealIn(Strict):
+    """A deal in ETH (``value_wei``, or ``value`` in ETH) or in an allow-listed ERC-20 (``currency``
+    and ``value`` in the token's whole units, such as ``"1234.56"``)."""
+
     customer_id: Id
-    value_wei: WeiIn
+    value_wei: OptionalWeiIn = Field(None, description="The value in wei, for a deal in ETH (or give `value`).")
+    currency: CurrencyIn | None = Field(
+        None, description="The allow-listed ERC-20 the deal is valued in; null or absent for ETH."
+    )
+    value: UnitsIn | None = Field(
+        None, description="The value in the currency's whole units (decimal text), instead of `value_wei`."
+    )
     owner: AddressIn | None = Field(None, description="The deal's owner (an agent); default: the key's staff.")
+
+    @model_validator(mode="after")
+    def _one_value(self) -> DealIn:
+        if (self.value_wei is None) == (self.value is None):
+            raise ValueError("give the deal's value once: value_wei (wei, ETH only) or value (whole units)")
+        if self.value_wei is not None and self.currency is not None:
+            raise ValueError("value_wei is wei, for a deal in ETH: give value for a deal in a token")
+        return self
 
 
 class StageIn(Strict):
@@ -191,11 +253,24 @@ class StageChangeOut(BaseModel):
     tx_hash: str
 
 
+class CurrencyOut(BaseModel):
+    """ETH (``address`` null, 18 decimals) or an ERC-20, as read from the token (a token without
+    a symbol shows its short address, with 0 decimals)."""
+
+    address: Address | None
+    symbol: str
+    decimals: int
+
+
 class DealOut(BaseModel):
     id: int
     customer_id: int
     owner: Address
-    value_wei: WeiOut
+    value_wei: WeiOut | None = Field(description="Wei; null for a deal in an ERC-20 (see `value_base_units`).")
+    currency: CurrencyOut
+    value: UnitsOut
+    value_base_units: BaseUnitsOut
+    discount_bps: int = Field(description="An accepted offer's discount in basis points, applied at invoicing.")
     stage: str
     opened_at: int
     closed_at: int | None
@@ -214,13 +289,38 @@ class DealPage(Page):
     items: list[DealOut]
 
 
+class OffChainOut(BaseModel):
+    """How a manager recorded the invoice paid outside the chain (the payment's reference is only
+    in the encrypted receipt, never here)."""
+
+    method: str = Field(description="bank_transfer, card, other; unknown(N) for another code.")
+    at: int
+
+
+class PointsOut(BaseModel):
+    """Loyalty points on the invoice, in point base units (18 decimals), as decimal strings."""
+
+    redeemed: BaseUnitsOut
+    discount_base_units: BaseUnitsOut = Field(
+        description="What the redeemed points took off, in the invoice's currency."
+    )
+    awarded: BaseUnitsOut
+    restored: BaseUnitsOut
+
+
 class InvoiceOut(BaseModel):
     id: int
     deal_id: int
     customer_id: int
     payer: Address
     status: str
-    amount_wei: WeiOut
+    amount_wei: WeiOut | None = Field(description="Wei; null for an invoice in an ERC-20 (see `amount_base_units`).")
+    currency: CurrencyOut
+    amount: UnitsOut = Field(description="What is due, or what was paid after a points discount.")
+    amount_base_units: BaseUnitsOut
+    amount_issued_base_units: BaseUnitsOut
+    off_chain: OffChainOut | None
+    points: PointsOut
     due_at: int
     overdue: bool
     payment_reference: str | None
@@ -241,7 +341,8 @@ class InvoicePage(Page):
 class InvoiceDeal(BaseModel):
     id: int
     stage: str | None
-    value_wei: WeiOut
+    value_wei: WeiOut | None
+    value_base_units: BaseUnitsOut
     owner: Address
 
 
@@ -259,8 +360,14 @@ class InvoiceAnswer(BaseModel):
 
     id: int
     status: str
-    amount_wei: WeiOut
-    amount_eth: str
+    amount_wei: WeiOut | None
+    amount_eth: str | None
+    currency: CurrencyOut
+    amount: UnitsOut
+    amount_base_units: BaseUnitsOut
+    amount_issued_base_units: BaseUnitsOut
+    off_chain: OffChainOut | None
+    points: PointsOut
     due_at: int
     overdue: bool
     payer: Address
@@ -291,19 +398,29 @@ class StageTimeOut(BaseModel):
     p90_seconds: float | None
 
 
+CurrencyKey = Annotated[str, Field(description='"ETH", or the token\'s checksummed address.')]
+
+
+class AmountOut(BaseModel):
+    currency: CurrencyKey
+    amount: BaseUnitsOut
+
+
 class StaffRowOut(BaseModel):
     agent: Address
     interactions: int
     stage_moves: int
     deals_moved: int
     deals_won: int
-    revenue_won_wei: WeiOut
+    revenue_won_wei: WeiOut = Field(description="ETH deals only; every currency: `revenue_won`.")
+    revenue_won: list[AmountOut]
 
 
 class AgingOut(BaseModel):
     bucket: str
     invoices: int
-    amount_wei: WeiOut
+    amount_wei: WeiOut = Field(description="ETH invoices only; every currency: `amounts`.")
+    amounts: list[AmountOut]
 
 
 class OverdueOut(BaseModel):
@@ -311,7 +428,8 @@ class OverdueOut(BaseModel):
     deal_id: int
     customer_id: int
     owner: str
-    amount_wei: WeiOut
+    amount_wei: BaseUnitsOut = Field(description="In `currency`'s base units (wei for ETH).")
+    currency: CurrencyKey
     due_at: int
     days_past_due: int
 
@@ -321,6 +439,42 @@ class MonthOut(BaseModel):
     paid_wei: WeiOut
     released_wei: WeiOut
     refunded_wei: WeiOut
+
+
+class CurrencyShown(BaseModel):
+    symbol: str
+    decimals: int
+
+
+class CurrencyMonthOut(BaseModel):
+    month: str
+    currency: CurrencyKey
+    paid: BaseUnitsOut
+    paid_off_chain: BaseUnitsOut
+    released: BaseUnitsOut
+    refunded: BaseUnitsOut
+
+
+class LoyaltyOut(BaseModel):
+    points_minted: BaseUnitsOut
+    points_redeemed: BaseUnitsOut
+    points_restored: BaseUnitsOut
+    points_outstanding: BaseUnitsOut | None
+    discounts: list[AmountOut]
+
+
+class OfferRevenueOut(BaseModel):
+    currency: CurrencyKey
+    paid: BaseUnitsOut
+    paid_off_chain: BaseUnitsOut
+    released: BaseUnitsOut
+    discount_granted: BaseUnitsOut
+
+
+class OffersOut(BaseModel):
+    accepted: int
+    deals: int
+    revenue: list[OfferRevenueOut]
 
 
 class KpiAnswer(BaseModel):
@@ -342,6 +496,11 @@ class KpiAnswer(BaseModel):
     overdue: list[OverdueOut]
     revenue_by_month: list[MonthOut]
     refunds_owed_wei: WeiOut | None
+    currencies: dict[str, CurrencyShown] = Field(description="Each currency the figures name: its symbol, decimals.")
+    revenue_by_currency: list[CurrencyMonthOut]
+    refunds_owed: list[AmountOut] | None
+    loyalty: LoyaltyOut
+    offers: OffersOut
     as_of_block: int | None
 
 
@@ -390,7 +549,11 @@ class ErrorAnswer(BaseModel):
 
 __all__ = [
     "AgingOut",
+    "AmountOut",
     "Consents",
+    "CurrencyMonthOut",
+    "CurrencyOut",
+    "CurrencyShown",
     "CustomerAnswer",
     "CustomerOut",
     "CustomerPage",
@@ -414,12 +577,17 @@ __all__ = [
     "InvoiceSent",
     "KpiAnswer",
     "LoseIn",
+    "LoyaltyOut",
     "LostSent",
     "MAX_ID",
     "MAX_WEI",
     "MonthOut",
+    "OffChainOut",
+    "OfferRevenueOut",
+    "OffersOut",
     "OverdueOut",
     "Page",
+    "PointsOut",
     "Sent",
     "StaffRowOut",
     "StageChangeOut",

@@ -54,7 +54,7 @@ def create_console(portal: Portal) -> Router:
         auth=auth,
         names=NameBook(portal.crm, config.settings.ipfs_api, staff),
         mover=Mover(portal.crm, staff),
-        reports=ReportBook(portal.engine),
+        reports=ReportBook(portal.engine, portal.crm.chain),
         roles=roles,
         templates=templates,
     )

@@ -8,7 +8,7 @@ CSP forbids it). Every answer is ``Cache-Control: no-store`` (pages hold decrypt
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -23,6 +23,7 @@ from chaincrm.console.auth import COOKIE_NAME, COOKIE_PATH, StaffRefused, StaffS
 from chaincrm.console.moves import REASONS_BY_NAME
 from chaincrm.console.report import CHART_NAMES
 from chaincrm.console.state import Console
+from chaincrm.currency import ETH, TokenInfo, currency_key, tokens_info
 from chaincrm.errors import ChainCrmError, ConfigError
 from chaincrm.models import InvoiceStatus, Role
 from chaincrm.portal.reads import BadId, eth_text, parse_id
@@ -113,6 +114,13 @@ class Pages:
     async def _read(self, query: Callable[[Connection], Any]) -> Any:
         return await self.console.portal.read(query)
 
+    async def _currencies(self, addresses: Iterable[str | None]) -> dict[str, TokenInfo]:
+        """How the tokens among `addresses` are displayed (read from each token once, in a worker thread)."""
+        keys = sorted({currency_key(address) for address in addresses} - {ETH})
+        if not keys:
+            return {}
+        return await run_in_threadpool(tokens_info, self.console.portal.crm.chain, keys)
+
     async def _names(self, customer_ids: set[int]) -> dict[int, str]:
         """Decrypted names of those of `customer_ids` the staff member reads."""
         console = self.console
@@ -134,6 +142,11 @@ class Pages:
         counts = await self._read(reads.deal_counts)
         as_of = await self.console.portal.as_of_block()
         names = await self._names({deal["customer_id"] for deals in columns.values() for deal in deals})
+        known = await self._currencies(deal["currency"] for deals in columns.values() for deal in deals)
+        for deals in columns.values():
+            for deal in deals:
+                deal["value_text"] = reads.money(deal["value_wei"], deal["currency"], known)
+                deal["discount"] = reads.discount_text(deal["discount_bps"]) if deal["discount_bps"] else None
         roles = await run_in_threadpool(self.console.roles.now)
         data = {
             "staff": self.console.staff.address,
@@ -213,7 +226,8 @@ class Pages:
         record = await self._read(lambda conn: reads.customer(conn, customer_id))
         if record is None:
             return self._not_found(request, session, "customer_unknown", f"customer {customer_id} is not in the index")
-        entries = await self._read(lambda conn: reads.timeline(conn, customer_id))
+        known = await self._currencies(await self._read(lambda conn: reads.customer_currencies(conn, customer_id)))
+        entries = await self._read(lambda conn: reads.timeline(conn, customer_id, known=known))
         profile, profile_note = None, ""
         names = await self._names({customer_id})
         if customer_id in names:
@@ -260,6 +274,14 @@ class Pages:
             )
         )
         buckets = await self._read(lambda conn: reads.aging(conn, now))
+        known = await self._currencies(
+            [row["currency"] for row in rows] + [c for bucket in buckets for c, _ in bucket["amounts"]]
+        )
+        for row in rows:
+            row["amount_text"] = reads.money(row["amount_wei"], row["currency"], known)
+        for bucket in buckets:
+            texts = [reads.money(amount, currency, known) for currency, amount in bucket["amounts"]]
+            bucket["amount_text"] = ", ".join(texts) if texts else reads.money(0, None, known)
         context = {
             "page": "invoices",
             "invoices": rows[:INVOICE_PAGE_SIZE],

@@ -1,18 +1,20 @@
 """The index read back for the staff console: the board, customers, a customer's timeline, invoices.
 
 Each function takes one connection of the portal's engine and answers plain dicts for the
-templates: codes as the lower-case names of :mod:`chaincrm.models`, wei as ints (the templates
-format them), times as Unix seconds. Nothing here decrypts: names come from
-:class:`~chaincrm.console.names.NameBook`.
+templates: codes as the lower-case names of :mod:`chaincrm.models`, amounts as ints in their
+currency's base units with ``currency`` (the token's address, None for ETH; the pages add the
+text, ``1234.56 TUSD``, from the token's symbol and decimals), times as Unix seconds. Nothing here
+decrypts: names come from :class:`~chaincrm.console.names.NameBook`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import Connection, Select, desc, func, select
 
+from chaincrm.currency import TokenInfo, amount_text, currency_key, info_for
 from chaincrm.index import schema as db
 from chaincrm.models import (
     OPEN_STAGES,
@@ -24,8 +26,10 @@ from chaincrm.models import (
     Purpose,
     Stage,
 )
-from chaincrm.portal.reads import eth_text, label
+from chaincrm.portal.reads import label
 from chaincrm.reports.figures import AGING_BUCKETS, days_past_due
+
+OFF_CHAIN_METHODS = {1: "bank transfer", 2: "card", 3: "other"}  # InvoicePaidOffChain's method
 
 BOARD_STAGES = (*OPEN_STAGES, Stage.WON, Stage.LOST)
 CLOSED_SHOWN = 20  # per final column: the most recently closed deals
@@ -49,6 +53,8 @@ def board(conn: Connection) -> dict[str, list[dict[str, Any]]]:
         d.c.customer_id,
         d.c.owner,
         d.c.value_wei,
+        d.c.currency,
+        d.c.discount_bps,
         d.c.stage,
         d.c.invoice_id,
         d.c.opened_at,
@@ -82,7 +88,9 @@ def _deal(row: Any) -> dict[str, Any]:
         "id": int(row["id"]),
         "customer_id": int(row["customer_id"]),
         "owner": row["owner"],
-        "value_wei": int(row["value_wei"]),
+        "value_wei": int(row["value_wei"]),  # in `currency`'s base units
+        "currency": row["currency"],
+        "discount_bps": int(row["discount_bps"] or 0),
         "stage": label(Stage, row["stage"]),
         "invoice_id": row["invoice_id"],
         "opened_at": row["opened_at"],
@@ -164,15 +172,42 @@ def _customer(row: Any) -> dict[str, Any]:
 # ---------------------------------------------------------------------- a customer's timeline
 
 
-def timeline(conn: Connection, customer_id: int, limit: int = TIMELINE_LIMIT) -> list[dict[str, Any]]:
+def customer_currencies(conn: Connection, customer_id: int) -> set[str | None]:
+    """The currencies (token addresses, None for ETH) of one customer's deals and invoices."""
+    found: set[str | None] = set()
+    for table in (db.deals, db.invoices):
+        found |= set(conn.execute(select(table.c.currency).where(table.c.customer_id == customer_id)).scalars())
+    return found
+
+
+def timeline(
+    conn: Connection, customer_id: int, limit: int = TIMELINE_LIMIT, known: Mapping[str, TokenInfo] | None = None
+) -> list[dict[str, Any]]:
     """What the chain recorded about one customer, newest first: registration and wallet, profile
-    versions, access and consent, interactions, deals and their stages, invoices."""
-    deal_ids = [
-        int(i) for i in conn.execute(select(db.deals.c.id).where(db.deals.c.customer_id == customer_id)).scalars()
-    ]
-    invoice_ids = [
-        int(i) for i in conn.execute(select(db.invoices.c.id).where(db.invoices.c.customer_id == customer_id)).scalars()
-    ]
+    versions, access and consent, interactions, deals and their stages, offers accepted, invoices
+    and loyalty points; amounts in their currency, displayed from `known` (see
+    :func:`customer_currencies`)."""
+    deal_currency = {
+        int(i): c
+        for i, c in conn.execute(
+            select(db.deals.c.id, db.deals.c.currency).where(db.deals.c.customer_id == customer_id)
+        )
+    }
+    invoice_currency = {
+        int(i): c
+        for i, c in conn.execute(
+            select(db.invoices.c.id, db.invoices.c.currency).where(db.invoices.c.customer_id == customer_id)
+        )
+    }
+    deal_ids, invoice_ids = list(deal_currency), list(invoice_currency)
+    shown = known or {}
+
+    def deal_money(deal_id: int, amount: int | None) -> str:
+        return money(amount, deal_currency.get(deal_id), shown)
+
+    def invoice_money(invoice_id: int, amount: int | None) -> str:
+        return money(amount, invoice_currency.get(invoice_id), shown)
+
     entries: list[dict[str, Any]] = []
     for table, where, describe in (
         (db.customer_events, db.customer_events.c.customer_id == customer_id, _customer_event),
@@ -180,9 +215,19 @@ def timeline(conn: Connection, customer_id: int, limit: int = TIMELINE_LIMIT) ->
         (db.access_events, db.access_events.c.customer_id == customer_id, _access_event),
         (db.consent_events, db.consent_events.c.customer_id == customer_id, _consent_event),
         (db.interactions, db.interactions.c.customer_id == customer_id, _interaction),
-        (db.deal_events, db.deal_events.c.deal_id.in_(deal_ids), _deal_event),
+        (db.deal_events, db.deal_events.c.deal_id.in_(deal_ids), lambda row: _deal_event(row, deal_money)),
         (db.stage_changes, db.stage_changes.c.deal_id.in_(deal_ids), _stage_change),
-        (db.invoice_events, db.invoice_events.c.invoice_id.in_(invoice_ids), _invoice_event),
+        (db.offer_events, db.offer_events.c.customer_id == customer_id, _offer_event),
+        (
+            db.invoice_events,
+            db.invoice_events.c.invoice_id.in_(invoice_ids),
+            lambda row: _invoice_event(row, invoice_money),
+        ),
+        (
+            db.loyalty_events,
+            db.loyalty_events.c.invoice_id.in_(invoice_ids),
+            lambda row: _points_event(row, invoice_money),
+        ),
     ):
         order = [desc(table.c.block_number), desc(table.c.log_index)]
         if "position" in table.c:
@@ -239,10 +284,16 @@ def _interaction(row: Any) -> tuple[str, str, str | None]:
     )
 
 
-def _deal_event(row: Any) -> tuple[str, str, str | None]:
+def _deal_event(row: Any, deal_money: Any) -> tuple[str, str, str | None]:
     kind, deal_id = row["kind"], row["deal_id"]
     if kind == "opened":
-        return "deal opened", f"deal {deal_id}, {_eth(row['value_wei'])}, owner {row['owner']}", row["actor"]
+        return (
+            "deal opened",
+            f"deal {deal_id}, {deal_money(deal_id, row['value_wei'])}, owner {row['owner']}",
+            row["actor"],
+        )
+    if kind == "currency":
+        return "deal currency", f"deal {deal_id} in {row['currency']}", row["actor"]
     if kind == "reassigned":
         return "deal reassigned", f"deal {deal_id} to {row['owner']}", row["actor"]
     if kind == "lost":
@@ -258,13 +309,41 @@ def _stage_change(row: Any) -> tuple[str, str, str | None]:
     )
 
 
-def _invoice_event(row: Any) -> tuple[str, str, str | None]:
-    amount = f", {_eth(row['amount_wei'])}" if row["amount_wei"] is not None else ""
-    return f"invoice {row['kind']}", f"invoice {row['invoice_id']}{amount}", row["actor"] or row["payer"]
+def _offer_event(row: Any) -> tuple[str, str, str | None]:
+    return (
+        "offer accepted",
+        f"deal {row['deal_id']}: {discount_text(row['discount_bps'])} off, signed by {row['issuer']}",
+        None,  # accepted from the customer's own wallet
+    )
 
 
-def _eth(wei: int | None) -> str:
-    return f"{eth_text(int(wei or 0))} ETH"
+def _invoice_event(row: Any, invoice_money: Any) -> tuple[str, str, str | None]:
+    invoice_id = row["invoice_id"]
+    amount = f", {invoice_money(invoice_id, row['amount_wei'])}" if row["amount_wei"] is not None else ""
+    if row["kind"] == "paid_off_chain":
+        method = OFF_CHAIN_METHODS.get(row["method"], f"method {row['method']}")
+        return "invoice paid off-chain", f"invoice {invoice_id} by {method}", row["actor"]
+    return f"invoice {row['kind']}", f"invoice {invoice_id}{amount}", row["actor"] or row["payer"]
+
+
+def _points_event(row: Any, invoice_money: Any) -> tuple[str, str, str | None]:
+    points = amount_text(int(row["points"]), TokenInfo("points", 18))
+    detail = f"invoice {row['invoice_id']}: {points}"
+    if row["kind"] == "redeemed" and row["discount"] is not None:
+        detail += f" for {invoice_money(row['invoice_id'], row['discount'])} off"
+    return f"points {row['kind']}", detail, row["payer"]
+
+
+def money(amount: int | None, currency: str | None, known: Mapping[str, TokenInfo]) -> str:
+    """``1234.56 TUSD``, ``1.75 ETH``: an amount in base units of `currency` (None: ETH); a token
+    missing from `known` shows its short address, in base units."""
+    return amount_text(int(amount or 0), info_for(currency_key(currency), known))
+
+
+def discount_text(bps: int | None) -> str:
+    """Basis points as a percentage: 1000 -> ``10%``, 250 -> ``2.5%``."""
+    whole, rest = divmod(int(bps or 0), 100)
+    return f"{whole}.{rest:02d}".rstrip("0").rstrip(".") + "%"
 
 
 # ---------------------------------------------------------------------- invoices and aging
@@ -283,13 +362,21 @@ def aging(conn: Connection, now: int) -> list[dict[str, Any]]:
     report counts them: count and amount per bucket, every bucket listed."""
     i = db.invoices
     counts = {name: 0 for name, _, _ in AGING_BUCKETS}
-    amounts = dict.fromkeys(counts, 0)
-    rows = conn.execute(select(i.c.due_at, i.c.amount_wei).where(i.c.status == int(InvoiceStatus.OPEN)))
-    for due_at, amount_wei in rows:
+    amounts: dict[str, dict[str | None, int]] = {name: {} for name in counts}
+    rows = conn.execute(select(i.c.due_at, i.c.amount_wei, i.c.currency).where(i.c.status == int(InvoiceStatus.OPEN)))
+    for due_at, amount_wei, currency in rows:
         name = bucket_of(days_past_due(int(due_at), now))
         counts[name] += 1
-        amounts[name] += int(amount_wei)
-    return [{"bucket": name, "invoices": counts[name], "amount_wei": amounts[name]} for name in counts]
+        amounts[name][currency] = amounts[name].get(currency, 0) + int(amount_wei)
+    return [
+        {
+            "bucket": name,
+            "invoices": counts[name],
+            "amount_wei": amounts[name].get(None, 0),  # ETH only: currencies are never summed
+            "amounts": sorted(amounts[name].items(), key=lambda pair: (pair[0] is not None, pair[0] or "")),
+        }
+        for name in counts
+    ]
 
 
 def invoices(
@@ -309,10 +396,13 @@ def invoices(
         i.c.customer_id,
         i.c.payer,
         i.c.amount_wei,
+        i.c.currency,
         i.c.due_at,
         i.c.status,
         i.c.issued_at,
         i.c.paid_at,
+        i.c.off_chain_method,
+        i.c.points_redeemed,
     ).order_by(desc(i.c.id))
     if status is not None:
         query = query.where(i.c.status == int(status))
@@ -328,11 +418,16 @@ def invoices(
                 "deal_id": int(row["deal_id"]),
                 "customer_id": int(row["customer_id"]),
                 "payer": row["payer"],
-                "amount_wei": int(row["amount_wei"]),
+                "amount_wei": int(row["amount_wei"]),  # in `currency`'s base units
+                "currency": row["currency"],
                 "due_at": int(row["due_at"]),
                 "status": label(InvoiceStatus, row["status"]),
                 "issued_at": row["issued_at"],
                 "paid_at": row["paid_at"],
+                "off_chain_method": None
+                if row["off_chain_method"] is None
+                else OFF_CHAIN_METHODS.get(row["off_chain_method"], f"method {row['off_chain_method']}"),
+                "points_redeemed": int(row["points_redeemed"] or 0),
                 "days_past_due": days,
                 "bucket": None if days is None else bucket_of(days),
             }
@@ -346,10 +441,13 @@ __all__ = [
     "board",
     "bucket_of",
     "customer",
+    "customer_currencies",
     "customer_total",
     "customers",
     "deal_counts",
+    "discount_text",
     "invoices",
+    "money",
     "readable",
     "timeline",
 ]

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 
+from chaincrm.chain import Chain
+from chaincrm.currency import tokens_info
 from chaincrm.index.database import database_errors
 from chaincrm.portal.reads import as_of_block
-from chaincrm.reports.figures import Report, compute
+from chaincrm.reports.figures import Report, compute, report_currencies, with_tokens
 from chaincrm.reports.history import history_from_index
 from chaincrm.reports.render import ReportTable, charts, tables
 
@@ -33,8 +35,9 @@ class _Kept:
 class ReportBook:
     """The report for the index's newest block, and its charts."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, chain: Chain | None = None) -> None:
         self.engine = engine
+        self.chain = chain  # to show the tokens' symbols and decimals (None: short addresses)
         self._kept: _Kept | None = None
         self._lock = threading.Lock()
 
@@ -59,6 +62,8 @@ class ReportBook:
             if self._kept is not None and self._kept.block == block:
                 return self._kept
             report = compute(history_from_index(conn))
+            if self.chain is not None:
+                report = with_tokens(report, tokens_info(self.chain, report_currencies(report)).values())
             self._kept = _Kept(block=report.end_block, report=report, tables=tables(report))
             return self._kept
 

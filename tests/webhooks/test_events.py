@@ -12,17 +12,38 @@ from sqlalchemy import update
 
 from chaincrm.chain import Chain
 from chaincrm.contracts.client import Crm
+from chaincrm.contracts.offers import sign_offer
 from chaincrm.models import Purpose, Stage
 from chaincrm.webhooks import store as tables
-from chaincrm.webhooks.events import EVENT_TYPES
+from chaincrm.webhooks.events import EVENT_TYPES, REMINDER
 from chaincrm.webhooks.signing import EVENT_ID_HEADER, SIGNATURE_HEADER, verify
 from tests.indexer.conftest import entry, register
+from tests.portal.conftest import deploy_stablecoin, new_token_invoice, record_off_chain_payment
 from tests.sdk.conftest import Staff
 from tests.webhooks.conftest import Hooks, example_receiver, mine, scripted
 
 DEAL_VALUE_WEI = 2 * 10**18
 PATH_TO_WON = (Stage.QUALIFIED, Stage.PROPOSAL, Stage.NEGOTIATION, Stage.CONTRACTING, Stage.WON)
 PAYLOAD_KEYS = {"id", "type", "created", "chain_id", "block_number", "tx_hash", "log_index", "data"}
+COLLECTED_TYPES = set(EVENT_TYPES) - {REMINDER}  # the reminder keeper enqueues reminders (tests/automation)
+EARN_WAD = 100 * 10**18  # 100 points per ETH released
+REDEEM_WAD = 10**16  # a point takes 0.01 ETH off
+REDEEMED_POINTS = 10 * 10**18  # 0.1 ETH off
+TOKEN_VALUE = 1_234_560_000  # 1234.56 TUSD (6 decimals)
+OFFER_VALUE_WEI = 3 * 10**18
+DISCOUNT_BPS = 1_000
+
+
+def _offer(crm: Crm, staff: Staff, customer_id: int, nonce: int | None = None) -> Any:
+    return sign_offer(
+        staff.manager,
+        chain_id=crm.chain.chain_id,
+        pipeline=crm.pipeline.address,
+        customer_id=customer_id,
+        discount_bps=DISCOUNT_BPS,
+        expiry=crm.chain.block_timestamp(crm.chain.block_number()) + 86_400,
+        nonce=nonce,
+    )
 
 
 def _won_invoice(crm: Crm, staff: Staff, customer_id: int) -> tuple[int, int]:
@@ -56,14 +77,24 @@ def test_each_event_type_of_a_whole_flow_arrives_with_exactly_its_fields(
     with scripted() as receiver:
         hooks.subscribe(receiver.url, *EVENT_TYPES)
         hooks.start()
+        crm.escrow.set_loyalty_rates(None, EARN_WAD, REDEEM_WAD, staff.admin)
+        token = deploy_stablecoin(crm, staff.admin)
         customer_id = register(crm, staff, wallet=staff.customer)
         interaction = crm.registry.log_interaction(entry(customer_id), staff.agent)
         deal_id, invoice_id = _won_invoice(crm, staff, customer_id)
         paid = crm.escrow.pay(invoice_id, staff.customer)
-        crm.escrow.confirm_delivery(invoice_id, staff.customer)
+        crm.escrow.confirm_delivery(invoice_id, staff.customer)  # 200 points
         _, refunded_id = _won_invoice(crm, staff, customer_id)
-        crm.escrow.pay(refunded_id, staff.customer)
-        crm.escrow.refund(refunded_id, staff.manager)
+        crm.escrow.pay_with_points(refunded_id, REDEEMED_POINTS, staff.customer)
+        crm.escrow.refund(refunded_id, staff.manager)  # the points come back
+        token_invoice_id = new_token_invoice(crm, customer_id, staff.agent, staff.manager, token, TOKEN_VALUE)
+        token_deal_id = crm.escrow.invoice(token_invoice_id).deal_id
+        record_off_chain_payment(crm, token_invoice_id, "bank_transfer", staff.manager)
+        offer_deal_id = crm.pipeline.accept_offer(
+            _offer(crm, staff, customer_id), staff.customer, value=OFFER_VALUE_WEI
+        )
+        withdrawn = _offer(crm, staff, customer_id)
+        crm.pipeline.cancel_offer(withdrawn.nonce, staff.manager)
         crm.registry.set_consent(customer_id, Purpose.MARKETING, True, staff.customer)
         overdue_deal_id, overdue_id = _won_invoice(crm, staff, customer_id)
         due_at = crm.escrow.invoice(overdue_id).due_at
@@ -81,7 +112,7 @@ def test_each_event_type_of_a_whole_flow_arrives_with_exactly_its_fields(
     by_type: dict[str, list[dict[str, Any]]] = {}
     for event in mine_only:
         by_type.setdefault(event["type"], []).append(event)
-    assert set(by_type) == set(EVENT_TYPES)
+    assert set(by_type) == COLLECTED_TYPES
     assert all(set(event) == PAYLOAD_KEYS for event in events)
     invoice = crm.escrow.invoice(invoice_id)
     treasury = crm.escrow.treasury()
@@ -105,9 +136,34 @@ def test_each_event_type_of_a_whole_flow_arrives_with_exactly_its_fields(
         "customer_id": customer_id,
         "owner": staff.agent.address,
         "value_wei": str(DEAL_VALUE_WEI),
+        "currency": None,
+        "value_base_units": str(DEAL_VALUE_WEI),
         "actor": staff.agent.address,
         "at": 0,
     }
+    opened = {e["data"]["deal_id"]: e["data"] | {"at": 0} for e in by_type["deal.opened"]}
+    assert opened[token_deal_id] == {
+        "deal_id": token_deal_id,
+        "customer_id": customer_id,
+        "owner": staff.agent.address,
+        "value_wei": None,
+        "currency": token,
+        "value_base_units": str(TOKEN_VALUE),
+        "actor": staff.agent.address,
+        "at": 0,
+    }
+    assert opened[offer_deal_id] == {  # opened by the customer's wallet: no actor
+        "deal_id": offer_deal_id,
+        "customer_id": customer_id,
+        "owner": staff.manager.address,
+        "value_wei": str(OFFER_VALUE_WEI),
+        "currency": None,
+        "value_base_units": str(OFFER_VALUE_WEI),
+        "actor": None,
+        "at": 0,
+    }
+    (offer_opening,) = [e["data"] for e in by_type["deal.stage_changed"] if e["data"]["deal_id"] == offer_deal_id]
+    assert (offer_opening["from"], offer_opening["to"], offer_opening["actor"]) == ("none", "proposal", None)
     moves = [
         (e["data"]["from"], e["data"]["to"]) for e in by_type["deal.stage_changed"] if e["data"]["deal_id"] == deal_id
     ]
@@ -128,14 +184,73 @@ def test_each_event_type_of_a_whole_flow_arrives_with_exactly_its_fields(
         "deal_id": deal_id,
         "customer_id": customer_id,
         "amount_wei": str(DEAL_VALUE_WEI),
+        "currency": None,
+        "amount_base_units": str(DEAL_VALUE_WEI),
         "due_at": invoice.due_at,
         "payment_reference": "0x" + crm.escrow.payment_reference(invoice_id).hex(),
         "at": 0,
     }
+    token_issued = next(e for e in by_type["invoice.issued"] if e["data"]["invoice_id"] == token_invoice_id)
+    assert token_issued["data"] | {"at": 0} == {
+        "invoice_id": token_invoice_id,
+        "deal_id": token_deal_id,
+        "customer_id": customer_id,
+        "amount_wei": None,
+        "currency": token,
+        "amount_base_units": str(TOKEN_VALUE),
+        "due_at": crm.escrow.invoice(token_invoice_id).due_at,
+        "payment_reference": "0x" + crm.escrow.payment_reference(token_invoice_id).hex(),
+        "at": 0,
+    }
+    assert [e["data"] | {"at": 0} for e in by_type["invoice.paid_off_chain"]] == [
+        {
+            "invoice_id": token_invoice_id,
+            "method": "bank_transfer",
+            "amount_wei": None,
+            "currency": token,
+            "amount_base_units": str(TOKEN_VALUE),
+            "actor": staff.manager.address,
+            "at": 0,
+        }
+    ]
+    earned = DEAL_VALUE_WEI * EARN_WAD // 10**18
+    assert [e["data"] | {"at": 0} for e in by_type["loyalty.points_awarded"]] == [
+        {"invoice_id": invoice_id, "points": str(earned), "at": 0}
+    ]
+    discount = REDEEMED_POINTS * REDEEM_WAD // 10**18
+    assert [e["data"] | {"at": 0} for e in by_type["loyalty.points_redeemed"]] == [
+        {
+            "invoice_id": refunded_id,
+            "points": str(REDEEMED_POINTS),
+            "currency": None,
+            "discount_base_units": str(discount),
+            "at": 0,
+        }
+    ]
+    assert [e["data"] | {"at": 0} for e in by_type["loyalty.points_restored"]] == [
+        {"invoice_id": refunded_id, "points": str(REDEEMED_POINTS), "at": 0}
+    ]
+    (accepted,) = by_type["offer.accepted"]
+    assert accepted["data"] | {"at": 0, "digest": None, "nonce": None} == {
+        "deal_id": offer_deal_id,
+        "customer_id": customer_id,
+        "issuer": staff.manager.address,
+        "nonce": None,
+        "digest": None,
+        "discount_bps": DISCOUNT_BPS,
+        "uses": 1,
+        "at": 0,
+    }
+    assert re.fullmatch("0x[0-9a-f]{64}", accepted["data"]["digest"]) and accepted["data"]["nonce"].isdigit()
+    assert [e["data"] | {"at": 0} for e in by_type["offer.cancelled"]] == [
+        {"issuer": staff.manager.address, "nonce": str(withdrawn.nonce), "at": 0}
+    ]
     paid_event = next(e for e in by_type["invoice.paid"] if e["data"]["invoice_id"] == invoice_id)
     assert paid_event["data"] | {"at": 0} == {
         "invoice_id": invoice_id,
         "amount_wei": str(DEAL_VALUE_WEI),
+        "currency": None,
+        "amount_base_units": str(DEAL_VALUE_WEI),
         "treasury": treasury,
         "at": 0,
     }
@@ -146,11 +261,19 @@ def test_each_event_type_of_a_whole_flow_arrives_with_exactly_its_fields(
         paid_log,
         paid["blockNumber"],
     )
+    eth = {"currency": None, "amount_base_units": str(DEAL_VALUE_WEI)}
     assert [e["data"] | {"at": 0} for e in by_type["invoice.released"]] == [
-        {"invoice_id": invoice_id, "amount_wei": str(DEAL_VALUE_WEI), "treasury": treasury, "at": 0}
+        {"invoice_id": invoice_id, "amount_wei": str(DEAL_VALUE_WEI), **eth, "treasury": treasury, "at": 0}
     ]
+    after_points = str(DEAL_VALUE_WEI - discount)  # what was paid, and so credited back
     assert [e["data"] | {"at": 0} for e in by_type["invoice.refunded"]] == [
-        {"invoice_id": refunded_id, "amount_wei": str(DEAL_VALUE_WEI), "at": 0}
+        {
+            "invoice_id": refunded_id,
+            "amount_wei": after_points,
+            "currency": None,
+            "amount_base_units": after_points,
+            "at": 0,
+        }
     ]
     assert [e["data"] | {"at": 0} for e in by_type["consent.changed"]] == [
         {"customer_id": customer_id, "purpose": "marketing", "granted": True, "at": 0}
@@ -162,6 +285,8 @@ def test_each_event_type_of_a_whole_flow_arrives_with_exactly_its_fields(
         "deal_id": overdue_deal_id,
         "customer_id": customer_id,
         "amount_wei": str(DEAL_VALUE_WEI),
+        "currency": None,
+        "amount_base_units": str(DEAL_VALUE_WEI),
         "due_at": due_at,
         "at": due_at + 1,
     }

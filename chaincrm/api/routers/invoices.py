@@ -3,7 +3,7 @@ payment page shows it); POST /invoices/{id}/release, /refund, /cancel (a manager
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from functools import cache
 from typing import Annotated, Any
 
@@ -14,8 +14,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from web3.types import TxReceipt
 
-from chaincrm.api.answers import Labels, answer, answer_data, decode_cursor, page_answer
+from chaincrm.api.answers import Labels, answer, answer_data, as_of_block, decode_cursor, next_cursor
 from chaincrm.api.auth import Author, api_key, api_of, author
+from chaincrm.api.currency import amount_text, currencies_of, currency_json, method_label, wei_or_none
 from chaincrm.api.errors import ApiError
 from chaincrm.api.models import MAX_ID, InvoiceAnswer, InvoiceOut, InvoicePage, InvoiceSent
 from chaincrm.api.params import DEFAULT, MAX_INDEXED_ID, Cursor, IdFilter, Limit, code_named
@@ -23,6 +24,7 @@ from chaincrm.api.routers.deals import WRITE_ERRORS
 from chaincrm.api.state import ApiState
 from chaincrm.api.writes import perform
 from chaincrm.contracts.escrow import Escrow
+from chaincrm.currency import TokenInfo
 from chaincrm.index import schema as db
 from chaincrm.models import InvoiceStatus, Role
 from chaincrm.portal import reads
@@ -33,27 +35,9 @@ reader = [Depends(api_key)]
 MANAGER = author(Role.MANAGER)
 
 
-def invoice_out(row: Any, now: int) -> InvoiceOut:
-    status = InvoiceStatus(row["status"])
-    return InvoiceOut(
-        id=row["id"],
-        deal_id=row["deal_id"],
-        customer_id=row["customer_id"],
-        payer=row["payer"],
-        status=status.label,
-        amount_wei=str(row["amount_wei"]),
-        due_at=row["due_at"],
-        overdue=status is InvoiceStatus.OPEN and now > row["due_at"],
-        payment_reference=row["payment_reference"],
-        issued_at=row["issued_at"],
-        paid_at=row["paid_at"],
-        disputed_at=row["disputed_at"],
-        resolve_by=row["resolve_by"],
-        released_at=row["released_at"],
-        refunded_at=row["refunded_at"],
-        cancelled_at=row["cancelled_at"],
-        block_number=row["block_number"],
-    )
+def invoice_out(row: Any, now: int, known: Mapping[str, TokenInfo]) -> InvoiceOut:
+    """An invoices row (every column) as InvoiceOut, its currency displayed from `known`."""
+    return InvoiceOut.model_validate(invoice_item(tuple(row[c.name] for c in _ITEM_COLUMNS), now, known))
 
 
 _i = db.invoices
@@ -61,7 +45,7 @@ _STATUSES = Labels(InvoiceStatus)
 _OPEN = int(InvoiceStatus.OPEN)
 
 
-_ITEM_COLUMNS = (  # InvoiceOut's fields from the table, in its order (overdue is worked out)
+_ITEM_COLUMNS = (  # what InvoiceOut's fields are made of, in its order (overdue is worked out)
     _i.c.id,
     _i.c.deal_id,
     _i.c.customer_id,
@@ -78,18 +62,34 @@ _ITEM_COLUMNS = (  # InvoiceOut's fields from the table, in its order (overdue i
     _i.c.refunded_at,
     _i.c.cancelled_at,
     _i.c.block_number,
+    _i.c.currency,
+    _i.c.amount_issued,
+    _i.c.off_chain_method,
+    _i.c.points_redeemed,
+    _i.c.points_discount,
+    _i.c.points_awarded,
+    _i.c.points_restored,
 )
+_CURRENCY = 16  # the index of `currency` in _ITEM_COLUMNS
 
 
-def invoice_item(row: Any, now: int) -> dict[str, Any]:
-    """A row of _ITEM_COLUMNS as InvoiceOut's fields, in its order (as `invoice_out`)."""
+def invoice_item(row: Any, now: int, known: Mapping[str, TokenInfo]) -> dict[str, Any]:
+    """A row of _ITEM_COLUMNS as InvoiceOut's fields, in its order, without a model per item."""
+    currency = currency_json(row[16], known)
+    method = row[18]
     return {
         "id": row[0],
         "deal_id": row[1],
         "customer_id": row[2],
         "payer": row[3],
         "status": _STATUSES[row[4]],
-        "amount_wei": str(row[5]),
+        "amount_wei": wei_or_none(row[5], row[16]),
+        "currency": currency,
+        "amount": amount_text(row[5], currency),
+        "amount_base_units": str(row[5]),
+        "amount_issued_base_units": str(row[17]),
+        "off_chain": None if method is None else {"method": method_label(method), "at": row[9]},
+        "points": points_json(row[19], row[20], row[21], row[22]),
         "due_at": row[6],
         "overdue": row[4] == _OPEN and now > row[6],
         "payment_reference": row[7],
@@ -101,6 +101,17 @@ def invoice_item(row: Any, now: int) -> dict[str, Any]:
         "refunded_at": row[13],
         "cancelled_at": row[14],
         "block_number": row[15],
+    }
+
+
+def points_json(
+    redeemed: int | None, discount: int | None, awarded: int | None, restored: int | None
+) -> dict[str, str]:
+    return {
+        "redeemed": str(redeemed or 0),
+        "discount_base_units": str(discount or 0),
+        "awarded": str(awarded or 0),
+        "restored": str(restored or 0),
     }
 
 
@@ -149,11 +160,14 @@ async def list_invoices(
     # ids the index's signed 64-bit columns cannot hold match nothing (see params.id_is)
     nothing = any(value is not None and value > MAX_INDEXED_ID for value in (customer, deal))
 
-    def read(conn: Connection) -> dict[str, Any]:
-        found = [] if nothing else conn.execute(query, values).all()
-        return page_answer(conn, found, limit, lambda row: [row[0]], lambda row: invoice_item(row, now))
+    def read(conn: Connection) -> tuple[Sequence[Any], int | None]:
+        return ([] if nothing else conn.execute(query, values).all()), as_of_block(conn)
 
-    return answer_data(request, await portal.read(read))
+    found, as_of = await portal.read(read)
+    known = await currencies_of(portal.crm.chain, {row[_CURRENCY] for row in found})
+    page, cursor_after = next_cursor(found, limit, lambda row: [row[0]])
+    items = [invoice_item(row, now, known) for row in page]
+    return answer_data(request, {"as_of_block": as_of, "next_cursor": cursor_after, "items": items})
 
 
 @router.get("/{invoice_id}", response_model=InvoiceAnswer, dependencies=reader, summary="An invoice")
@@ -161,10 +175,55 @@ async def get_invoice(request: Request, invoice_id: InvoiceId) -> Response:
     portal = api_of(request).portal
     if invoice_id > MAX_INDEXED_ID:
         raise ApiError(404, "invoice_unknown", f"invoice {invoice_id} does not exist (as far as the index read)")
-    found = await portal.read(lambda conn: reads.invoice(conn, invoice_id, portal.terms, portal.clock.now()))
-    if found is None:
+
+    def read(conn: Connection) -> tuple[dict[str, Any], Any] | None:
+        found = reads.invoice(conn, invoice_id, portal.terms, portal.clock.now())
+        if found is None:
+            return None
+        return found, conn.execute(select(*_DETAIL_COLUMNS).where(_i.c.id == invoice_id)).one()
+
+    read_back = await portal.read(read)
+    if read_back is None:
         raise ApiError(404, "invoice_unknown", f"invoice {invoice_id} does not exist (as far as the index read)")
-    return answer(request, InvoiceAnswer.model_validate(found))
+    found, row = read_back
+    return answer(
+        request,
+        InvoiceAnswer.model_validate(invoice_answer(found, row, await currencies_of(portal.crm.chain, [row.currency]))),
+    )
+
+
+_DETAIL_COLUMNS = (
+    _i.c.currency,
+    _i.c.amount_wei,
+    _i.c.amount_issued,
+    _i.c.off_chain_method,
+    _i.c.paid_at,
+    _i.c.points_redeemed,
+    _i.c.points_discount,
+    _i.c.points_awarded,
+    _i.c.points_restored,
+)
+
+
+def invoice_answer(found: dict[str, Any], row: Any, known: Mapping[str, TokenInfo]) -> dict[str, Any]:
+    """The payment page's invoice (chaincrm.portal.reads.invoice) with the API's money fields."""
+    currency = currency_json(row.currency, known)
+    method = row.off_chain_method
+    deal = found["deal"]
+    if deal is not None:
+        value = int(deal["value_wei"])
+        deal = {**deal, "value_wei": wei_or_none(value, row.currency), "value_base_units": str(value)}
+    return {
+        **found,
+        "amount_wei": wei_or_none(row.amount_wei, row.currency),
+        "currency": currency,
+        "amount": amount_text(row.amount_wei, currency),
+        "amount_base_units": str(row.amount_wei),
+        "amount_issued_base_units": str(row.amount_issued),
+        "off_chain": None if method is None else {"method": method_label(method), "at": row.paid_at},
+        "points": points_json(row.points_redeemed, row.points_discount, row.points_awarded, row.points_restored),
+        "deal": deal,
+    }
 
 
 # ------------------------------------------------------------------ staff actions
@@ -206,4 +265,4 @@ def _action_route(name: str, action: Action, status: InvoiceStatus, summary: str
 for _name, (_action, _status, _summary) in ACTIONS.items():
     _action_route(_name, _action, _status, _summary)
 
-__all__ = ["ACTIONS", "invoice_item", "invoice_out", "router"]
+__all__ = ["ACTIONS", "invoice_answer", "invoice_item", "invoice_out", "points_json", "router"]

@@ -14,10 +14,11 @@ from chaincrm.api.auth import api_key, api_of
 from chaincrm.api.errors import ApiError
 from chaincrm.api.models import KpiAnswer
 from chaincrm.api.params import Agents, Branches, Since, Until, agents_chosen, window
+from chaincrm.currency import tokens_info
 from chaincrm.errors import ConfigError
 from chaincrm.index import schema as db
 from chaincrm.index.database import database_errors
-from chaincrm.reports.figures import compute
+from chaincrm.reports.figures import compute, report_currencies, with_tokens
 from chaincrm.reports.filters import ReportFilter
 from chaincrm.reports.history import history_from_index
 from chaincrm.reports.render import report_json
@@ -58,7 +59,9 @@ async def kpis(
         with database_errors(portal.engine), portal.engine.connect() as conn:  # one snapshot: head and history
             at = _head(conn)
             history = history_from_index(conn)
-        return at, KpiAnswer(**report_json(compute(history, report_filter)), as_of_block=history.end_block)
+        report = compute(history, report_filter)
+        report = with_tokens(report, tokens_info(portal.crm.chain, report_currencies(report)).values())
+        return at, KpiAnswer(**report_json(report), as_of_block=history.end_block)
 
     try:
         at, found = await run_in_threadpool(figures)
