@@ -352,8 +352,12 @@ class _GasRun:
             now=self.chain_now,
         )
         measured.anchors(payer)
+        other = Account.create()
+        self.crm.chain.transfer(other.address, PAYER_FUNDING_WEI, actors.admin)
+        other_id = self.register(other.address)
+        self.crm.registry.accept_wallet(other_id, public_key64(other), other)
+        measured.loyalty(customer_id, payer, (other_id, other))  # before tokens: the payer's first points
         measured.tokens(customer_id, payer)
-        measured.loyalty(customer_id, payer)
         measured.offers(customer_id, payer)
         measured.offchain(customer_id)
         count = self.crm.registry.customer_count()

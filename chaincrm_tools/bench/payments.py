@@ -76,7 +76,8 @@ NOTES = {
     "pay_with_points": "payWithPoints on an ETH invoice: points burned, the rest sent",
     "release_with_loyalty_mint": "release by the treasury, points minted to a payer who holds some",
     "release_with_loyalty_mint_first": "the same, the payer's first points",
-    "release_token_with_loyalty_mint": "release of a token invoice, points minted",
+    "release_with_loyalty_mint_program_first": "the same, the program's very first points (its supply goes 0 -> 1)",
+    "release_token_with_loyalty_mint": "release of a token invoice, points minted to a payer who holds some",
     "reminder_in_batch_100_per_record": "keeper's reminders (kind reminder), 100 customers in one batch",
     "accept_offer_opening_deal": "customer's wallet accepts a manager's EIP-712 offer, opening a deal at Proposal",
     "accept_offer_on_open_deal": "customer's wallet accepts an offer on an open deal of theirs",
@@ -110,6 +111,7 @@ class PaymentGas:
         self.gas: dict[str, int] = {}
         self.token = self._deploy("TestStablecoin", "Bench USD", "BUSD")
         self.points = self._loyalty()
+        self._rates()
 
     # ------------------------------------------------------------------ set-up
 
@@ -202,7 +204,6 @@ class PaymentGas:
     # ------------------------------------------------------------------ ours
 
     def tokens(self, customer_id: int, payer: LocalAccount) -> None:
-        self._rates()
         escrow = self.crm.escrow.contract.functions
         escrow_address = self.crm.escrow.address
         token = self.token.functions
@@ -250,17 +251,24 @@ class PaymentGas:
         signed = Account.sign_typed_data(owner.key, full_message=message)
         return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"), deadline
 
-    def loyalty(self, customer_id: int, payer: LocalAccount) -> None:
-        """Releases with points minted (the payer's first points, then more), an ETH payment with points."""
+    def loyalty(self, customer_id: int, payer: LocalAccount, other: tuple[int, LocalAccount]) -> None:
+        """Releases with points minted: another customer's first (the program's first supply, a
+        one-time cost), then the payer's first points, then more; an ETH payment with points."""
         escrow = self.crm.escrow.contract.functions
         value = 10**17
+        other_id, other_payer = other
+        warm_up = self._won(other_id, value)
+        self._send(escrow.pay(warm_up), other_payer, value=value)
         first, second = self._won(customer_id, value), self._won(customer_id, value)
         for invoice_id in (first, second):
             self._send(escrow.pay(invoice_id), payer, value=value)
         self.advance(self.crm.deployment.dispute_window_seconds + 1)
-        held = self.points.functions.balanceOf(payer.address).call()
-        name = "release_with_loyalty_mint_first" if held == 0 else "release_with_loyalty_mint"
-        self._measure(name, self._send(escrow.release(first), self.actors.treasury))
+        self._measure(
+            "release_with_loyalty_mint_program_first", self._send(escrow.release(warm_up), self.actors.treasury)
+        )
+        if self.points.functions.balanceOf(payer.address).call() != 0:
+            raise AssertionError("the payer held points before its first release")
+        self._measure("release_with_loyalty_mint_first", self._send(escrow.release(first), self.actors.treasury))
         self._measure("release_with_loyalty_mint", self._send(escrow.release(second), self.actors.treasury))
 
         redeemed = self._won(customer_id, value)

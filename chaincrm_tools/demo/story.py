@@ -37,18 +37,28 @@ from chaincrm.config import Settings
 from chaincrm.contracts.client import RPC_TIMEOUT_SECONDS, Crm, chain_for
 from chaincrm.contracts.deployment import deploy, save_record
 from chaincrm.contracts.payments import payment_uri
+from chaincrm.currency import tokens_info
 from chaincrm.errors import PrivacyError
 from chaincrm.index.indexer import Indexer
 from chaincrm.models import DocumentKind, InteractionKind, Invoice, InvoiceStatus, Outcome, Purpose, Stage
 from chaincrm.privacy import Attachment, InteractionContent
 from chaincrm.privacy.customers import CustomerData
 from chaincrm.privacy.notes import CustomerNotes
+from chaincrm.reports.figures import report_currencies, with_tokens
 from chaincrm.reports.kpis import compute, history_from_database, reconcile_with_chain
 from chaincrm.reports.render import print_report
 from chaincrm.services import stack
 from chaincrm.services.anvil import dev_private_keys
 from chaincrm.storage import KuboStore
 from chaincrm.views.timeline import customer_timeline, pipeline_by_stage
+from chaincrm_tools.demo.commerce import (
+    bank_transfer,
+    offer_and_points,
+    set_loyalty_rates,
+    stablecoin_with_permit,
+    won_invoice,
+)
+from chaincrm_tools.demo.reminders import send_reminders
 from chaincrm_tools.demo.seeding import (
     SIGNATURE_LIFETIME_SECONDS,
     DemoStaff,
@@ -60,6 +70,7 @@ from chaincrm_tools.demo.seeding import (
 )
 
 DAY_SECONDS = 24 * 3600
+REMINDED_INVOICE_WEI = WEI_PER_ETH // 4  # below the approval threshold: its agent wins it
 DEMO_PASSWORD = "chaincrm-demo"  # noqa: S105 - protects only the public Anvil test keys of the demo
 
 
@@ -125,6 +136,7 @@ def _story(console: Console, settings: Settings, password: str, size: StorySize)
     chain = _connect(settings.rpc_url)
     staff = _demo_staff()
     crm = _deploy(console, settings, chain, staff)
+    set_loyalty_rates(console, crm, staff)
     store = KuboStore(settings.ipfs_api)
     data = CustomerData(crm, store)
     notes = CustomerNotes(crm, store)
@@ -144,10 +156,35 @@ def _story(console: Console, settings: Settings, password: str, size: StorySize)
         _consent_and_grant(console, crm, data, staff, summary)
         payer = unlocked.result()
         _payment(console, crm, notes, staff, invoice, payer)
+        _commerce(console, crm, notes, staff, summary, invoice, payer)
         written.result()
     _only_readers_decrypt(console, data, staff, invoice.customer_id, payer)
+    _drop_index(settings)
+    # The payer's agent keeps an invoice of theirs open past its due date: the keeper's reminders.
+    agent = summary.agent_of[invoice.customer_id]
+    won_invoice(crm, invoice.customer_id, agent, REMINDED_INVOICE_WEI)
+    days_pass(crm, crm.deployment.payment_term_seconds + 15 * DAY_SECONDS)
+    send_reminders(console, settings, crm, data, agent)
     _print_report(console, crm, invoice.customer_id)
     _index_and_check(console, settings, crm)
+
+
+def _commerce(
+    console: Console,
+    crm: Crm,
+    notes: CustomerNotes,
+    staff: DemoStaff,
+    summary: SeedSummary,
+    paid: Invoice,
+    payer: LocalAccount,
+) -> None:
+    """Issue 11's stories, told by the customer who just paid: an offer accepted and paid with
+    points, a stablecoin invoice paid with a permit; and another customer's bank transfer."""
+    customer_id = paid.customer_id
+    agent = summary.agent_of[customer_id]
+    offer_and_points(console, crm, staff, customer_id, payer)
+    stablecoin_with_permit(console, crm, staff, customer_id, payer, agent)
+    bank_transfer(console, notes, staff, won_invoice(crm, customer_id, agent, REMINDED_INVOICE_WEI))
 
 
 def _demo_staff() -> DemoStaff:
@@ -217,15 +254,20 @@ def _only_readers_decrypt(
         )
 
 
-def _index_and_check(console: Console, settings: Settings, crm: Crm) -> None:
-    """Index the chain from scratch, report from the index, and recompute the figures from the chain."""
-    # Each run deploys new contracts, so the previous run's index belongs to another deployment.
+def _drop_index(settings: Settings) -> None:
+    """Each run deploys new contracts, so the previous run's index belongs to another deployment."""
     for stale in settings.home.glob("index.sqlite*"):
         stale.unlink()
+
+
+def _index_and_check(console: Console, settings: Settings, crm: Crm) -> None:
+    """Index the chain from scratch, report from the index, and recompute the figures from the chain."""
+    _drop_index(settings)
     with Indexer.from_settings(settings, confirmations=0) as indexer:
         synced = indexer.sync_once()
     history = history_from_database(None, crm.deployment, home=settings.home)
     report = compute(history)
+    report = with_tokens(report, tokens_info(crm.chain, report_currencies(report)).values())
     console.print(
         f"[bold]Indexed[/] {synced.rows:,} rows from {synced.logs:,} events into {settings.home / 'index.sqlite'}; "
         "the report below comes from the index"
@@ -378,21 +420,29 @@ def _print_report(console: Console, crm: Crm, customer_id: int) -> None:
     table = Table(title="Pipeline by stage")
     table.add_column("stage")
     table.add_column("deals", justify="right")
-    table.add_column("value (ETH)", justify="right")
+    table.add_column("value (ETH deals)", justify="right")
+    table.add_column("in a token", justify="right")
     for row in pipeline_by_stage(crm):
-        table.add_row(row.stage.name.title(), str(row.deals), f"{row.value_wei / WEI_PER_ETH:.3f}")
+        table.add_row(
+            row.stage.name.title(), str(row.deals), f"{row.value_wei / WEI_PER_ETH:.3f}", str(row.token_deals or "")
+        )
     console.print(table)
 
     invoices = crm.escrow.invoices()
     money = Table(title="Invoices")
     money.add_column("status")
     money.add_column("count", justify="right")
-    money.add_column("ETH", justify="right")
+    money.add_column("ETH (ETH invoices)", justify="right")
+    money.add_column("in a token", justify="right")
     for status in InvoiceStatus:
         if status is InvoiceStatus.NONE:
             continue
         items = [i for i in invoices if i.status is status]
-        money.add_row(status.name.title(), str(len(items)), f"{sum(i.amount_wei for i in items) / WEI_PER_ETH:.3f}")
+        wei = sum(i.amount_wei for i in items if i.currency is None)
+        tokens = sum(1 for i in items if i.currency is not None)
+        money.add_row(
+            status.label.replace("_", " ").capitalize(), str(len(items)), f"{wei / WEI_PER_ETH:.3f}", str(tokens or "")
+        )
     console.print(money)
     console.print(f"Escrow holds {crm.escrow.escrowed_wei() / WEI_PER_ETH:.4f} ETH; treasury {crm.escrow.treasury()}")
 
