@@ -19,6 +19,7 @@ from chaincrm.config import HOME_RULE
 
 LAZY: dict[str, tuple[str, str]] = {
     "api-key": ("chaincrm.cli.api_keys:api_key", "API keys for the REST API: create, list, revoke."),
+    "automate": ("chaincrm.cli.automate:automate_command", "Payment reminders: the keeper that sends them."),
     "customer": ("chaincrm.cli.customers:customer", "Customers: encrypted profiles, wallets, access, consent."),
     "deal": ("chaincrm.cli.deals:deal", "Deals: the sales pipeline, from lead to won or lost."),
     "deploy": ("chaincrm.cli.node:deploy_command", "Deploy the contracts and write the deployment record."),
@@ -26,11 +27,14 @@ LAZY: dict[str, tuple[str, str]] = {
     "interaction": ("chaincrm.cli.interactions:interaction", "Interactions: encrypted notes and attachments."),
     "invoice": ("chaincrm.cli.invoices:invoice", "Invoices: paid into escrow, released, refunded."),
     "key": ("chaincrm.cli.keys:key", "Keystores: create, list, publish your encryption key."),
+    "loyalty": ("chaincrm.cli.loyalty:loyalty", "Loyalty points: rates per currency, balances."),
     "me": ("chaincrm.cli.me:me_group", "Your own records, read with your keystore."),
     "node": ("chaincrm.cli.node:node", "The local stack: Anvil and the IPFS node."),
+    "offer": ("chaincrm.cli.offers:offer", "Offers: discounts a customer's history earns, signed and accepted."),
     "report": ("chaincrm.cli.report:report_command", "KPIs for managers: tables, CSV, PNG charts, HTML."),
     "serve": ("chaincrm.cli.serve:serve_command", "The customer portal: pay invoices, see your records, consent."),
     "staff": ("chaincrm.cli.staff:staff", "Staff: roles and published encryption keys."),
+    "token": ("chaincrm.cli.tokens:token", "ERC-20 tokens invoices may be issued in (an admin allows them)."),
     "verify": ("chaincrm.cli.verify:verify_command", "Check a record against any node: yes or no."),
     "webhook": ("chaincrm.cli.webhooks:webhook", "Webhooks: signed events sent to your endpoints."),
 }
@@ -242,7 +246,9 @@ for _command, _default in (
 # `bench serve` and `bench api` live with the bench code; their modules import only click (the bench
 # loads when run).
 from chaincrm_tools.bench.api_cli import api_bench_command  # noqa: E402
+from chaincrm_tools.bench.keeper_cli import keeper_bench_command  # noqa: E402
 from chaincrm_tools.bench.serve_cli import serve_bench_command  # noqa: E402
 
 bench_group.add_command(serve_bench_command)
 bench_group.add_command(api_bench_command)
+bench_group.add_command(keeper_bench_command)
