@@ -74,13 +74,17 @@ def new_offer(
     discount_bps: int = 1_000,
     expiry: int | None = None,
     max_uses: int = 1,
-    nonce: int = 1,
+    nonce: int | None = None,
 ) -> Offer:
-    """An offer; by default 10 %, once, valid for a week from the latest block."""
+    """An offer; by default 10 %, once, valid for a week from the latest block, with a random
+    nonce as the SDK gives it (so two tests never sign the same digest: a test's state leaking past
+    Brownie's isolation once made an identical offer look used up)."""
+    import secrets
+
     from brownie import chain
 
     expiry = chain[-1].timestamp + OFFER_LIFETIME_SECONDS if expiry is None else expiry
-    return Offer(customer_id, discount_bps, expiry, max_uses, nonce)
+    return Offer(customer_id, discount_bps, expiry, max_uses, secrets.randbits(256) if nonce is None else nonce)
 
 
 def pipeline_domain(pipeline) -> dict:
