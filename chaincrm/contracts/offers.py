@@ -29,6 +29,7 @@ from eth_typing import ChecksumAddress
 from eth_utils import keccak, to_checksum_address
 
 from chaincrm.contracts.signatures import _SignedMessage
+from chaincrm.contracts.typed_data import EIP712_DOMAIN_TYPE
 from chaincrm.errors import ConfigError
 
 DOMAIN_NAME = "chaincrm DealPipeline"
@@ -155,12 +156,7 @@ class Offer(_SignedMessage):
 def offer_signable(chain_id: int, pipeline: str, message: dict[str, int]) -> SignableMessage:
     full = {
         "types": {
-            "EIP712Domain": [
-                {"name": "name", "type": "string"},
-                {"name": "version", "type": "string"},
-                {"name": "chainId", "type": "uint256"},
-                {"name": "verifyingContract", "type": "address"},
-            ],
+            "EIP712Domain": EIP712_DOMAIN_TYPE,
             **OFFER_TYPES,
         },
         "primaryType": "Offer",

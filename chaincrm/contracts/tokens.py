@@ -18,8 +18,8 @@ from chaincrm.chain import Chain, Sender
 from chaincrm.chain.addresses import AddressProblem, parse_address
 from chaincrm.chain.artifacts import load_artifact
 from chaincrm.chain.contract import contract_at
+from chaincrm.contracts.typed_data import EIP712_DOMAIN_TYPE
 from chaincrm.currency import TokenInfo, erc20_info
-from chaincrm.currency import parse_amount as parse_amount  # re-exported: chaincrm/api/routers/deals.py imports it here
 from chaincrm.errors import ChainCrmError, ConfigError
 
 if TYPE_CHECKING:
@@ -68,12 +68,7 @@ class Tokens:
         nonce = int(self.chain.call(functions.nonces(owner.address)))
         typed = {
             "types": {
-                "EIP712Domain": [
-                    {"name": "name", "type": "string"},
-                    {"name": "version", "type": "string"},
-                    {"name": "chainId", "type": "uint256"},
-                    {"name": "verifyingContract", "type": "address"},
-                ],
+                "EIP712Domain": EIP712_DOMAIN_TYPE,
                 "Permit": [
                     {"name": "owner", "type": "address"},
                     {"name": "spender", "type": "address"},

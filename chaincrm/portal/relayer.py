@@ -40,6 +40,7 @@ from chaincrm.contracts.signatures import (
     ConsentChange,
     domain,
 )
+from chaincrm.contracts.typed_data import EIP712_DOMAIN_TYPE
 from chaincrm.errors import ContractRevert
 from chaincrm.models import Purpose
 from chaincrm.portal.auth import SECP256K1_HALF_N
@@ -52,12 +53,6 @@ UINT256_MAX = 2**256 - 1
 MAX_ID = 2**64 - 1
 SIGNATURE_BYTES = 65
 BALANCE_MARGIN = 2  # the relayer must hold this many times the call's cost
-EIP712_DOMAIN_TYPE = [
-    {"name": "name", "type": "string"},
-    {"name": "version", "type": "string"},
-    {"name": "chainId", "type": "uint256"},
-    {"name": "verifyingContract", "type": "address"},
-]
 _FIELDS = {
     CONSENT: {"action", "customer_id", "purpose", "granted", "nonce", "deadline", "signature"},
     REVOKE: {"action", "customer_id", "staff", "nonce", "deadline", "signature"},

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from web3.types import TxReceipt
 
@@ -33,27 +32,13 @@ from chaincrm.chain.artifacts import load_artifact
 from chaincrm.contracts.client import Crm
 from chaincrm.contracts.offers import sign_offer
 from chaincrm.contracts.registry import InteractionEntry
+from chaincrm.contracts.tokens import Tokens
 from chaincrm.models import InteractionKind, Outcome, Stage
 
 ZERO_ADDRESS = "0x" + "00" * 20
 TOKEN_UNIT = 10**6  # the test stablecoin has 6 decimals
 TOKEN_INVOICE = 250 * TOKEN_UNIT
 WAD = 10**18
-PERMIT_TYPES = {
-    "EIP712Domain": [
-        {"name": "name", "type": "string"},
-        {"name": "version", "type": "string"},
-        {"name": "chainId", "type": "uint256"},
-        {"name": "verifyingContract", "type": "address"},
-    ],
-    "Permit": [
-        {"name": "owner", "type": "address"},
-        {"name": "spender", "type": "address"},
-        {"name": "value", "type": "uint256"},
-        {"name": "nonce", "type": "uint256"},
-        {"name": "deadline", "type": "uint256"},
-    ],
-}
 REQUEST_NETWORK = Path("node_modules/@requestnetwork/smart-contracts")
 REQUEST_NETWORK_VERSION = "0.48.0"
 
@@ -229,27 +214,11 @@ class PaymentGas:
         self._measure("erc20_pay_with_points", self._send(escrow.payWithPoints(with_points, points), payer))
 
     def _permit(self, owner: LocalAccount, value: int) -> tuple[int, bytes, bytes, int]:
-        token = self.token.functions
         deadline = self.now() + 3600
-        message = {
-            "types": PERMIT_TYPES,
-            "primaryType": "Permit",
-            "domain": {
-                "name": token.name().call(),
-                "version": "1",
-                "chainId": self.crm.chain.chain_id,
-                "verifyingContract": self.token.address,
-            },
-            "message": {
-                "owner": owner.address,
-                "spender": self.crm.escrow.address,
-                "value": value,
-                "nonce": token.nonces(owner.address).call(),
-                "deadline": deadline,
-            },
-        }
-        signed = Account.sign_typed_data(owner.key, full_message=message)
-        return signed.v, signed.r.to_bytes(32, "big"), signed.s.to_bytes(32, "big"), deadline
+        v, r, s = Tokens(self.crm.chain).sign_permit(
+            self.token.address, owner, self.crm.escrow.address, value, deadline
+        )
+        return v, r, s, deadline
 
     def loyalty(self, customer_id: int, payer: LocalAccount, other: tuple[int, LocalAccount]) -> None:
         """Releases with points minted: another customer's first (the program's first supply, a
