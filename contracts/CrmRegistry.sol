@@ -5,6 +5,7 @@ import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
 import {AccessControlDefaultAdminRules} from
     "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
 import {ICrmRegistry} from "../interfaces/ICrmRegistry.sol";
@@ -98,6 +99,8 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     mapping(uint256 customerId => EnumerableSet.AddressSet) private _grantees;
     mapping(address staff => mapping(uint256 word => uint256 bits)) private _grantWords;
     mapping(address account => PublicKey) private _encryptionKeys;
+    /// @dev The BranchDirectory allowed to grant and revoke agents within branches (set once).
+    address private _branchDirectory;
 
     /// @param adminTransferDelaySeconds The delay before a new default admin can accept the role.
     constructor(address admin, uint48 adminTransferDelaySeconds)
@@ -123,6 +126,34 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         PublicKey storage key = _encryptionKeys[account];
         if (key.x == bytes32(0)) return "";
         return abi.encodePacked(key.x, key.y);
+    }
+
+    /// @inheritdoc IStaffDirectory
+    function setBranchDirectory(address directory) external override onlyRole(DEFAULT_ADMIN_ROLE) {
+        if (_branchDirectory != address(0)) revert BranchDirectoryAlreadySet(_branchDirectory);
+        if (directory.code.length == 0) revert NotBranchDirectory(directory);
+        _branchDirectory = directory;
+        emit BranchDirectorySet(directory);
+    }
+
+    /// @inheritdoc IStaffDirectory
+    function branchDirectory() external view override returns (address) {
+        return _branchDirectory;
+    }
+
+    /// @inheritdoc IStaffDirectory
+    function grantAgentForBranch(address account) external override {
+        if (msg.sender != _branchDirectory || msg.sender == address(0)) revert NotBranchDirectory(msg.sender);
+        // The directory checks branch membership and emits its own event; a repeated grant is a no-op.
+        // slither-disable-next-line unused-return
+        _grantRole(AGENT_ROLE, account);
+    }
+
+    /// @inheritdoc IStaffDirectory
+    function revokeAgentForBranch(address account) external override {
+        if (msg.sender != _branchDirectory || msg.sender == address(0)) revert NotBranchDirectory(msg.sender);
+        // slither-disable-next-line unused-return
+        _revokeRole(AGENT_ROLE, account);
     }
 
     /// @inheritdoc IStaffDirectory
@@ -519,6 +550,34 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
         }
 
         emit InteractionsLogged(msg.sender, uint64(block.timestamp), records);
+    }
+
+    /// @inheritdoc IInteractionLog
+    function anchorInteractions(bytes32 root, bytes32 cidDigest, uint32 count) external override onlyRole(AGENT_ROLE) {
+        if (root == bytes32(0)) revert BatchRootMissing();
+        if (cidDigest == bytes32(0)) revert BatchDocumentMissing();
+        if (count == 0) revert InteractionBatchEmpty();
+        emit InteractionBatchAnchored(msg.sender, root, cidDigest, count, uint64(block.timestamp));
+    }
+
+    /// @inheritdoc IInteractionLog
+    function verifyInteraction(bytes32 root, bytes32[] calldata proof, bytes32 leaf)
+        external
+        pure
+        override
+        returns (bool)
+    {
+        return MerkleProof.verifyCalldata(proof, root, leaf);
+    }
+
+    /// @inheritdoc IInteractionLog
+    function interactionLeaf(bytes32 recordId, uint256 customerId, uint8 kind, uint8 outcome, bytes32 contentHash)
+        external
+        pure
+        override
+        returns (bytes32)
+    {
+        return keccak256(bytes.concat(keccak256(abi.encode(recordId, customerId, kind, outcome, contentHash))));
     }
 
     // ---------------------------------------------------------------- roles

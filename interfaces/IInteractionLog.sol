@@ -22,6 +22,19 @@ interface IInteractionLog {
     error InteractionBatchMalformed(uint256 length);
     error InteractionBatchTooLarge(uint256 count, uint256 max);
 
+    /// @notice A batch of interactions anchored by the Merkle root of its records. The batch (its
+    /// records and tree) is a document on IPFS whose CIDv0 sha2-256 digest is `cidDigest`. Only
+    /// the event records the anchor: nothing is stored, so a record costs a share of one event.
+    /// @param root The root of an OpenZeppelin StandardMerkleTree over the batch's records (see
+    /// `interactionLeaf` for the leaf).
+    event InteractionBatchAnchored(
+        address indexed author, bytes32 indexed root, bytes32 cidDigest, uint32 count, uint64 at
+    );
+
+    error BatchRootMissing();
+    error BatchDocumentMissing();
+    error InteractionBatchEmpty();
+
     /// @notice Log one interaction. Agents with an active grant on the customer only.
     /// @param kind Channel code, 1 to 7 (call, e-mail, meeting, chat, visit, note, reminder).
     /// @param outcome Result code, 0 to 5 (none, positive, neutral, negative, follow-up, no answer).
@@ -33,4 +46,25 @@ interface IInteractionLog {
     /// `customerId (uint64, big-endian) | kind (uint8) | outcome (uint8) | contentHash (bytes32)`.
     /// Packed rather than ABI-encoded because calldata is most of a batch's cost.
     function logInteractions(bytes calldata records) external;
+
+    /// @notice Anchor a batch of interactions by its Merkle root. Agents only. The records are not
+    /// on-chain, so their access is checked by whoever reads the batch (the indexer keeps a record
+    /// only if its author held an active grant on the customer at the anchor's block).
+    /// @param root The batch's Merkle root (nonzero).
+    /// @param cidDigest The sha2-256 digest of the CIDv0 of the batch document on IPFS (nonzero).
+    /// @param count The number of records in the batch (nonzero).
+    function anchorInteractions(bytes32 root, bytes32 cidDigest, uint32 count) external;
+
+    /// @notice True when `proof` proves `leaf` is in the tree of `root` (OpenZeppelin MerkleProof,
+    /// sorted pairs). Whether `root` was anchored, by whom and when is read from its
+    /// `InteractionBatchAnchored` event (one log query on the indexed root).
+    function verifyInteraction(bytes32 root, bytes32[] calldata proof, bytes32 leaf) external pure returns (bool);
+
+    /// @notice The leaf of one record: OpenZeppelin StandardMerkleTree's double keccak of the ABI
+    /// encoding of (recordId, customerId, kind, outcome, contentHash).
+    /// @param recordId 32 random bytes that identify the record (a retry carries the same id).
+    function interactionLeaf(bytes32 recordId, uint256 customerId, uint8 kind, uint8 outcome, bytes32 contentHash)
+        external
+        pure
+        returns (bytes32);
 }

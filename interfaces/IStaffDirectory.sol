@@ -19,6 +19,14 @@ interface IStaffDirectory is IAccessControl {
     /// @notice Managers are standing readers of every customer; their number is bounded.
     error ManagerLimitReached(uint256 max);
 
+    /// @notice The branch directory, which may grant and revoke the agent role within branches.
+    event BranchDirectorySet(address indexed directory);
+
+    /// @notice The branch directory is set once.
+    error BranchDirectoryAlreadySet(address directory);
+    /// @notice Only the branch directory grants or revokes agents for a branch.
+    error NotBranchDirectory(address caller);
+
     /// @notice Staff who run deals, log interactions and onboard customers.
     // slither-disable-next-line naming-convention
     function AGENT_ROLE() external view returns (bytes32);
@@ -45,4 +53,19 @@ interface IStaffDirectory is IAccessControl {
 
     /// @notice The bound on the number of managers.
     function maxManagers() external pure returns (uint256);
+
+    /// @notice Name the branch directory (a `BranchDirectory` bound to this registry). Default
+    /// admin only, once: from then on branch managers grant and revoke agents of their branch
+    /// through it, and through nothing else.
+    function setBranchDirectory(address directory) external;
+
+    /// @notice The branch directory, or the zero address before it is set.
+    function branchDirectory() external view returns (address);
+
+    /// @notice Grant the agent role to `account`. The branch directory only (it checks the
+    /// caller's branch); emits RoleGranted with the directory as sender.
+    function grantAgentForBranch(address account) external;
+
+    /// @notice Revoke the agent role from `account`. The branch directory only.
+    function revokeAgentForBranch(address account) external;
 }

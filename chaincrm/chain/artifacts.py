@@ -26,9 +26,17 @@ from chaincrm.errors import ConfigError
 
 CONTRACT_NAMES = ("CrmRegistry", "DealPipeline", "InvoiceEscrow")
 """The CRM's three core contracts, whose events the index follows."""
-EXPORTED_NAMES = (*CONTRACT_NAMES, "LoyaltyPoints", "TestStablecoin")
-"""Every artifact the package carries: the core, the loyalty points token, and the test stablecoin
-that local chains and the demo deploy."""
+EXPORTED_NAMES = (
+    *CONTRACT_NAMES,
+    "BranchDirectory",
+    "LoyaltyPoints",
+    "TestStablecoin",
+    "RootEmitter",
+    "MerkleReference",
+)
+"""Every artifact the package carries: the core, the branch directory, the loyalty points token,
+the test stablecoin that local chains and the demo deploy, and the two references `chaincrm bench
+gas` measures anchoring and proof checks against."""
 BUILD_DIR_VARIABLE = "CHAINCRM_BUILD_DIR"
 PACKAGE_ARTIFACTS = ("contracts", "artifacts")
 """Where the exported artifacts sit inside the ``chaincrm`` package."""
