@@ -58,8 +58,9 @@ contract BranchDirectory is IBranchDirectory {
         uint32 current = _staffBranch[account];
         if (current == branchId) return;
         if (current != 0) revert StaffInOtherBranch(account, current);
-        // A branch manager brings in newcomers only: an agent granted elsewhere is not theirs to take.
-        if (!registryManager && _registry.hasRole(CrmRoles.AGENT, account)) revert StaffAlreadyAgent(account);
+        // A branch manager brings in newcomers only: an agent granted elsewhere is not theirs to
+        // take, and a manager or an auditor does not become an agent on a branch manager's word.
+        if (!registryManager && _registry.isStaff(account)) revert StaffAlreadyAgent(account);
 
         _staffBranch[account] = branchId;
         emit StaffJoinedBranch(branchId, account, msg.sender);

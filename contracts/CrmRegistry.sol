@@ -8,6 +8,7 @@ import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
 import {SignatureChecker} from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
 import {EnumerableSet} from "@openzeppelin/contracts/utils/structs/EnumerableSet.sol";
+import {IBranchDirectory} from "../interfaces/IBranchDirectory.sol";
 import {ICrmRegistry} from "../interfaces/ICrmRegistry.sol";
 import {IStaffDirectory} from "../interfaces/IStaffDirectory.sol";
 import {ICustomerRegistry} from "../interfaces/ICustomerRegistry.sol";
@@ -131,7 +132,8 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     /// @inheritdoc IStaffDirectory
     function setBranchDirectory(address directory) external override onlyRole(DEFAULT_ADMIN_ROLE) {
         if (_branchDirectory != address(0)) revert BranchDirectoryAlreadySet(_branchDirectory);
-        if (directory.code.length == 0) revert NotBranchDirectory(directory);
+        // A directory bound to another registry (or no directory at all) would disable branches here for good.
+        if (directory.code.length == 0 || !_boundToThis(directory)) revert NotBranchDirectory(directory);
         _branchDirectory = directory;
         emit BranchDirectorySet(directory);
     }
@@ -601,6 +603,14 @@ contract CrmRegistry is ICrmRegistry, AccessControlDefaultAdminRules, EIP712 {
     }
 
     // ---------------------------------------------------------------- internals
+
+    function _boundToThis(address directory) private view returns (bool) {
+        try IBranchDirectory(directory).registry() returns (address bound) {
+            return bound == address(this);
+        } catch {
+            return false;
+        }
+    }
 
     function _recordVersion(uint256 customerId, bytes32 contentHash, bytes32 cidDigest, bytes32 readersHash)
         private

@@ -35,7 +35,8 @@ interface IBranchDirectory {
     function setBranchManager(uint32 branchId, address manager) external;
 
     /// @notice Bring `account` into the branch and grant it the agent role. The branch's manager
-    /// (for an account in no branch that is not already an agent) or a registry manager.
+    /// (for an account in no branch that holds no staff role yet: StaffAlreadyAgent) or a registry
+    /// manager.
     function addStaff(uint32 branchId, address account) external;
 
     /// @notice Take `account` out of the branch and revoke its agent role. The branch's manager or
