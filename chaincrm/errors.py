@@ -8,11 +8,17 @@ CLI above all) can catch one class and print one line::
     ├── KeystoreError            keystore missing, wrong password, no signer
     ├── ChainError               the RPC endpoint: unreachable, wrong chain, unknown contract
     │   └── TransactionError     a transaction failed without a decodable reason (out of gas, dropped)
+    │       ├── TransactionPending    not mined in time, may still land (tracked in the journal)
+    │       ├── TransactionCancelled  given up and cancelled: final, nothing landed
+    │       ├── TransactionReplaced   another transaction took the nonce: final, nothing landed
+    │       └── PartiallyLanded       some of many landed: which did, which did not
     ├── ContractRevert           a call reverted with a custom error, decoded by name and arguments
     │   (one subclass per Solidity error, generated from the ABIs: InvoiceAlreadyPaid, ...)
     ├── StorageError             the IPFS service: unreachable, unknown CID, oversized document
     │   └── IntegrityError       bytes read back do not match the hash the chain holds
     ├── PrivacyError             a data key cannot be unwrapped, a ciphertext fails authentication
+    ├── BatchError               the local interaction queue: unknown record, batch not anchorable
+    │   └── BatchMismatch        a batch document or proof does not match its root, count or chain
     └── NodeError                starting or stopping local services (port in use, binary missing)
 """
 
@@ -41,6 +47,48 @@ class TransactionError(ChainError):
     """A transaction failed and the node gave no decodable reason."""
 
 
+class TransactionPending(TransactionError):
+    """Not final yet: the transaction was not mined in the time given but may still land. It stays
+    in the writer's journal and is tracked (re-sent, replaced) on the next write or wait."""
+
+    def __init__(self, message: str, *, tx_hash: str, nonce: int) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
+        self.nonce = nonce
+
+
+class TransactionCancelled(TransactionError):
+    """Final: the caller gave up and a cancelling self-transfer took the nonce; nothing landed."""
+
+    def __init__(self, message: str, *, tx_hash: str, nonce: int) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
+        self.nonce = nonce
+
+
+class TransactionReplaced(TransactionError):
+    """Final: another transaction (not one of ours) took the nonce; this one can never land."""
+
+    def __init__(self, message: str, *, tx_hash: str, nonce: int) -> None:
+        super().__init__(message)
+        self.tx_hash = tx_hash
+        self.nonce = nonce
+
+
+class PartiallyLanded(TransactionError):
+    """Some transactions of a call landed and some did not: `landed` are the receipts (MinedTx) of
+    those that landed, in call order, with their positions in `landed_at`; `not_landed` maps each
+    position that did not land to its error. Retry only the positions in `not_landed`."""
+
+    def __init__(
+        self, message: str, *, landed: list[Any], landed_at: list[int], not_landed: dict[int, Exception]
+    ) -> None:
+        super().__init__(message)
+        self.landed = landed
+        self.landed_at = landed_at
+        self.not_landed = not_landed
+
+
 class ContractRevert(ChainCrmError):
     """A contract call reverted with a custom error.
 
@@ -65,6 +113,16 @@ class IntegrityError(StorageError):
 
 class PrivacyError(ChainCrmError):
     """Encrypted data cannot be opened: no key for this reader, or the ciphertext was altered."""
+
+
+class BatchError(ChainCrmError):
+    """The local interaction queue cannot do what was asked: an unknown record, a batch that
+    cannot be anchored."""
+
+
+class BatchMismatch(BatchError):
+    """A batch document, a tree or a proof does not match what it claims: its root, its count, its
+    chain, registry or author."""
 
 
 class NodeError(ChainCrmError):

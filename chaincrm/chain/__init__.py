@@ -3,10 +3,12 @@
 - ``connection``: the connection to a node, view calls (one or batched) and EIP-1559 fees;
 - ``transport``: raw JSON-RPC over HTTP for reads, without web3;
 - ``contract``: a deployed contract's calls, with web3's Contract built only when needed;
-- ``nonces``: nonces handed out locally;
+- ``journal``: every transaction signed, durable under the home's state dir, until final;
+- ``nonces``: nonces from the journal, shared by processes using the same key and home;
 - ``senders``: who sends (a local signer or a node account);
 - ``sending``: building, signing and sending transactions, one or many in batches;
 - ``receipts``: waiting for receipts and confirmations, decoding on-chain failures;
+- ``tracking``: following journaled transactions until final (re-send, fee bump, cancel);
 - ``logs``: reading and decoding logs in block ranges a node accepts, without web3;
 - ``batching``: the one JSON-RPC batch helper;
 - ``codec``: call data, results and event topics from the ABIs;
@@ -27,6 +29,7 @@ from chaincrm.chain.batching import RPC_BATCH_SIZE, batch_request
 from chaincrm.chain.chain import Chain
 from chaincrm.chain.codec import calldata, decode_result, event_topic
 from chaincrm.chain.connection import BASE_FEE_HEADROOM, DEFAULT_PRIORITY_FEE_WEI, FEE_CACHE_SECONDS, Connection, T
+from chaincrm.chain.journal import Journal, JournalEntry, TxState
 from chaincrm.chain.logs import LOG_RANGE_BLOCKS, LogFields, LogReader, emitted_by
 from chaincrm.chain.nonces import NonceManager
 from chaincrm.chain.senders import NodeAccount, Sender, Transactable, node_account
@@ -34,6 +37,7 @@ from chaincrm.chain.senders import NodeAccount, Sender, Transactable, node_accou
 if TYPE_CHECKING:
     from chaincrm.chain.receipts import MinedTx, RawLog, Receipts
     from chaincrm.chain.sending import GAS_MARGIN_DENOMINATOR, GAS_MARGIN_NUMERATOR, PLAIN_TRANSFER_GAS, Sending
+    from chaincrm.chain.tracking import Tracker
 
 _LAZY = {
     "MinedTx": "receipts",
@@ -43,6 +47,7 @@ _LAZY = {
     "GAS_MARGIN_NUMERATOR": "sending",
     "PLAIN_TRANSFER_GAS": "sending",
     "Sending": "sending",
+    "Tracker": "tracking",
 }
 
 
@@ -55,6 +60,8 @@ __all__ = [
     "Connection",
     "DEFAULT_PRIORITY_FEE_WEI",
     "FEE_CACHE_SECONDS",
+    "Journal",
+    "JournalEntry",
     "GAS_MARGIN_DENOMINATOR",
     "GAS_MARGIN_NUMERATOR",
     "LOG_RANGE_BLOCKS",
@@ -70,7 +77,9 @@ __all__ = [
     "Sender",
     "Sending",
     "T",
+    "Tracker",
     "Transactable",
+    "TxState",
     "batch_request",
     "calldata",
     "decode_result",

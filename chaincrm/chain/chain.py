@@ -2,8 +2,10 @@
 
 - :class:`~chaincrm.chain.connection.Connection` (which `Chain` is): the Web3 connection, view
   calls one by one or batched, fees;
-- :class:`~chaincrm.chain.nonces.NonceManager` (``chain.nonces``): nonces handed out locally;
+- :class:`~chaincrm.chain.nonces.NonceManager` (``chain.nonces``): nonces from the journal
+  (:class:`~chaincrm.chain.journal.Journal`, ``chain.journal``: durable under a home's state dir);
 - :class:`~chaincrm.chain.sending.Sending` (``chain.sending``): building, signing, sending, batches;
+- :class:`~chaincrm.chain.tracking.Tracker` (``chain.tracking``): following transactions until final;
 - :class:`~chaincrm.chain.receipts.Receipts` (``chain.receipts``): waiting, confirmations, failures;
 - :class:`~chaincrm.chain.logs.LogReader` (``chain.logs``): logs in block ranges a node accepts.
 """
@@ -12,9 +14,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from chaincrm.chain.connection import Connection
+from chaincrm.chain.journal import Journal
 from chaincrm.chain.logs import LogReader
 from chaincrm.chain.nonces import NonceManager
 from chaincrm.chain.reverts import RevertDecoder
@@ -27,6 +31,7 @@ if TYPE_CHECKING:  # sending and receipts import web3 and eth-account: loaded wh
 
     from chaincrm.chain.receipts import MinedTx, Receipts
     from chaincrm.chain.sending import Sending
+    from chaincrm.chain.tracking import Tracker
 
 
 class Chain(Connection):
@@ -43,9 +48,10 @@ class Chain(Connection):
         timeout: float = 120.0,
         connect: Callable[[], Web3] | None = None,
         transport: Any = None,
+        state_dir: Path | None = None,
     ) -> None:
         super().__init__(w3, decoder, connect=connect, transport=transport)
-        self.nonces = NonceManager(self)
+        self.nonces = NonceManager(self, Journal.in_state_dir(state_dir))
         self.logs = LogReader(self)
         self._waiting = (confirmations, poll_interval, timeout)
 
@@ -61,6 +67,22 @@ class Chain(Connection):
         from chaincrm.chain.sending import Sending
 
         return Sending(self, self.nonces, self.receipts)
+
+    @property
+    def tracking(self) -> Tracker:
+        """Follows this chain's journaled transactions until final (:mod:`chaincrm.chain.tracking`)."""
+        return self.sending.tracker
+
+    @property
+    def journal(self) -> Journal:
+        return self.nonces.journal
+
+    def keep_journal(self, state_dir: Path | None) -> None:
+        """Keep the transaction journal in `state_dir` (the home's state dir; None: in memory).
+        Call before the first write: processes sharing a key share their nonces through it."""
+        self.nonces.journal = Journal.in_state_dir(state_dir)
+        if "sending" in self.__dict__:
+            self.sending.journal = self.sending.tracker.journal = self.nonces.journal
 
     @property
     def send_many(self) -> Callable[..., list[MinedTx]]:
@@ -81,21 +103,27 @@ class Chain(Connection):
         """A complete, unsigned EIP-1559 transaction."""
         return self.sending.build(fn, sender, value=value, gas=gas)
 
-    def send(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> HexBytes:
+    def send(
+        self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None, record_key: str | None = None
+    ) -> HexBytes:
         """Sign and send one transaction; returns its hash without waiting."""
-        return self.sending.send(fn, sender, value=value, gas=gas)
+        return self.sending.send(fn, sender, value=value, gas=gas, record_key=record_key)
 
-    def transact(self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None) -> TxReceipt:
-        """Send one transaction and wait for it to be confirmed; a failure raises its named error."""
-        return self.receipts.wait(self.sending.send(fn, sender, value=value, gas=gas))
+    def transact(
+        self, fn: Transactable, sender: Sender, *, value: int = 0, gas: int | None = None, record_key: str | None = None
+    ) -> TxReceipt:
+        """Send one transaction and wait until its outcome is final (see :mod:`chaincrm.chain.tracking`):
+        its receipt, or its named error; a transaction given up is cancelled, never left behind."""
+        return self.tracking.wait(self.sending.send(fn, sender, value=value, gas=gas, record_key=record_key))
 
     def transfer(self, to: str, value_wei: int, sender: Sender) -> TxReceipt:
         """Send plain ETH and wait for it."""
         return self.sending.transfer(to, value_wei, sender)
 
     def wait(self, tx_hash: HexBytes | str) -> TxReceipt:
-        """Wait for a receipt and the configured confirmations; a failed status raises its error."""
-        return self.receipts.wait(tx_hash)
+        """Wait for a receipt and the configured confirmations, tracking a journaled transaction
+        until final; a failed status raises its error."""
+        return self.tracking.wait(tx_hash)
 
     def wait_many(self, tx_hashes: Iterable[HexBytes], *, raise_on_failure: bool = True) -> list[MinedTx]:
         """Receipts for many transactions, read in JSON-RPC batches."""

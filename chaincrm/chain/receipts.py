@@ -65,7 +65,13 @@ class MinedTx:
 
 class Receipts:
     """Receipts from one connection, `confirmations` deep, polled every `poll_interval` seconds
-    for at most `timeout` seconds."""
+    for at most `timeout` seconds.
+
+    `confirmations` is how many blocks must hold the transaction, its own included, before it is
+    reported: 1 (the least; 0 counts as 1) means "in the latest block", which a reorganisation or a
+    development node restarted without its state can still undo. Journaled transactions are
+    awaited through :class:`~chaincrm.chain.tracking.Tracker`, which never reports "not mined in
+    time" as final; :meth:`wait` here serves hashes sent elsewhere."""
 
     def __init__(self, node: Connection, *, confirmations: int, poll_interval: float, timeout: float) -> None:
         self.node = node

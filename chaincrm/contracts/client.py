@@ -10,20 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from chaincrm.chain import Chain
-from chaincrm.chain.artifacts import all_abis
+from chaincrm.chain.artifacts import CONTRACT_NAMES, all_abis, load_artifact
 from chaincrm.chain.reverts import RevertDecoder
 from chaincrm.chain.transport import HttpTransport
 from chaincrm.config import Settings, check_rpc_url, ipc_path, is_ipc_path
-from chaincrm.contracts.deployment import check_record, load_record
+from chaincrm.contracts.deployment import check_record, load_record, record_for
 from chaincrm.models import Deployment
 
 if TYPE_CHECKING:
     from web3 import Web3
     from web3.providers import JSONBaseProvider
 
+    from chaincrm.contracts.branches import BranchDirectory
     from chaincrm.contracts.escrow import Escrow
     from chaincrm.contracts.pipeline import Pipeline
     from chaincrm.contracts.registry import Registry
@@ -49,6 +50,12 @@ def web3_for(rpc_url: str) -> Web3:
     return Web3(provider_for(rpc_url))
 
 
+def revert_abis() -> list[tuple[dict[str, Any], ...]]:
+    """The ABIs reverts are decoded from: the core contracts' and the branch directory's."""
+    extra = [] if "BranchDirectory" in CONTRACT_NAMES else [load_artifact("BranchDirectory").abi]
+    return [*all_abis(), *extra]
+
+
 def connect(rpc_url: str, *, confirmations: int = 1) -> Chain:
     """A Chain for an RPC URL (or IPC path), with reverts decoded from the CRM's ABIs. Over
     http(s), reads need no web3; the Web3 object is built when first needed."""
@@ -56,7 +63,7 @@ def connect(rpc_url: str, *, confirmations: int = 1) -> Chain:
     transport = HttpTransport(url, timeout=RPC_TIMEOUT_SECONDS) if HttpTransport.serves(url) else None
     return Chain(
         None,
-        RevertDecoder(all_abis()),
+        RevertDecoder(revert_abis()),
         confirmations=confirmations,
         connect=lambda: web3_for(url),
         transport=transport,
@@ -64,7 +71,7 @@ def connect(rpc_url: str, *, confirmations: int = 1) -> Chain:
 
 
 def chain_for(w3: Web3, *, confirmations: int = 1) -> Chain:
-    return Chain(w3, RevertDecoder(all_abis()), confirmations=confirmations)
+    return Chain(w3, RevertDecoder(revert_abis()), confirmations=confirmations)
 
 
 @dataclass(frozen=True)
@@ -78,7 +85,9 @@ class Crm:
     def registry(self) -> Registry:
         from chaincrm.contracts.registry import Registry
 
-        return Registry(self.chain, self.deployment.registry)
+        registry = Registry(self.chain, self.deployment.registry)
+        registry.records_from_block = self.deployment.block_number  # where looking for a record on-chain starts
+        return registry
 
     @cached_property
     def pipeline(self) -> Pipeline:
@@ -91,6 +100,13 @@ class Crm:
         from chaincrm.contracts.escrow import Escrow
 
         return Escrow(self.chain, self.deployment.escrow)
+
+    @cached_property
+    def branches(self) -> BranchDirectory:
+        """The BranchDirectory; one ConfigError line when the record has none (an older deployment)."""
+        from chaincrm.contracts.branches import BranchDirectory, branches_address
+
+        return BranchDirectory(self.chain, branches_address(self.deployment))
 
     @classmethod
     def attach(cls, chain: Chain, deployment: Deployment, *, check: bool = True) -> Crm:
@@ -105,4 +121,7 @@ class Crm:
             if w3
             else connect(settings.rpc_url, confirmations=settings.confirmations)
         )
-        return cls.attach(chain, load_record(record or settings.deployment_path))
+        # Every process using this home shares one transaction journal: its nonces, and every
+        # transaction tracked until final (re-sent when dropped, replaced, cancelled on give-up).
+        chain.keep_journal(settings.state_dir)
+        return cls.attach(chain, load_record(record or record_for(settings.home, chain)))

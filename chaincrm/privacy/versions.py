@@ -21,7 +21,13 @@ from typing import TYPE_CHECKING, TypeVar
 from eth_utils import to_checksum_address
 
 from chaincrm.contracts.registry import SealedVersion
-from chaincrm.errors import ConfigError, ContractRevert, PrivacyError
+from chaincrm.errors import (
+    ConfigError,
+    ContractRevert,
+    PrivacyError,
+    TransactionCancelled,
+    TransactionReplaced,
+)
 from chaincrm.models import CustomerStatus, Purpose
 from chaincrm.privacy.profiles import (
     CustomerProfile,
@@ -55,11 +61,12 @@ class ProfileRef:
 
 def send_or_unpin(store: DocumentStore, cid: Cid, send: Callable[[], T]) -> T:
     """Send the transaction that points at `cid`; unpin the document only when the transaction is
-    known not to have mined (a revert). A timeout leaves it pinned: the transaction may still mine
-    and point at it."""
+    known, for good, not to have mined: a revert, or a transaction cancelled or replaced by another
+    at its nonce. A transaction still pending (TransactionPending: not final) leaves it pinned: it
+    may still mine and point at it."""
     try:
         return send()
-    except ContractRevert:
+    except (ContractRevert, TransactionCancelled, TransactionReplaced):
         store.unpin(cid)
         raise
 

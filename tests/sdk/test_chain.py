@@ -12,7 +12,7 @@ from chaincrm.chain import Chain
 from chaincrm.chain.reverts import revert_type
 from chaincrm.contracts.client import Crm, connect
 from chaincrm.contracts.registry import InteractionEntry
-from chaincrm.errors import ChainError, ContractRevert, TransactionError
+from chaincrm.errors import ChainError, ContractRevert, PartiallyLanded, TransactionError
 from chaincrm.models import InteractionKind, Outcome, Purpose
 from chaincrm.privacy import readers_hash
 from chaincrm.services.anvil import AnvilNode
@@ -76,7 +76,7 @@ def test_pipelined_transactions_from_one_signer_are_all_mined_in_order(crm: Crm,
     assert [i.content_hash for i in logged] == [e.content_hash for e in entries]
 
 
-def test_a_pipelined_transaction_that_fails_on_chain_is_decoded_from_its_receipt(
+def test_a_pipelined_transaction_that_fails_on_chain_is_decoded_and_the_others_are_reported_landed(
     crm: Crm, staff: Staff, snapshot: None
 ) -> None:
     first = _register(crm, staff)
@@ -84,10 +84,14 @@ def test_a_pipelined_transaction_that_fails_on_chain_is_decoded_from_its_receipt
         (crm.registry.contract.functions.logInteraction(first, 1, 1, os.urandom(32)), 0),
         (crm.registry.contract.functions.logInteraction(first + 50, 1, 1, os.urandom(32)), 0),
     ]
-    with pytest.raises(revert_type("CustomerUnknown")) as raised:
+    with pytest.raises(PartiallyLanded) as raised:
         crm.chain.send_many(calls, staff.agent, gas=100_000)
 
-    assert raised.value.args_by_name == {"customerId": first + 50}
+    assert raised.value.landed_at == [0]
+    assert [tx.status for tx in raised.value.landed] == [1]
+    failure = raised.value.not_landed[1]
+    assert isinstance(failure, revert_type("CustomerUnknown"))
+    assert failure.args_by_name == {"customerId": first + 50}
 
 
 def test_an_unreachable_node_is_one_chain_error() -> None:
