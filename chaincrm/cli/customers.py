@@ -311,9 +311,13 @@ def update(
 @json_option
 @pass_app
 def timeline(app: App, customer_id: int, database: str | None, from_chain: bool, as_json: bool) -> None:
+    from chaincrm.batches.chain_records import batch_document_store
     from chaincrm.index.reads import read_timeline
 
-    read = read_timeline(app.crm, customer_id, database=database, home=app.settings.home, from_chain=from_chain)
+    with batch_document_store(app.settings.ipfs_api) as batches:  # anchored batches, when read from the chain
+        read = read_timeline(
+            app.crm, customer_id, database=database, home=app.settings.home, from_chain=from_chain, store=batches
+        )
     source = {"source": read.source, "as_of_block": read.as_of_block}
     rows = [dataclasses.asdict(entry) | source for entry in read.entries]
 

@@ -13,6 +13,7 @@ transaction that logged it (`--tx`, as `interaction log` prints it).
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -36,9 +37,13 @@ from chaincrm.errors import ConfigError, PrivacyError, StorageError
 from chaincrm.models import Interaction, InteractionKind, Outcome
 
 if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
     from chaincrm.privacy import InteractionContent
 
 TX_HASH_HEX_CHARS = 64
+MODE_ENV = "CHAINCRM_INTERACTION_MODE"
+SINGLE_MODE, BATCHED_MODE = "single", "batched"
 NOTE_PREVIEW_CHARS = 60
 
 
@@ -73,6 +78,14 @@ def interaction() -> None:
     multiple=True,
     help="A file to attach, encrypted in the same document as the note (repeatable).",
 )
+@click.option(
+    "--batched",
+    "mode",
+    flag_value=BATCHED_MODE,
+    help="Queue the record for a Merkle-anchored batch (cheap; anchored by `chaincrm batch run`/`flush`) "
+    f"instead of its own transaction [default from env {MODE_ENV}=single|batched, else single].",
+)
+@click.option("--single", "mode", flag_value=SINGLE_MODE, help="Log it now in its own transaction (immediate).")
 @keystore_option
 @json_option
 @pass_app
@@ -86,6 +99,7 @@ def log_interaction(
     attach: tuple[Path, ...],
     keystore: str | None,
     as_json: bool,
+    mode: str | None = None,
 ) -> None:
     from chaincrm.privacy import Attachment, InteractionContent
 
@@ -104,7 +118,11 @@ def log_interaction(
     if not text.strip() and not attachments:
         raise ConfigError("the note is empty")
     content = InteractionContent(text, attachments)
+    mode = _interaction_mode(mode)
     agent = app.signer(keystore)
+    if mode == BATCHED_MODE:
+        _queue_interaction(app, agent.account, customer_id, kind, outcome, content, as_json)
+        return
     with working("Encrypting and logging the interaction"):
         stored = app.notes.log_interaction(customer_id, kind, outcome, content, agent.account)
     receipt = app.crm.chain.wait(stored.tx_hash)
@@ -120,6 +138,51 @@ def log_interaction(
     line = (
         f"Logged a {enum_name(kind)} with customer {customer_id} ({enum_name(outcome)}) in block "
         f"{fields['block_number']}: note{attached} encrypted as {stored.cid}, content hash {fields['content_hash']}"
+    )
+    emit_line(fields, as_json, line)
+
+
+def _interaction_mode(given: str | None) -> str:
+    """--batched/--single, else the setting in the environment, else single."""
+    if given is not None:
+        return given
+    setting = os.environ.get(MODE_ENV, "").strip().lower() or SINGLE_MODE
+    if setting not in (SINGLE_MODE, BATCHED_MODE):
+        raise ConfigError(f"{MODE_ENV} is {setting!r}: expected single or batched")
+    return setting
+
+
+def _queue_interaction(
+    app: App,
+    agent: LocalAccount,
+    customer_id: int,
+    kind: InteractionKind,
+    outcome: Outcome,
+    content: InteractionContent,
+    as_json: bool,
+) -> None:
+    from chaincrm.batches import open_queue
+    from chaincrm.batches.records import queue_interaction
+
+    with (
+        working("Encrypting and queueing the interaction"),
+        open_queue(app.crm, app.settings.state_dir, agent.address) as queue,
+    ):
+        queued = queue_interaction(app.notes, queue, customer_id, kind, outcome, content, agent)
+    fields = {
+        "mode": BATCHED_MODE,
+        "customer_id": customer_id,
+        "kind": enum_name(kind),
+        "outcome": enum_name(outcome),
+        "content_hash": hex32(queued.digest),
+        "cid": queued.cid,
+        "record_id": hex32(queued.record_id),
+        "attachments": [attachment.name for attachment in content.attachments],
+    }
+    line = (
+        f"Queued a {enum_name(kind)} with customer {customer_id} ({enum_name(outcome)}) as record "
+        f"{fields['record_id']}: note encrypted as {queued.cid}; it is anchored with its batch "
+        "(`chaincrm batch run`, or `chaincrm batch flush` now)"
     )
     emit_line(fields, as_json, line)
 
@@ -147,7 +210,12 @@ def list_interactions(app: App, customer_id: int | None, database: str | None, f
     crm = app.crm
     if customer_id is not None:
         crm.registry.customer(customer_id)  # CustomerUnknown rather than an empty list
-    read = read_interactions(crm, customer_id, database=database, home=app.settings.home, from_chain=from_chain)
+    from chaincrm.batches.chain_records import batch_document_store
+
+    with batch_document_store(app.settings.ipfs_api) as batches:  # anchored batches, when read from the chain
+        read = read_interactions(
+            crm, customer_id, database=database, home=app.settings.home, from_chain=from_chain, store=batches
+        )
     indexed = _indexed(read.interactions)
     source = {"source": read.source, "as_of_block": read.as_of_block}
 

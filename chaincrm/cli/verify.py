@@ -23,7 +23,7 @@ from chaincrm.cli.context import ADDRESS, ETH_AMOUNT, ID, App, EnumChoice, F, js
 from chaincrm.cli.files import read_bytes
 from chaincrm.cli.output import emit_line
 from chaincrm.contracts.client import Crm, connect
-from chaincrm.contracts.deployment import load_record
+from chaincrm.contracts.deployment import load_record, record_for
 from chaincrm.errors import StorageError
 from chaincrm.models import Stage
 from chaincrm.storage import DocumentStore, cid_to_digest, content_hash
@@ -76,7 +76,7 @@ def endpoint_options(func: F) -> F:
         "--deployment",
         "record",
         type=click.Path(path_type=Path, dir_okay=False),
-        help="The deployment record naming the contracts [default: <home>/deployment.json].",
+        help="The deployment record naming the contracts [default: <home>/deployments/<chainid>.json].",
     )(func)
     return click.option(
         "--rpc-url", help="Any JSON-RPC node of the deployment's chain [default: chaincrm's --rpc-url]."
@@ -89,7 +89,7 @@ def tx_option(func: F) -> F:
 
 def _verifier(app: App, rpc_url: str | None, record: Path | None, *, store: DocumentStore | None = None) -> Verifier:
     chain = connect(rpc_url or app.settings.rpc_url)
-    return Verifier(Crm.attach(chain, load_record(record or app.settings.deployment_path)), store)
+    return Verifier(Crm.attach(chain, load_record(record or record_for(app.settings.home, chain))), store)
 
 
 def _tx(tx_hash: bytes | None) -> str | None:
@@ -134,7 +134,9 @@ def verify_command() -> None:
     help="An interaction with CUSTOMER: by the CID of its encrypted document (--cid, what the chain records), "
     "by --tx (and --position in a batch), or both. --fetch re-reads the document from the IPFS service "
     "(--ipfs-api) and checks it; --keystore (a reader: the customer, a manager, staff with a grant) also "
-    "decrypts it. --document FILE names the interaction by a copy of its encrypted document."
+    "decrypts it. --document FILE names the interaction by a copy of its encrypted document. A record logged "
+    "--batched is named by --record ID (its root from this home's queue, or --root), or proven with --root, "
+    "--leaf and --proof-file: its batch is read from IPFS and the contract checks the proof."
 )
 @click.argument("customer_id", metavar="[CUSTOMER]", type=ID, required=False)
 @click.option("--cid", "cid_digest", type=CID, help="The CID of its encrypted document (Qm...).")
@@ -155,6 +157,14 @@ def verify_command() -> None:
     help="A reader's keystore: decrypt the re-read document as them (not read from CHAINCRM_KEYSTORE: "
     "verifying needs no key unless you ask).",
 )
+@click.option("--record", "batch_record", type=HASH32, help="A record logged --batched: its record id.")
+@click.option("--root", "batch_root", type=HASH32, help="The anchored Merkle root of the record's batch.")
+@click.option("--leaf", "batch_leaf", type=HASH32, help="The record's Merkle leaf (with --proof-file).")
+@click.option(
+    "--proof-file",
+    type=click.Path(path_type=Path, dir_okay=False),
+    help="A Merkle proof: a JSON list of 32-byte hex nodes (or an object with proof, leaf, root).",
+)
 @endpoint_options
 @json_option
 @pass_app
@@ -173,7 +183,28 @@ def interaction(
     rpc_url: str | None,
     record: Path | None,
     as_json: bool,
+    batch_record: bytes | None = None,
+    batch_root: bytes | None = None,
+    batch_leaf: bytes | None = None,
+    proof_file: Path | None = None,
 ) -> None:
+    if any(value is not None for value in (batch_record, batch_root, batch_leaf, proof_file)):
+        from chaincrm.cli.verify_interaction import verify_batched
+
+        single = (customer_id, cid_digest, tx_hash, position, customer_option, content_hash, document, content_file)
+        if any(value is not None for value in single) or fetch or keystore:
+            raise click.UsageError("a batched record is named by --record/--root/--leaf/--proof-file alone")
+        verify_batched(
+            app,
+            record_id=batch_record,
+            root=batch_root,
+            leaf=batch_leaf,
+            proof_file=proof_file,
+            rpc_url=rpc_url,
+            deployment=record,
+            as_json=as_json,
+        )
+        return
     if content_file is not None:
         raise click.UsageError(
             "--content-file is gone: the chain records the CID of the encrypted document, not a hash of the note; "

@@ -5,11 +5,13 @@
 * :mod:`~chaincrm.contracts.registry_staff`: roles and the encryption-key directory;
 * :mod:`~chaincrm.contracts.registry_customers`: registration, profile versions, wallets, erasure;
 * :mod:`~chaincrm.contracts.registry_access`: staff grants, readers and consent;
-* :mod:`~chaincrm.contracts.interactions`: the interaction log and its packed records.
+* :mod:`~chaincrm.contracts.interactions`: the interaction log and its packed records;
+* :mod:`~chaincrm.contracts.anchors`: interaction batches anchored by their Merkle root.
 """
 
 from __future__ import annotations
 
+from chaincrm.contracts.anchors import Anchor, AnchorMixin
 from chaincrm.contracts.interactions import (
     MAX_BATCH_RECORDS,
     RECORD_BYTES,
@@ -24,12 +26,13 @@ from chaincrm.contracts.registry_customers import CustomerMixin, SealedVersion
 from chaincrm.contracts.registry_staff import StaffMixin
 
 
-class Registry(StaffMixin, CustomerMixin, AccessMixin, InteractionMixin):
+class Registry(StaffMixin, CustomerMixin, AccessMixin, InteractionMixin, AnchorMixin):
     """Typed access to one deployed CrmRegistry: ``Registry(chain, address)``."""
 
 
 __all__ = [
     "MAX_BATCH_RECORDS",
+    "Anchor",
     "RECORD_BYTES",
     "InteractionEntry",
     "Registry",
