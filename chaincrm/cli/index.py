@@ -82,6 +82,8 @@ class _Totals:
     interactions: int = 0
     logs: int = 0
     foreign_logs: int = 0
+    batches_checked: int = 0
+    batch_records: int = 0
     seconds: float = 0.0
     rolled_back_from: list[int] = field(default_factory=list)
     last: SyncReport | None = None
@@ -92,6 +94,8 @@ class _Totals:
         self.interactions += report.interactions
         self.logs += report.logs
         self.foreign_logs += report.foreign_logs
+        self.batches_checked += report.batches_checked
+        self.batch_records += report.batch_records
         self.seconds += report.seconds
         if report.rolled_back_from is not None:
             self.rolled_back_from.append(report.rolled_back_from)
@@ -104,7 +108,9 @@ class _Totals:
     "by URL. Blocks behind --confirmations are final; newer rows are provisional and undone by a reorg. "
     "Runs one pass, or keeps following new blocks with --follow (Ctrl-C stops cleanly). Only logs the "
     "deployment's own contracts emitted are indexed; a look-alike from another address is counted "
-    "(foreign_logs) and ignored.",
+    "(foreign_logs) and ignored. Anchored interaction batches are read from the IPFS service and checked "
+    "(batches_checked, batch_records); one whose document is not there yet (batches_unavailable) is tried "
+    "again on every later pass.",
 )
 @click.option(
     "--database",
@@ -190,6 +196,10 @@ def index_command(
         "foreign_logs": totals.foreign_logs,
         "rows": totals.rows,
         "interactions": totals.interactions,
+        "batches_checked": totals.batches_checked,
+        # still without their document after the last pass (each pass tries them again)
+        "batches_unavailable": totals.last.batches_unavailable if totals.last else 0,
+        "batch_records": totals.batch_records,
         "rolled_back_from": totals.rolled_back_from,
         "seconds": round(totals.seconds, 3),
         "stopped": stopped,
@@ -217,6 +227,10 @@ def _check_folder(database: str) -> None:
 
 def _pass_line(report: SyncReport) -> str:
     line = f"blocks {report.first_block}..{report.last_block}: {report.rows:,} rows"
+    if report.batch_records:
+        line += f" ({report.batch_records:,} interactions from {report.batches_checked} anchored batch(es))"
+    if report.batches_unavailable:
+        line += f", {report.batches_unavailable} anchored batch(es) without their document yet"
     if report.foreign_logs:
         line += f", {report.foreign_logs} log(s) from other contracts ignored"
     if report.rolled_back_from is not None:

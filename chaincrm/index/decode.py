@@ -33,8 +33,10 @@ from eth_utils import event_abi_to_log_topic, to_checksum_address
 from sqlalchemy import Table
 
 from chaincrm.chain.artifacts import CONTRACT_NAMES, load_artifact
+from chaincrm.contracts.branches import BRANCH_CONTRACT
 from chaincrm.errors import ChainError
 from chaincrm.index import schema as db
+from chaincrm.index.branches import BRANCH_HANDLERS
 from chaincrm.index.entities import Entity, touched_ids
 from chaincrm.models import ZERO_ADDRESS, Deployment
 
@@ -57,7 +59,7 @@ class EventSpec:
 def event_specs() -> dict[bytes, EventSpec]:
     """Topic -> the CRM event it identifies, for every non-anonymous event of the CRM's ABIs."""
     specs: dict[bytes, EventSpec] = {}
-    for contract in CONTRACT_NAMES:
+    for contract in dict.fromkeys((*CONTRACT_NAMES, BRANCH_CONTRACT)):
         for item in load_artifact(contract).abi:
             if item.get("type") != "event" or item.get("anonymous"):
                 continue
@@ -101,12 +103,16 @@ def _data_value(kind: str, value: Any) -> Any:
 
 
 def emitters(deployment: Deployment) -> dict[str, str]:
-    """Contract artifact name -> the lower-case address allowed to emit its events."""
-    return {
+    """Contract artifact name -> the lower-case address allowed to emit its events (the branch
+    directory's only when the record names one)."""
+    allowed = {
         "CrmRegistry": deployment.registry.lower(),
         "DealPipeline": deployment.pipeline.lower(),
         "InvoiceEscrow": deployment.escrow.lower(),
     }
+    if deployment.branches:
+        allowed[BRANCH_CONTRACT] = deployment.branches.lower()
+    return allowed
 
 
 @lru_cache(maxsize=8192)
@@ -226,9 +232,18 @@ def _interactions_logged(b: Batch, log: _Log, a: dict[str, Any]) -> None:
             "tx_hash": tx_hash,
             "log_index": log_index,
             "position": position,
+            "batch_root": None,  # logged on-chain, not anchored in a batch
+            "record_id": None,
         }
         for position, (customer_id, kind, outcome, content_hash) in enumerate(RECORD.iter_unpack(records))
     )
+
+
+def _batch_anchored(b: Batch, log: _Log, a: dict[str, Any]) -> None:
+    """An anchored batch: its document is fetched and checked after the range is written
+    (``chaincrm.index.batches``); until then it is pending."""
+    b.add(db.interaction_batches, log, root=a["root"], author=a["author"], cid_digest=a["cidDigest"],
+          record_count=a["count"], at=a["at"], status="pending", records=0, duplicates=0, refused=0)  # fmt: skip
 
 
 def _staff(kind: str) -> _Handler:
@@ -250,6 +265,8 @@ def _staff(kind: str) -> _Handler:
             values |= {"account": a["treasury"], "amount_wei": a["amount"], "actor": a["actor"]}
         elif kind == "approval_threshold_changed":
             values |= {"amount_wei": a["newWei"], "previous_amount_wei": a["previousWei"], "actor": a["actor"]}
+        elif kind == "branch_directory_set":
+            values |= {"account": a["directory"]}
         b.add(db.staff_events, log, **values)
 
     return handle
@@ -363,11 +380,13 @@ _HANDLERS: dict[str, _Handler] = {
     "ConsentChanged": _consent_changed,
     "InteractionLogged": _interaction_logged,
     "InteractionsLogged": _interactions_logged,
+    "InteractionBatchAnchored": _batch_anchored,
     "EncryptionKeyRegistered": _staff("key_registered"),
     "RoleGranted": _staff("role_granted"),
     "RoleRevoked": _staff("role_revoked"),
     "DefaultAdminTransferScheduled": _staff("admin_transfer_scheduled"),
     "DefaultAdminTransferCanceled": _staff("admin_transfer_cancelled"),
+    "BranchDirectorySet": _staff("branch_directory_set"),
     "DealOpened": _deal_opened,
     "DealStageChanged": _deal_stage_changed,
     "DealLost": _deal_lost,
@@ -399,6 +418,7 @@ _HANDLERS: dict[str, _Handler] = {
     "TreasuryChanged": _staff("treasury_changed"),
     "ForcedEtherSwept": _staff("ether_swept"),
 }
+_HANDLERS.update(BRANCH_HANDLERS)
 # Not indexed: RoleAdminChanged (roles' admins are fixed at deployment), EIP712DomainChanged and
 # the admin-delay changes of AccessControlDefaultAdminRules (the delay is read from the contract).
 

@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, Table, delete, insert, select
 
+from chaincrm.index import branches as branch_rows
 from chaincrm.index import schema as db
 from chaincrm.models import CustomerStatus, InvoiceStatus, Stage
 
@@ -30,11 +31,13 @@ Fold = Callable[[Rows, Table, RowMapping], None]
 
 @dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per state table
 class Entity:
-    """A state table and the event tables (with their id column) whose rows, in chain order, make it."""
+    """A state table and the event tables (with their id column) whose rows, in chain order, make it.
+    `key` is the target's column those ids match (a branch's staff: many rows per branch id)."""
 
     target: Table
     sources: tuple[tuple[Table, str], ...]
     fold: Fold
+    key: str = "id"
 
 
 # ---------------------------------------------------------------------- folds
@@ -207,7 +210,12 @@ DEALS = Entity(
     db.deals, ((db.deal_events, "deal_id"), (db.stage_changes, "deal_id"), (db.offer_events, "deal_id")), _fold_deal
 )
 INVOICES = Entity(db.invoices, ((db.invoice_events, "invoice_id"), (db.loyalty_events, "invoice_id")), _fold_invoice)
-ENTITIES: tuple[Entity, ...] = (CUSTOMERS, DEALS, INVOICES)
+BRANCHES = Entity(db.branches, ((db.branch_events, "branch_id"),), branch_rows.fold_branch)
+BRANCH_STAFF = Entity(db.branch_staff, ((db.branch_events, "branch_id"),), branch_rows.fold_staff, key="branch_id")
+BRANCH_CUSTOMERS = Entity(
+    db.branch_customers, ((db.branch_events, "customer_id"),), branch_rows.fold_customer, key="customer_id"
+)
+ENTITIES: tuple[Entity, ...] = (CUSTOMERS, DEALS, INVOICES, BRANCHES, BRANCH_STAFF, BRANCH_CUSTOMERS)
 
 
 # ---------------------------------------------------------------------- the loop
@@ -231,7 +239,7 @@ def rebuild(conn: Connection, entity: Entity, ids: Iterable[int]) -> None:
         rows: Rows = {}
         for _block, _index, table, e in events:
             entity.fold(rows, table, e)
-        conn.execute(delete(target).where(target.c.id.in_(chunk)))
+        conn.execute(delete(target).where(target.c[entity.key].in_(chunk)))
         if rows:
             conn.execute(insert(target), list(rows.values()))
 
@@ -270,6 +278,9 @@ def touched_from(conn: Connection, fork: int) -> dict[Entity, set[int]]:
 
 
 __all__ = [
+    "BRANCHES",
+    "BRANCH_CUSTOMERS",
+    "BRANCH_STAFF",
     "CUSTOMERS",
     "DEALS",
     "ENTITIES",

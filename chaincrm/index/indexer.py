@@ -15,6 +15,7 @@ the pieces, one job each:
 ``store``             the writes: a range and the block it reached in one transaction (resumable)
 ``reorgs``            final and provisional blocks, rolling back what a reorg undid
 ``sync``              one pass over the blocks up to the head
+``batches``           anchored interaction batches: documents fetched from IPFS, checked, records counted
 ``queries``           reading back: a customer's timeline, row counts
 ====================  ============================================================================
 
@@ -29,15 +30,16 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Engine
 
 from chaincrm.chain import Chain
 from chaincrm.config import Settings
 from chaincrm.contracts.client import connect
-from chaincrm.contracts.deployment import load_record
+from chaincrm.contracts.deployment import load_record, record_for
 from chaincrm.errors import ChainError, ConfigError
+from chaincrm.index.batches import FETCH_TIMEOUT_SECONDS, FETCH_WORKERS, MAX_BATCH_DOCUMENT_BYTES, BatchChecker
 from chaincrm.index.checks import Preflight
 from chaincrm.index.database import (
     SQLITE_LOCK_TIMEOUT_SECONDS,
@@ -57,6 +59,9 @@ from chaincrm.index.store import IndexStore
 from chaincrm.index.sync import Pass, SyncProgress, SyncReport
 from chaincrm.models import Deployment, Interaction
 
+if TYPE_CHECKING:
+    from chaincrm.storage import DocumentStore
+
 DEFAULT_CONFIRMATIONS = 5
 DEFAULT_INITIAL_RANGE_BLOCKS = 2_000
 DEFAULT_MAX_RANGE_BLOCKS = 50_000
@@ -70,6 +75,8 @@ class Indexer:
 
     `database` is a SQLAlchemy URL, a SQLite file path, an Engine, or None for
     ``<home>/index.sqlite``. `confirmations` is how far behind the head a block must be to be final.
+    `documents` is where anchored batches' documents are read (``from_settings``: the settings'
+    IPFS service); None leaves every anchored batch unavailable until an indexer with a store runs.
     """
 
     def __init__(
@@ -87,6 +94,8 @@ class Indexer:
         start_block: int | None = None,
         on_progress: Callable[[SyncProgress], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        documents: DocumentStore | None = None,
+        batch_workers: int = FETCH_WORKERS,
     ) -> None:
         if confirmations < 0:
             raise ConfigError("confirmations cannot be negative")
@@ -102,6 +111,8 @@ class Indexer:
         rpc = Rpc(chain, retry_seconds, sleep)
         store = IndexStore(self.engine, confirmations)
         addresses = [deployment.registry, deployment.pipeline, deployment.escrow]
+        if deployment.branches:
+            addresses.append(deployment.branches)
         self._pass = Pass(
             rpc,
             store,
@@ -109,20 +120,47 @@ class Indexer:
             AdaptiveRanges(rpc, addresses, initial=initial_range, maximum=max_range),
             emitters(deployment),
             on_progress,
+            BatchChecker(
+                self.engine,
+                documents,
+                chain_id=deployment.chain_id,
+                registry=deployment.registry,
+                workers=batch_workers,
+            ),
         )
+        self.documents = documents
+        self._owned_documents: Any = None
 
     @classmethod
     def from_settings(cls, settings: Settings, database: str | Path | None = None, **options: Any) -> Indexer:
         """The indexer for the deployment record in `settings.home`, over `settings.rpc_url`."""
-        return cls(
-            connect(settings.rpc_url), load_record(settings.deployment_path), database, home=settings.home, **options
+        chain = connect(settings.rpc_url)
+        documents = options.pop("documents", None)
+        owned = None
+        if documents is None:  # anchored batches' documents, from the IPFS service the settings name
+            from chaincrm.storage import KuboStore
+
+            documents = owned = KuboStore(
+                settings.ipfs_api, timeout_seconds=FETCH_TIMEOUT_SECONDS, max_document_bytes=MAX_BATCH_DOCUMENT_BYTES
+            )
+        indexer = cls(
+            chain,
+            load_record(record_for(settings.home, chain)),
+            database,
+            home=settings.home,
+            documents=documents,
+            **options,
         )
+        indexer._owned_documents = owned
+        return indexer
 
     # ------------------------------------------------------------------ lifecycle
 
     def close(self) -> None:
         if self._owns_engine:
             self.engine.dispose()
+        if self._owned_documents is not None:
+            self._owned_documents.close()
 
     def __enter__(self) -> Indexer:
         return self

@@ -114,16 +114,20 @@ def read_interactions(
     database: str | Path | None,
     home: Path,
     from_chain: bool = False,
+    store: DocumentStore | None = None,
 ) -> Read:
     """Interactions (one customer's, or all) since the deployment block, in chain order: from the
-    index when it follows this deployment, else from the chain up to its latest block."""
+    index when it follows this deployment, else from the chain up to its latest block (records
+    anchored in batches from their documents in `store`, by the index's rules)."""
+    from chaincrm.batches.chain_records import chain_interactions
+
     start = crm.deployment.block_number
     if not from_chain:
         found = _from_index(crm, customer_id, start, database, home)
         if found is not None:
             return found
     end = crm.chain.block_number("latest")
-    return Read(crm.registry.interactions(customer_id, from_block=start, to_block=end), CHAIN, end)
+    return Read(chain_interactions(crm, store, customer_id, from_block=start, to_block=end), CHAIN, end)
 
 
 def read_timeline(
@@ -149,7 +153,7 @@ def read_timeline(
                 entries = timeline_from(crm, source, customer_id, store=store, reader=reader)
                 return TimelineRead(entries, INDEX, last_block)
     end = crm.chain.block_number("latest")
-    entries = timeline_from(crm, ChainLogs(crm, start, end), customer_id, store=store, reader=reader)
+    entries = timeline_from(crm, ChainLogs(crm, start, end, store), customer_id, store=store, reader=reader)
     why = f"the index holds no {', '.join(missing)} events" if missing and not from_chain else None
     return TimelineRead(entries, CHAIN, end, why)
 

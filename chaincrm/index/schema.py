@@ -15,10 +15,12 @@ Three kinds of table:
   a range again never duplicates a row: ``customer_events``, ``profile_versions``,
   ``access_events``, ``consent_events``, ``interactions``, ``deal_events``, ``stage_changes``,
   ``documents``, ``offer_events``, ``invoice_events``, ``loyalty_events``, ``refund_withdrawals``,
-  ``token_events``, ``staff_events``;
+  ``token_events``, ``staff_events``, ``branch_events``, ``interaction_batches`` and
+  ``refused_batch_records`` (an anchored batch's records are rows of ``interactions``);
 - state tables derived from the event tables (the current state of each entity): ``customers``,
-  ``deals``, ``invoices``. The indexer rebuilds an entity's row from its events whenever one of
-  them arrives or is rolled back.
+  ``deals``, ``invoices``; ``branches``, ``branch_staff`` (each stay of an account in a branch:
+  joined and left at block and time) and ``branch_customers`` (each customer's branch). The
+  indexer rebuilds an entity's rows from its events whenever one of them arrives or is rolled back.
 
 Every row comes from a log emitted by the contract that declares its event (the registry, the
 pipeline or the escrow of the deployment followed): a log with the same topic from any other
@@ -66,7 +68,9 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 # 2: trust model v2 (accepted wallets, readers hashes, pull refunds, treasury epochs)
 # 3: ERC-20 invoices and deals (currency), loyalty points, off-chain payments, signed offers
-SCHEMA_VERSION = 3
+# 4: Merkle-anchored interaction batches (interaction_batches, refused_batch_records, the batch
+#    source of interactions), on-chain branches
+SCHEMA_VERSION = 4
 WEI_DIGITS = 78  # 2**256 - 1 has 78 decimal digits
 ADDRESS_LENGTH = 42
 HASH_LENGTH = 66
@@ -79,6 +83,10 @@ INVOICE_EVENT_KINDS = ("issued", "paid", "paid_off_chain", "disputed", "released
 LOYALTY_EVENT_KINDS = ("redeemed", "awarded", "restored")  # PointsRedeemed, PointsAwarded, PointsRestored
 OFFER_EVENT_KINDS = ("accepted", "cancelled")
 TOKEN_EVENT_KINDS = ("token_allowed", "tokens_swept", "loyalty_program_set", "loyalty_rates_changed")
+BRANCH_EVENT_KINDS = ("created", "manager_set", "staff_joined", "staff_left", "customer_assigned")
+BATCH_STATUSES = ("pending", "ok", "refused-records", "mismatch", "unavailable")  # pending: not checked yet
+BATCH_RECORD_REFUSALS = ("no_grant", "invalid", "duplicate")
+BATCH_REASON_LENGTH = 240
 STAFF_EVENT_KINDS = (
     "role_granted",
     "role_revoked",
@@ -90,6 +98,7 @@ STAFF_EVENT_KINDS = (
     "treasury_changed",
     "ether_swept",
     "approval_threshold_changed",
+    "branch_directory_set",
 )
 
 
@@ -245,11 +254,56 @@ interactions = _event_table(
     Column("kind", SmallInteger, nullable=False),  # models.InteractionKind
     Column("outcome", SmallInteger, nullable=False),  # models.Outcome
     _hash("content_hash", nullable=False),
-    Column("at", BigInteger, nullable=False),
+    Column("at", BigInteger, nullable=False),  # an anchored batch's record: the anchor's block time
+    # An anchored batch's record (chaincrm.index.batches): its batch's root and its recordId; the
+    # log is the InteractionBatchAnchored one and `position` its place in the document's values.
+    # None for a record logged on-chain.
+    _hash("batch_root"),
+    _hash("record_id"),
     Index("ix_interactions_customer_at", "customer_id", "at", "block_number", "log_index", "position"),
     Index("ix_interactions_author_at", "author", "at"),
     Index("ix_interactions_at", "at"),
-    position=True,  # index of the record inside an InteractionsLogged batch; 0 for a single one
+    Index("ix_interactions_record", "record_id"),
+    position=True,  # index of the record inside an InteractionsLogged batch or a batch document; 0 for a single one
+)
+
+# One row per InteractionBatchAnchored: the anchor and what checking its document on IPFS found.
+interaction_batches = _event_table(
+    metadata,
+    "interaction_batches",
+    _hash("root", nullable=False),
+    _address("author", nullable=False),
+    _hash("cid_digest", nullable=False),  # the document's CIDv0 digest
+    Column("record_count", BigInteger, nullable=False),  # as anchored (a uint32)
+    Column("at", BigInteger, nullable=False),
+    Column("status", String(16), nullable=False),  # BATCH_STATUSES
+    Column("reason", String(BATCH_REASON_LENGTH)),  # one line: why mismatch / unavailable / refused-records
+    Column("records", Integer, nullable=False, default=0),  # counted as interactions from this batch
+    Column("duplicates", Integer, nullable=False, default=0),  # counted already from an earlier anchor
+    Column("refused", Integer, nullable=False, default=0),  # in refused_batch_records, not counted
+    Index("ix_interaction_batches_root", "root"),
+    Index("ix_interaction_batches_status", "status"),
+)
+
+# The records of valid batch documents that are not counted as interactions: without an active
+# grant of their author on the customer at the anchor, invalid as logInteraction would refuse them,
+# or a duplicate of a recordId counted from an earlier anchor (counted_in_*: that anchor's log).
+refused_batch_records = _event_table(
+    metadata,
+    "refused_batch_records",
+    _hash("batch_root", nullable=False),
+    _hash("record_id", nullable=False),
+    Column("customer_id", Wei(), nullable=False),  # a leaf's uint256, as it came
+    _address("author", nullable=False),
+    Column("kind", SmallInteger, nullable=False),
+    Column("outcome", SmallInteger, nullable=False),
+    _hash("content_hash", nullable=False),
+    Column("reason", String(16), nullable=False),  # BATCH_RECORD_REFUSALS
+    Column("counted_in_block", BigInteger),  # duplicate
+    Column("counted_in_log", Integer),  # duplicate
+    Column("at", BigInteger, nullable=False),
+    Index("ix_refused_batch_records_record", "record_id"),
+    position=True,  # the record's place in the document's values
 )
 
 customers = Table(
@@ -450,7 +504,8 @@ staff_events = _event_table(
     _address("contract", nullable=False),
     Column("kind", String(32), nullable=False),  # STAFF_EVENT_KINDS
     # role_*: the account; key_registered: the key owner; admin_transfer_scheduled: the new admin;
-    # treasury_*: the (proposed) new treasury; ether_swept: the treasury it went to
+    # treasury_*: the (proposed) new treasury; ether_swept: the treasury it went to;
+    # branch_directory_set: the BranchDirectory the registry lets grant and revoke agents
     _address("account"),
     _hash("role"),  # role_*: the role id (0x00..00 is admin)
     _address("previous"),  # treasury_changed
@@ -464,12 +519,66 @@ staff_events = _event_table(
     Index("ix_staff_events_account", "account"),
 )
 
+# ---------------------------------------------------------------------- branches (BranchDirectory)
+
+branch_events = _event_table(
+    metadata,
+    "branch_events",
+    Column("branch_id", BigInteger, nullable=False, index=True),
+    Column("kind", String(24), nullable=False),  # BRANCH_EVENT_KINDS
+    _hash("name"),  # created: the bytes32 name as emitted (an ASCII label, right-padded)
+    _address("account"),  # manager_set: the manager (None: removed); staff_*: the staff member
+    Column("customer_id", BigInteger),  # customer_assigned
+    _address("actor", nullable=False),  # `by`: a registry manager or the branch's manager
+    Column("at", BigInteger, nullable=False),  # the block's time
+    Index("ix_branch_events_account", "account"),
+    Index("ix_branch_events_customer", "customer_id"),
+)
+
+branches = Table(
+    "branches",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=False),
+    _hash("name", nullable=False),
+    _address("manager"),  # None: no branch manager
+    _address("creator", nullable=False),
+    Column("created_at", BigInteger, nullable=False),
+    Column("block_number", BigInteger, nullable=False),  # of the creation
+)
+
+branch_staff = Table(  # one row per stay of an account in a branch
+    "branch_staff",
+    metadata,
+    Column("branch_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("account", String(ADDRESS_LENGTH), primary_key=True),
+    Column("joined_block", BigInteger, primary_key=True, autoincrement=False),
+    Column("joined_log_index", Integer, primary_key=True, autoincrement=False),
+    Column("joined_at", BigInteger, nullable=False),
+    _address("added_by"),
+    Column("left_block", BigInteger),  # None while the account is still in the branch
+    Column("left_at", BigInteger),
+    _address("removed_by"),
+    Index("ix_branch_staff_account", "account", "joined_at"),
+)
+
+branch_customers = Table(  # each customer's current branch
+    "branch_customers",
+    metadata,
+    Column("customer_id", BigInteger, primary_key=True, autoincrement=False),
+    Column("branch_id", BigInteger, nullable=False, index=True),
+    _address("assigned_by"),
+    Column("assigned_at", BigInteger, nullable=False),
+    Column("block_number", BigInteger, nullable=False),  # of the last assignment
+)
+
 EVENT_TABLES: tuple[Table, ...] = (
     customer_events,
     profile_versions,
     access_events,
     consent_events,
     interactions,
+    interaction_batches,
+    refused_batch_records,
     deal_events,
     stage_changes,
     documents,
@@ -479,10 +588,15 @@ EVENT_TABLES: tuple[Table, ...] = (
     refund_withdrawals,
     token_events,
     staff_events,
+    branch_events,
 )
-STATE_TABLES: tuple[Table, ...] = (customers, deals, invoices)
+STATE_TABLES: tuple[Table, ...] = (customers, deals, invoices, branches, branch_staff, branch_customers)
 
 __all__ = [
+    "BATCH_RECORD_REFUSALS",
+    "BATCH_REASON_LENGTH",
+    "BATCH_STATUSES",
+    "BRANCH_EVENT_KINDS",
     "CUSTOMER_EVENT_KINDS",
     "DEAL_EVENT_KINDS",
     "EVENT_TABLES",
@@ -496,12 +610,17 @@ __all__ = [
     "Wei",
     "access_events",
     "blocks",
+    "branch_customers",
+    "branch_events",
+    "branch_staff",
+    "branches",
     "consent_events",
     "customer_events",
     "customers",
     "deal_events",
     "deals",
     "documents",
+    "interaction_batches",
     "interaction_timeline_order",
     "interactions",
     "invoice_events",
@@ -511,6 +630,7 @@ __all__ = [
     "offer_events",
     "profile_versions",
     "refund_withdrawals",
+    "refused_batch_records",
     "stage_changes",
     "staff_events",
     "sync_state",

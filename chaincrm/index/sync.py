@@ -9,6 +9,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from chaincrm.index import schema as db
+from chaincrm.index.batches import BatchChecker
 from chaincrm.index.checks import Preflight
 from chaincrm.index.decode import Batch, decode_logs
 from chaincrm.index.ranges import AdaptiveRanges, LogRange
@@ -45,6 +46,9 @@ class SyncReport:
     range_refusals: int
     retries: int
     seconds: float
+    batches_checked: int = 0  # anchored batches whose document was fetched and checked in this pass
+    batches_unavailable: int = 0  # anchored batches still without their document (tried again next pass)
+    batch_records: int = 0  # records of anchored batches added as interactions (also in rows, interactions)
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -78,8 +82,10 @@ class Pass:
         ranges: AdaptiveRanges,
         emitters: Mapping[str, str],
         on_progress: Callable[[SyncProgress], None] | None,
+        batches: BatchChecker | None = None,
     ) -> None:
         self.rpc = rpc
+        self.batches = batches
         self.store = store
         self.preflight = preflight
         self.ranges = ranges
@@ -111,6 +117,7 @@ class Pass:
             if self.on_progress is not None:
                 self.on_progress(SyncProgress(first_block=first, block=range_.last, head=head, rows=tally.rows))
         last_final = max(last_final, min(cursor - 1, final_target))
+        checked = self.batches.run(expected_last=cursor - 1) if self.batches is not None else None
         self.store.finalise(last_final)
         return SyncReport(
             chain_id=self.preflight.chain_id or 0,
@@ -121,12 +128,15 @@ class Pass:
             rolled_back_from=rolled_back,
             logs=tally.logs,
             foreign_logs=tally.foreign,
-            rows=tally.rows,
-            interactions=tally.interactions,
+            rows=tally.rows + (checked.records + checked.refused if checked else 0),
+            interactions=tally.interactions + (checked.records if checked else 0),
             ranges=tally.ranges,
             range_refusals=self.ranges.refusals - refusals_before,
             retries=self.rpc.retries - retries_before,
             seconds=time.perf_counter() - started,
+            batches_checked=checked.checked if checked else 0,
+            batches_unavailable=checked.unavailable if checked else 0,
+            batch_records=checked.records if checked else 0,
         )
 
     def _decode(self, range_: LogRange, final_target: int, stored: dict[int, str]) -> tuple[Batch, list[Header]]:

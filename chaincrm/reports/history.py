@@ -4,7 +4,9 @@
 follows this deployment) reads the event index's event tables with SQL. ``history_from_chain``
 reads the node alone: ``eth_getLogs`` over the three contracts from the deployment block, in
 ranges the node accepts (:class:`~chaincrm.chain.logs.LogReader`), decoded with the SDK's ABIs,
-and the blocks' timestamps in JSON-RPC batches. Both give the same
+and the blocks' timestamps in JSON-RPC batches; interactions anchored in batches come from their
+documents in the given document store, counted by the index's rules
+(:func:`chaincrm.batches.chain_records.chain_batches`). Both give the same
 :class:`~chaincrm.reports.records.History`, so a report from one can be checked against the other.
 """
 
@@ -13,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 from sqlalchemy import Connection, select
@@ -42,6 +44,9 @@ from chaincrm.reports.records import (
     StageRecord,
 )
 from chaincrm.views.invoice_events import INVOICE_EVENTS, POINTS_EVENTS, STATUS_AFTER, invoice_event_of_log
+
+if TYPE_CHECKING:
+    from chaincrm.storage import DocumentStore
 
 # ------------------------------------------------------------------ the index as a source
 
@@ -226,6 +231,7 @@ class _Collected:
     stage_changes: list[StageRecord] = field(default_factory=list)
     reassignments: list[ReassignRecord] = field(default_factory=list)
     interactions: list[InteractionRecord] = field(default_factory=list)
+    interaction_points: list[tuple[int, int, int]] = field(default_factory=list)  # (block, log index, position)
     invoices: list[InvoiceRecord] = field(default_factory=list)
     invoice_events: list[InvoiceEventRecord] = field(default_factory=list)
     refund_withdrawals: list[RefundWithdrawalRecord] = field(default_factory=list)
@@ -233,12 +239,17 @@ class _Collected:
     offers: list[OfferRecord] = field(default_factory=list)
 
 
-def history_from_chain(crm: Crm, *, to_block: int | None = None) -> History:
+def history_from_chain(crm: Crm, *, to_block: int | None = None, store: DocumentStore | None = None) -> History:
     """The History straight from the node: eth_getLogs over the three contracts from the
     deployment block to `to_block` (default: latest), decoded with the SDK's ABIs. No index.
 
     Each event is decoded only from the contract that declares it: a log with the same topic from
-    another address (whatever the node's filter let through) is dropped."""
+    another address (whatever the node's filter let through) is dropped. Interactions anchored in
+    batches are read from their documents in `store`, by the index's rules; when an anchored
+    batch's document is unavailable (no store, IPFS down, the CID not held) the chain cannot
+    stand for the index: :class:`~chaincrm.errors.StorageError` says so in one line."""
+    from chaincrm.batches.chain_records import chain_batches
+
     chain = crm.chain
     w3 = chain.w3
     end = chain.rpc(lambda: int(w3.eth.block_number)) if to_block is None else to_block
@@ -286,11 +297,17 @@ def history_from_chain(crm: Crm, *, to_block: int | None = None) -> History:
     collected = _Collected()
     for event in sorted(decoded, key=lambda e: (int(e["blockNumber"]), int(e["logIndex"]))):
         _collect(collected, event, times, issuer=crm.pipeline.address)
+    batched = chain_batches(crm, store, from_block=start, to_block=end).complete()
+    for record in batched.records:
+        i = record.interaction
+        collected.interactions.append(InteractionRecord(i.author, i.customer_id, i.at))
+        collected.interaction_points.append((i.block_number, i.log_index, i.position))
+    order = sorted(range(len(collected.interactions)), key=collected.interaction_points.__getitem__)
     return History(
         deals=tuple(collected.deals),
         stage_changes=tuple(collected.stage_changes),
         reassignments=tuple(collected.reassignments),
-        interactions=tuple(collected.interactions),
+        interactions=tuple(collected.interactions[i] for i in order),
         invoices=tuple(collected.invoices),
         invoice_events=tuple(collected.invoice_events),
         end_block=end,
@@ -308,11 +325,12 @@ def _collect(out: _Collected, event: Any, times: Mapping[int, int], *, issuer: s
         out.interactions.append(
             InteractionRecord(to_checksum_address(args["author"]), int(args["customerId"]), int(args["at"]))
         )
+        out.interaction_points.append((block, log_index, 0))
     elif name == "InteractionsLogged":
         author, at = to_checksum_address(args["author"]), int(args["at"])
-        out.interactions.extend(
-            InteractionRecord(author, entry.customer_id, at) for entry in unpack_records(bytes(args["records"]))
-        )
+        entries = unpack_records(bytes(args["records"]))
+        out.interactions.extend(InteractionRecord(author, entry.customer_id, at) for entry in entries)
+        out.interaction_points.extend((block, log_index, position) for position in range(len(entries)))
     elif name == "DealOpened":
         # DealOpened carries no time; the DealStageChanged (None -> Lead) right after it does.
         out.deals.append(

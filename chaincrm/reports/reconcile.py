@@ -4,11 +4,15 @@ by side with the same report recomputed from the chain's logs alone, figure by f
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from chaincrm.contracts.client import Crm
 from chaincrm.reports.figures import Report, compute
 from chaincrm.reports.history import history_from_chain
 from chaincrm.reports.records import History
+
+if TYPE_CHECKING:
+    from chaincrm.storage import DocumentStore
 
 
 @dataclass(frozen=True)
@@ -31,9 +35,14 @@ def reconcile(from_index: Report, from_chain: Report) -> list[Check]:
     return checks
 
 
-def reconcile_with_chain(crm: Crm, indexed: History, from_index: Report) -> list[Check]:
-    """Recompute `from_index` (same filter) from the chain's logs up to the index's last block."""
-    from_chain = compute(history_from_chain(crm, to_block=indexed.end_block), from_index.report_filter)
+def reconcile_with_chain(
+    crm: Crm, indexed: History, from_index: Report, *, store: DocumentStore | None = None
+) -> list[Check]:
+    """Recompute `from_index` (same filter) from the chain's logs up to the index's last block;
+    interactions anchored in batches from their documents in `store` (the index's rules). An
+    anchored batch whose document is unavailable stops the check with one StorageError line."""
+    chain_history = history_from_chain(crm, to_block=indexed.end_block, store=store)
+    from_chain = compute(chain_history, from_index.report_filter)
     return reconcile(from_index, from_chain)
 
 

@@ -225,11 +225,14 @@ class TimelineSource(Protocol):
 
 @dataclass(frozen=True)
 class ChainLogs:
-    """The chain's logs from `start` to `end`, read in block ranges the node accepts."""
+    """The chain's logs from `start` to `end`, read in block ranges the node accepts. With a
+    `store`, interactions anchored in batches too, from their documents (StorageError if one is
+    unavailable); without one, only the interactions logged on-chain."""
 
     crm: Crm
     start: int
     end: int
+    store: DocumentStore | None = None
 
     def events(self, contract: str, name: str, by: str, ids: list[int]) -> list[EventLog]:
         event = getattr(getattr(self.crm, contract).contract.events, name)
@@ -240,7 +243,11 @@ class ChainLogs:
         ]
 
     def interactions(self, customer_id: int) -> list[Interaction]:
-        return self.crm.registry.interactions(customer_id, from_block=self.start, to_block=self.end)
+        if self.store is None:
+            return self.crm.registry.interactions(customer_id, from_block=self.start, to_block=self.end)
+        from chaincrm.batches.chain_records import chain_interactions
+
+        return chain_interactions(self.crm, self.store, customer_id, from_block=self.start, to_block=self.end)
 
 
 EVENT_NAMES: tuple[tuple[str, str], ...] = tuple((spec.contract, spec.name) for spec in _EVENTS)
@@ -260,10 +267,11 @@ def customer_timeline(
     Logs are read in block ranges the node accepts, all up to the same block. With `store` and
     `reader` (a reader of the customer's data: their wallet, a manager, staff with a grant),
     each interaction's detail also carries its decrypted note and attachment names, or why they
-    cannot be read.
+    cannot be read. With `store`, interactions anchored in batches are read from their documents
+    too (:class:`ChainLogs`).
     """
     crm.registry.customer(customer_id)  # CustomerUnknown for an id that was never registered
-    source = ChainLogs(crm, max(from_block, 0), crm.chain.block_number("latest"))
+    source = ChainLogs(crm, max(from_block, 0), crm.chain.block_number("latest"), store)
     return timeline_from(crm, source, customer_id, store=store, reader=reader)
 
 

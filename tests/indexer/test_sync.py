@@ -355,6 +355,7 @@ def test_treasury_threshold_and_sweep_events_become_staff_rows(
     assert [tuple(row) for row in rows] == [
         ("treasury_changed", t, None, 1, None, None),  # the constructors'
         ("approval_threshold_changed", None, None, None, crm.deployment.approval_threshold_wei, 0),
+        ("branch_directory_set", crm.deployment.branches, None, None, None, None),  # the deploy connects it
         ("treasury_change_proposed", s, None, None, None, None),
         ("treasury_change_cancelled", s, None, None, None, None),
         ("treasury_change_proposed", n, None, None, None, None),
