@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Query
 from sqlalchemy import ColumnElement, false
@@ -15,7 +14,11 @@ from chaincrm.api.models import MAX_ID, names_of
 from chaincrm.chain.addresses import AddressProblem, parse_address
 from chaincrm.errors import ConfigError
 from chaincrm.models import ChainCode
-from chaincrm.reports.filters import BRANCHES_FILE, agents_for, load_branches
+from chaincrm.reports.filters import BRANCH_MEMBERSHIP, agents_for
+
+if TYPE_CHECKING:
+    from chaincrm.contracts.branches import BranchRoster
+    from chaincrm.portal.state import Portal
 
 C = TypeVar("C", bound=ChainCode)
 MAX_SECONDS = 2**63 - 1
@@ -28,7 +31,11 @@ Until = Annotated[int | None, Query(ge=0, le=MAX_SECONDS, description="Up to thi
 IdFilter = Annotated[int | None, Query(ge=1, le=MAX_ID)]
 Agents = Annotated[list[str], Query(description="An agent's address (repeatable).")]
 Branches = Annotated[
-    list[str], Query(description=f"A branch of <home>/{BRANCHES_FILE}, as `chaincrm report --branch` (repeatable).")
+    list[str],
+    Query(
+        description=f"An on-chain branch by name or id, as `chaincrm report --branch` (repeatable): "
+        f"{BRANCH_MEMBERSHIP}.",
+    ),
 ]
 DEFAULT = DEFAULT_LIMIT
 
@@ -49,17 +56,36 @@ def code_named(enum: type[C], text: str | None, what: str) -> C | None:
     return member
 
 
-def agents_chosen(agents: Sequence[str], branches: Sequence[str], home: Path) -> frozenset[str] | None:
-    """The agents named plus each branch's (as `chaincrm report`); None when neither is given."""
+def agents_chosen(
+    agents: Sequence[str],
+    branches: Sequence[str] = (),
+    roster: BranchRoster | None = None,
+    *,
+    since: int | None = None,
+    until: int | None = None,
+) -> frozenset[str] | None:
+    """The agents named plus each branch's staff in the window (as `chaincrm report`, `roster`
+    from :func:`branch_roster`); None when neither is given."""
     for text in agents:
         try:
             parse_address(text)
         except AddressProblem:
             raise ApiError(400, "invalid_request", "agent must be an address (0x and 40 hex digits)") from None
     try:
-        return agents_for(agents, branches, load_branches(home / BRANCHES_FILE) if branches else {})
+        return agents_for(agents, branches, roster, since=since, until=until)
     except ConfigError as problem:
         raise ApiError(400, "invalid_request", str(problem)) from None
+
+
+async def branch_roster(portal: Portal, branches: Sequence[str]) -> BranchRoster | None:
+    """The branches and their staff in the portal's index, read only when a branch is asked for."""
+    from chaincrm.index.branches import roster_of
+
+    if not branches:
+        return None
+    if not portal.crm.deployment.branches:
+        raise ApiError(400, "invalid_request", "this deployment has no branch directory: branch cannot be used")
+    return await portal.read(roster_of)
 
 
 def window(since: int | None, until: int | None) -> None:
@@ -77,6 +103,7 @@ __all__ = [
     "Since",
     "Until",
     "agents_chosen",
+    "branch_roster",
     "code_named",
     "id_is",
     "window",

@@ -1,9 +1,9 @@
 """`chaincrm report`: KPIs for managers as terminal tables, CSV, PNG charts or one HTML file,
 read from the event index, and `--verify` to recompute every figure straight from the chain.
 
-Branches are named groups of agents in `<home>/branches.json`, e.g.
-`{"lisbon": ["0x70997970C51812dc3A010C7d01b50e0d17dc79C8", "0x3C44..."]}` (there is no branch on
-chain). `--agent` and `--branch` may be repeated; the report keeps the union of the agents named.
+Branches are on chain (`chaincrm branch`): `--branch lisbon` keeps the agents who were staff of the
+branch at some moment of the window, from the directory's events in the index (or the chain's logs
+with `--source chain`). `--agent` and `--branch` may be repeated; the report keeps the union.
 """
 
 from __future__ import annotations
@@ -11,16 +11,18 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from chaincrm.cli.context import ADDRESS, DATABASE_ENV, App, json_option, pass_app
 from chaincrm.cli.files import check_writable, check_writable_folder
 from chaincrm.cli.output import console, emit, working
+from chaincrm.contracts.branches import branches_address
 from chaincrm.currency import tokens_info
+from chaincrm.index.branches import roster_from_database
 from chaincrm.reports.figures import compute, report_currencies, with_tokens
-from chaincrm.reports.filters import BRANCHES_FILE, ReportFilter, agents_for, load_branches
+from chaincrm.reports.filters import BRANCH_MEMBERSHIP, ReportFilter, agents_for
 from chaincrm.reports.history import history_from_chain, history_from_database
 from chaincrm.reports.reconcile import reconcile_with_chain
 from chaincrm.reports.render import (
@@ -32,6 +34,17 @@ from chaincrm.reports.render import (
     write_csv,
     write_html,
 )
+
+if TYPE_CHECKING:
+    from chaincrm.storage import KuboStore
+
+
+def _batch_store(app: App) -> KuboStore:
+    """The settings' IPFS service, read with the indexer's limits: where the chain side reads the
+    documents of anchored interaction batches."""
+    from chaincrm.batches.chain_records import batch_document_store
+
+    return batch_document_store(app.settings.ipfs_api)
 
 
 class MomentType(click.ParamType):
@@ -85,7 +98,7 @@ class MomentType(click.ParamType):
     "branches",
     multiple=True,
     metavar="NAME",
-    help=f'Only the agents of this branch, from <home>/{BRANCHES_FILE}: {{"lisbon": ["0x.."]}} (repeatable).',
+    help=f"Only the agents of this on-chain branch, by name or id (repeatable): {BRANCH_MEMBERSHIP}.",
 )
 @click.option(
     "--source",
@@ -135,16 +148,28 @@ def report_command(
         check_writable_folder(png_dir, "the chart folder")
     if html_file is not None:
         check_writable(html_file, "the HTML report", create_folder=True)
-    chosen = agents_for(agents, branches, load_branches(app.settings.home / BRANCHES_FILE) if branches else {})
-    report_filter = ReportFilter(since=since, until=until, agents=chosen)
+    ReportFilter(since=since, until=until)  # a window the wrong way round stops here, before any read
+    if branches:
+        branches_address(app.crm.deployment)  # a record from before branches: one line
     with working("Reading events"):
-        if source == "chain" and not check:
-            history = history_from_chain(app.crm)
+        from_chain = source == "chain" and not check
+        chain_store = _batch_store(app) if from_chain or check else None
+        if from_chain:
+            history = history_from_chain(app.crm, store=chain_store)
         else:
             history = history_from_database(database, app.crm.deployment, home=app.settings.home)
+        roster = None
+        if branches and from_chain:
+            roster = app.crm.branches.roster(app.crm.deployment.block_number, history.end_block)
+        elif branches:
+            roster = roster_from_database(database, home=app.settings.home, to_block=history.end_block)
+        chosen = agents_for(agents, branches, roster, since=since, until=until)
+        report_filter = ReportFilter(since=since, until=until, agents=chosen)
         report = compute(history, report_filter)
         report = with_tokens(report, tokens_info(app.crm.chain, report_currencies(report)).values())
-        checks = reconcile_with_chain(app.crm, history, report) if check else None
+        checks = reconcile_with_chain(app.crm, history, report, store=chain_store) if check else None
+        if chain_store is not None:
+            chain_store.close()
     written = []
     if csv_dir is not None:
         written += write_csv(report, csv_dir)

@@ -39,8 +39,9 @@ KPI definitions (times are chain time, Unix seconds, UTC):
   filter.
 * **Agents and branches.** A filter on agents keeps their interactions and staff rows, and the
   deals (with their invoices) whose owner as of ``as_of`` is one of them; a deal's owner changes
-  only through ``DealReassigned`` while it is open. A branch is a named group of agents in
-  ``<home>/branches.json``: ``{"lisbon": ["0x...", "0x..."]}``; there is no branch on chain."""
+  only through ``DealReassigned`` while it is open. A branch (on chain, the BranchDirectory)
+  stands for the agents who were its staff at some moment of the window
+  (:func:`chaincrm.reports.filters.agents_for`)."""
 
 from __future__ import annotations
 

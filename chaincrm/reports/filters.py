@@ -1,19 +1,30 @@
-"""What a report covers: its window and agents (:class:`ReportFilter`), and the branches, named
-groups of agents in ``<home>/branches.json`` (``{"lisbon": ["0x...", "0x..."]}``; there is no
-branch on chain)."""
+"""What a report covers: its window and agents (:class:`ReportFilter`), and the agents a branch
+stands for (:func:`agents_for`).
+
+Branches are on chain (the BranchDirectory contract): a report by branch keeps the agents who were
+staff of the branch at some moment of the report's window, read from the directory's
+StaffJoinedBranch/StaffLeftBranch events (the index's ``branch_staff`` table or the chain's logs).
+All the window's activity of those agents counts for the branch, not only what they did while in
+it (see :data:`BRANCH_MEMBERSHIP`)."""
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from eth_utils import is_hex_address, to_checksum_address
+from eth_utils import to_checksum_address
 
 from chaincrm.errors import ConfigError
 
-BRANCHES_FILE = "branches.json"
+if TYPE_CHECKING:
+    from chaincrm.contracts.branches import BranchRoster
+
+BRANCH_MEMBERSHIP = (
+    "the agents who were staff of the branch at any moment of the window (on-chain StaffJoinedBranch/"
+    "StaffLeftBranch); all their activity in the window counts"
+)
+"""How a branch filter picks its agents, for help texts."""
 
 
 @dataclass(frozen=True)
@@ -35,38 +46,28 @@ class ReportFilter:
         return self.agents is None or agent in self.agents
 
 
-def load_branches(path: Path) -> dict[str, tuple[str, ...]]:
-    """Branches from a JSON file `{"lisbon": ["0x..", ...]}`; no file means no branches."""
-    if not path.exists():
-        return {}
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"branch file {path} is not readable JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f'branch file {path} must map branch names to address lists: {{"lisbon": ["0x.."]}}')
-    branches: dict[str, tuple[str, ...]] = {}
-    for name, members in data.items():
-        if not isinstance(members, list) or not all(isinstance(m, str) and is_hex_address(m) for m in members):
-            raise ConfigError(f"branch {name!r} in {path} must be a list of addresses")
-        branches[str(name)] = tuple(to_checksum_address(m) for m in members)
-    return branches
-
-
 def agents_for(
-    agents: Iterable[str], branch_names: Iterable[str], branches: Mapping[str, Sequence[str]]
+    agents: Iterable[str],
+    branch_names: Iterable[str],
+    roster: BranchRoster | None,
+    *,
+    since: int | None = None,
+    until: int | None = None,
 ) -> frozenset[str] | None:
-    """The agents named directly plus the members of each named branch; None when neither is given."""
-    chosen = {to_checksum_address(agent) for agent in agents}
+    """The agents named directly plus, for each branch named (by name or id), the accounts that
+    were its staff at some moment of the window [since, until] (from the directory's
+    StaffJoinedBranch/StaffLeftBranch events); None when neither agents nor branches are given.
+    A branch not on chain is one ConfigError line listing the known names."""
+    chosen: set[str] = {to_checksum_address(agent) for agent in agents}
     names = list(branch_names)
+    if not names:
+        return frozenset(chosen) if chosen else None
+    if roster is None:
+        raise ConfigError("a report by branch needs the branch roster (the directory's events)")
     for name in names:
-        if name not in branches:
-            known = ", ".join(sorted(branches)) or f"none: create {BRANCHES_FILE} in the home folder"
-            raise ConfigError(f"unknown branch {name!r} (branches: {known})")
-        chosen.update(to_checksum_address(agent) for agent in branches[name])
-    if not chosen and not names:
-        return None
+        branch = roster.find(name)
+        chosen.update(roster.members(branch.branch_id, since, until))
     return frozenset(chosen)
 
 
-__all__ = ["BRANCHES_FILE", "ReportFilter", "agents_for", "load_branches"]
+__all__ = ["BRANCH_MEMBERSHIP", "ReportFilter", "agents_for"]

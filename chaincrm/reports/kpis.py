@@ -5,7 +5,7 @@ This module gathers the reports' public names in one import; each lives in a mod
 ==============  ==================================================================================
 ``records``     the records the KPIs read (one per contract event that matters) and ``History``
 ``history``     reading a History from the event index or straight from the chain
-``filters``     a report's window and agents, and the branches (named groups of agents)
+``filters``     a report's window and agents, and the agents of on-chain branches
 ``figures``     computing the KPIs from a History alone; the KPI definitions are in its docstring
 ``reconcile``   ``report --verify``: the index's report against the same report from the chain
 ``render``      tables, CSV, PNG charts and HTML
@@ -40,7 +40,7 @@ from chaincrm.reports.figures import (
     stage_times_of,
     time_in_stages,
 )
-from chaincrm.reports.filters import BRANCHES_FILE, ReportFilter, agents_for, load_branches
+from chaincrm.reports.filters import BRANCH_MEMBERSHIP, ReportFilter, agents_for
 from chaincrm.reports.history import block_timestamps, history_from_chain, history_from_database, history_from_index
 from chaincrm.reports.reconcile import Check, reconcile, reconcile_with_chain
 from chaincrm.reports.records import (
@@ -56,7 +56,7 @@ from chaincrm.reports.records import (
 
 __all__ = [
     "AGING_BUCKETS",
-    "BRANCHES_FILE",
+    "BRANCH_MEMBERSHIP",
     "FUNNEL_STAGES",
     "SECONDS_PER_DAY",
     "UNKNOWN_OWNER",
@@ -87,7 +87,6 @@ __all__ = [
     "history_from_chain",
     "history_from_database",
     "history_from_index",
-    "load_branches",
     "month_of",
     "overdue_of",
     "percentile",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -15,7 +13,7 @@ from chaincrm.models import InteractionKind, Outcome, Stage
 from chaincrm.privacy import InteractionContent
 from chaincrm.privacy.notes import CustomerNotes
 from chaincrm.reports.figures import compute, report_currencies, with_tokens
-from chaincrm.reports.filters import BRANCHES_FILE, ReportFilter
+from chaincrm.reports.filters import ReportFilter
 from chaincrm.reports.history import history_from_index
 from chaincrm.reports.render import report_json
 from tests.api.conftest import ApiServer, error_of
@@ -175,21 +173,18 @@ def test_deals_filter_by_opening_time(agent_api: httpx.Client, logged: dict[str,
     assert [deal["id"] for deal in until] == sorted(logged["deals"])
 
 
-@pytest.fixture
-def branches(api_server: ApiServer) -> Iterator[None]:
-    path = api_server.settings.home / BRANCHES_FILE
-    path.write_text(
-        json.dumps({"lisbon": [api_server.accounts.agent.address], "porto": [api_server.accounts.marketer.address]})
-    )
-    try:
-        yield
-    finally:
-        path.unlink()
+@pytest.fixture(scope="module")
+def branches(api_server: ApiServer) -> None:
+    """Two branches on chain: the agent in lisbon, the marketer in porto (brought in by the manager,
+    who holds the registry's manager role), indexed."""
+    accounts = api_server.accounts
+    directory = api_server.crm.branches
+    for name, member in (("lisbon", accounts.agent), ("porto", accounts.marketer)):
+        directory.add_staff(directory.create_branch(name, accounts.manager), member.address, accounts.manager)
+    api_server.catch_up()
 
 
-def test_deals_filter_by_branch_from_the_branches_file(
-    agent_api: httpx.Client, logged: dict[str, Any], branches: None
-) -> None:
+def test_deals_filter_by_branch_from_the_chain(agent_api: httpx.Client, logged: dict[str, Any], branches: None) -> None:
     lisbon = walk(agent_api, "/deals", 100, branch="lisbon")
     porto = walk(agent_api, "/deals", 100, branch="porto")
     unknown = agent_api.get("/deals", params={"branch": "faro"})

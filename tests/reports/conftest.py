@@ -9,7 +9,6 @@ block at T0 + 75 days. See `Story` for the timeline.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -28,7 +27,6 @@ from chaincrm.contracts.deployment import deploy, save_record
 from chaincrm.contracts.registry import InteractionEntry
 from chaincrm.index.indexer import Indexer
 from chaincrm.models import InteractionKind, LossReason, Outcome, Purpose, Role, Stage
-from chaincrm.reports.kpis import BRANCHES_FILE
 from chaincrm.services.anvil import AnvilNode
 from tests.indexer.conftest import grant, register
 from tests.sdk.conftest import Staff, anvil_node, chain, staff  # noqa: F401 - fixtures
@@ -44,7 +42,8 @@ FORWARD = (Stage.QUALIFIED, Stage.PROPOSAL, Stage.NEGOTIATION, Stage.CONTRACTING
 class Story:
     """The history every report test reads.
 
-    Agents A (`staff.agent`) and B (`staff.agent2`), manager M; times from T0:
+    Agents A (`staff.agent`, in branch lisbon) and B (`staff.agent2`, in branch porto), manager M
+    (who created both branches on chain before T0); times from T0:
 
     - deal 1 (A, 1 ETH): opened 0; qualified 1h; proposal 3h; negotiation 6h; contracting 10h;
       won 15h (invoice 1, due 15h + 30d). Invoice 1 paid at 16h, released by M at 8d.
@@ -110,6 +109,8 @@ def story(chain: Chain, staff: Staff) -> Story:  # noqa: F811 - fixtures importe
     a, b, m = staff.agent, staff.agent2, staff.manager
     for role, account in ((Role.AGENT, a), (Role.AGENT, b), (Role.MANAGER, m)):
         crm.registry.grant_role(role, account.address, staff.admin)
+    for name, member in (("lisbon", a), ("porto", b)):  # on chain before the story starts
+        crm.branches.add_staff(crm.branches.create_branch(name, m), member.address, m)
     wallets = (staff.customer, staff.customer2, staff.stranger)
     customers = [register(crm, staff, wallet=wallet, agent=a) for wallet in wallets]
     for customer in customers:
@@ -194,10 +195,9 @@ def story(chain: Chain, staff: Staff) -> Story:  # noqa: F811 - fixtures importe
 
 @pytest.fixture(scope="session")
 def settings(story: Story, anvil_node: AnvilNode, tmp_path_factory: pytest.TempPathFactory) -> Settings:  # noqa: F811
-    """A home with the story's deployment record, a branch file and an index synced to the end."""
+    """A home with the story's deployment record and an index synced to the end."""
     home = tmp_path_factory.mktemp("home")
     save_record(story.crm.deployment, home / "deployment.json")
-    (home / BRANCHES_FILE).write_text(json.dumps({"lisbon": [story.agent_a], "porto": [story.agent_b.lower()]}))
     with Indexer(story.crm.chain, story.crm.deployment, home / "index.sqlite", confirmations=0) as indexer:
         indexer.sync_once()
     return Settings(rpc_url=anvil_node.url, home=home)

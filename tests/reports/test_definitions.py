@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import pytest
 
+from chaincrm.contracts.branches import Branch, BranchRoster, StaffPeriod
 from chaincrm.errors import ConfigError
 from chaincrm.models import Stage
 from chaincrm.reports.kpis import (
@@ -18,7 +16,6 @@ from chaincrm.reports.kpis import (
     agents_for,
     compute,
     days_past_due,
-    load_branches,
     percentile,
     time_in_stages,
 )
@@ -73,19 +70,23 @@ def test_a_reassigned_deal_belongs_to_its_new_owner() -> None:
     assert compute(history, ReportFilter(agents=frozenset({A}), until=4)).deals == 1
 
 
-def test_branches_are_read_with_checksummed_members(tmp_path: Path) -> None:
-    path = tmp_path / "branches.json"
-    path.write_text(json.dumps({"lisbon": [A.lower()]}))
+def test_a_branch_stands_for_its_staff_at_some_moment_of_the_window() -> None:
+    roster = BranchRoster(
+        (Branch(1, "lisbon", None), Branch(2, "porto", None)),
+        (StaffPeriod(1, A, 10, 100, 20, 200), StaffPeriod(2, B, 15, 150)),
+    )
 
-    assert load_branches(path) == {"lisbon": (A,)}
-    assert agents_for([B], ["lisbon"], load_branches(path)) == frozenset({A, B})
-    assert agents_for([], [], {}) is None
+    assert agents_for([B], ["lisbon"], roster) == frozenset({A, B})
+    assert agents_for([], ["lisbon"], roster, since=201) == frozenset()
+    assert agents_for([], ["lisbon"], roster, until=99) == frozenset()
+    assert agents_for([], ["1", "porto"], roster, since=180, until=300) == frozenset({A, B})
+    assert agents_for([], [], None) is None
 
 
-@pytest.mark.parametrize("content", ["[]", '{"lisbon": "0x12"}', '{"lisbon": ["not an address"]}', "{"])
-def test_a_malformed_branch_file_is_refused(tmp_path: Path, content: str) -> None:
-    path = tmp_path / "branches.json"
-    path.write_text(content)
+def test_an_unknown_branch_is_refused_with_the_branches_on_chain() -> None:
+    roster = BranchRoster((Branch(2, "porto", None), Branch(1, "lisbon", None)), ())
 
-    with pytest.raises(ConfigError, match="branch"):
-        load_branches(path)
+    with pytest.raises(ConfigError, match=r"^unknown branch 'madrid' \(branches: lisbon, porto\)$"):
+        agents_for([], ["madrid"], roster)
+    with pytest.raises(ConfigError, match="no branch on chain yet"):
+        agents_for([], ["madrid"], BranchRoster((), ()))

@@ -29,7 +29,7 @@ def test_an_agent_filter_narrows_every_table(report_cli: Run, story: Story) -> N
     assert data["overdue"] == [] and data["revenue_by_month"] == []
 
 
-def test_a_branch_is_the_group_of_agents_named_in_the_branch_file(report_cli: Run, story: Story) -> None:
+def test_a_branch_stands_for_the_agents_on_its_staff_on_chain(report_cli: Run, story: Story) -> None:
     by_branch = report(report_cli, "--until", story.end, "--branch", "porto")
 
     assert by_branch == report(report_cli, "--until", story.end, "--agent", story.agent_b)

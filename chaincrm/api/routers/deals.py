@@ -40,6 +40,7 @@ from chaincrm.api.params import (
     Since,
     Until,
     agents_chosen,
+    branch_roster,
     code_named,
     id_is,
     window,
@@ -107,11 +108,12 @@ async def list_deals(
     limit: Limit = DEFAULT,
     cursor: Cursor = None,
 ) -> Response:
-    """`agent` and `branch` keep the deals whose owner is one of them; `since`/`until` bound the
-    opening time."""
+    """`agent` and `branch` keep the deals whose owner is one of them (a branch: its staff at some
+    moment between `since` and `until`, from the index); `since`/`until` bound the opening time."""
     wanted = code_named(Stage, stage, "stage")
     window(since, until)
-    owners = agents_chosen(agent, branch, api_of(request).portal.config.settings.home)
+    roster = await branch_roster(api_of(request).portal, branch)
+    owners = agents_chosen(agent, branch, roster, since=since, until=until)
     after = decode_cursor(cursor, 1)
     d = db.deals
 

@@ -42,7 +42,7 @@ async def list_interactions(
     """Oldest first, in the order the chain logged them (block, log, record in a batch): page
     through with `cursor` to follow every new interaction. `agent` is the author."""
     window(since, until)
-    authors = agents_chosen(agent, [], api_of(request).portal.config.settings.home)
+    authors = agents_chosen(agent)
     after = decode_cursor(cursor, 3)
     t = db.interactions
     key = (t.c.block_number, t.c.log_index, t.c.position)

@@ -1,5 +1,5 @@
 """GET /kpis: the figures of `chaincrm report`, from the same code (chaincrm.reports) over the
-portal's index, with the same filters (window, agents, branches of <home>/branches.json)."""
+portal's index, with the same filters (window, agents, on-chain branches from the index)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from chaincrm.api.answers import etag_of, matches
 from chaincrm.api.auth import api_key, api_of
 from chaincrm.api.errors import ApiError
 from chaincrm.api.models import KpiAnswer
-from chaincrm.api.params import Agents, Branches, Since, Until, agents_chosen, window
+from chaincrm.api.params import Agents, Branches, Since, Until, agents_chosen, branch_roster, window
 from chaincrm.currency import tokens_info
 from chaincrm.errors import ConfigError
 from chaincrm.index import schema as db
@@ -45,8 +45,9 @@ async def kpis(
     a 304 for a matching If-None-Match costs one query, the ETag being the block and the query)."""
     window(since, until)
     portal = api_of(request).portal
+    roster = await branch_roster(portal, branch)
     report_filter = ReportFilter(
-        since=since, until=until, agents=agents_chosen(agent, branch, portal.config.settings.home)
+        since=since, until=until, agents=agents_chosen(agent, branch, roster, since=since, until=until)
     )
     query = str(request.url.query)
     head = await portal.read(_head)
