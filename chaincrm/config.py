@@ -85,6 +85,8 @@ class Settings:
 
     @property
     def deployment_path(self) -> Path:
+        """The home's one record from before per-chain records (``deployments/<chainid>.json``,
+        :func:`chaincrm.contracts.deployment.record_path`): still read for the chain it names."""
         return self.home / "deployment.json"
 
     @property

@@ -327,3 +327,4 @@ class Deployment:
     treasury_delay_seconds: int
     approval_threshold_wei: int
     loyalty: ChecksumAddress  # the LoyaltyPoints token the escrow mints and burns
+    branches: ChecksumAddress | None = None  # the BranchDirectory; None in records from before branches

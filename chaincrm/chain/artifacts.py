@@ -48,6 +48,7 @@ class Artifact:
     name: str
     abi: tuple[dict[str, Any], ...]
     bytecode: str
+    deployed_bytecode: str = ""  # the runtime code, immutables as zero placeholders (deploy checks)
 
 
 def checkout_build_dir() -> Path | None:
@@ -96,7 +97,12 @@ def load_artifact(name: str, build_dir: Path | None = None) -> Artifact:
     path = _source(name, build_dir)
     missing = f"contract {name} is not compiled ({path} is missing): run `brownie compile` or the README's main command"
     data = read_json(path, what="build artifact", missing=missing)
-    return Artifact(name=name, abi=tuple(data["abi"]), bytecode=data.get("bytecode", ""))
+    return Artifact(
+        name=name,
+        abi=tuple(data["abi"]),
+        bytecode=data.get("bytecode", ""),
+        deployed_bytecode=data.get("deployedBytecode", ""),
+    )
 
 
 def all_abis(build_dir: Path | None = None) -> list[tuple[dict[str, Any], ...]]:
@@ -114,7 +120,12 @@ def export_artifacts(build_dir: Path, target: Path) -> list[Path]:
             data = json.loads(source.read_text())
         except FileNotFoundError:
             raise ConfigError(f"contract {name} is not compiled ({source} is missing): run `brownie compile`") from None
-        exported = {"contractName": name, "abi": data["abi"], "bytecode": data["bytecode"]}
+        exported = {
+            "contractName": name,
+            "abi": data["abi"],
+            "bytecode": data["bytecode"],
+            "deployedBytecode": data["deployedBytecode"],  # `chaincrm deploy` checks the code it deployed
+        }
         path = target / f"{name}.json"
         path.write_text(json.dumps(exported, separators=(",", ":")) + "\n")
         written.append(path)

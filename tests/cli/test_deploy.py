@@ -11,9 +11,12 @@ import pytest
 from chaincrm.chain.keystores import keystore_path
 from chaincrm.config import Settings
 from chaincrm.contracts.client import Crm
-from chaincrm.contracts.deployment import DAY_SECONDS
+from chaincrm.contracts.deployment import DAY_SECONDS, record_path
 from chaincrm.services.anvil import free_port
 from tests.cli.conftest import Accounts, Cli, cli_for, environment_for
+
+RUN_FIELDS = ("record", "network", "resumed", "code_checked", "estimated_gas", "estimated_cost_wei", "l1_fee_wei")
+"""What `deploy --json` prints besides the record itself."""
 
 
 @pytest.fixture
@@ -35,10 +38,11 @@ def test_deploy_writes_the_deployment_record_for_this_chain(
         "deploy", "--keystore", accounts.admin.address, "--treasury", accounts.treasury.address, "--json"
     ).json()
 
-    assert json.loads(own.deployment_path.read_text()) == {
-        key: value for key, value in deployed.items() if key != "record"
-    }
-    assert deployed["record"] == str(own.deployment_path)
+    record = record_path(own.home, 31337)
+    assert json.loads(record.read_text()) == {key: value for key, value in deployed.items() if key not in RUN_FIELDS}
+    assert deployed["record"] == str(record)
+    assert deployed["code_checked"] is True
+    assert not own.deployment_path.exists()
     assert deployed["chain_id"] == 31337
     assert deployed["deployer"] == accounts.admin.address
     assert deployed["treasury"] == accounts.treasury.address
@@ -108,7 +112,7 @@ def test_deploy_with_a_treasury_delay_within_the_dispute_window_writes_nothing(
     refused = run("deploy", "--keystore", accounts.admin.address, "--treasury-delay-days", "7")
 
     assert "is not longer than the dispute window" in refused.error
-    assert not own.deployment_path.exists()
+    assert not (own.home / "deployments").exists()
 
 
 def test_a_deployed_crm_is_usable_by_the_next_command(
@@ -121,24 +125,25 @@ def test_a_deployed_crm_is_usable_by_the_next_command(
 
 
 def _record_for_mainnet(settings: Settings, own: Settings) -> str:
+    """A home from before per-chain records, whose one record is for chain 1."""
     record = json.loads(settings.deployment_path.read_text()) | {"chain_id": 1}
     own.deployment_path.write_text(json.dumps(record))
     return own.deployment_path.read_text()
 
 
-def test_deploy_refuses_a_record_for_another_chain_without_force(
+def test_deploy_leaves_an_old_record_for_another_chain_alone_and_writes_this_chains(
     fresh: tuple[Settings, Cli], settings: Settings, accounts: Accounts, snapshot: None
 ) -> None:
     own, run = fresh
     before = _record_for_mainnet(settings, own)
 
-    refused = run("deploy", "--keystore", accounts.admin.address)
+    run("deploy", "--keystore", accounts.admin.address)
 
-    assert "holds the deployment for chain 1, not 31337" in refused.error
     assert own.deployment_path.read_text() == before
+    assert json.loads(record_path(own.home, 31337).read_text())["chain_id"] == 31337
 
 
-def test_deploy_with_force_replaces_a_record_for_another_chain(
+def test_deploy_still_takes_force_from_older_scripts(
     fresh: tuple[Settings, Cli], settings: Settings, accounts: Accounts, snapshot: None
 ) -> None:
     own, run = fresh
@@ -146,7 +151,7 @@ def test_deploy_with_force_replaces_a_record_for_another_chain(
 
     run("deploy", "--keystore", accounts.admin.address, "--force")
 
-    assert json.loads(own.deployment_path.read_text())["chain_id"] == 31337
+    assert json.loads(record_path(own.home, 31337).read_text())["chain_id"] == 31337
 
 
 def test_deploy_without_a_keystore_is_one_line_and_writes_nothing(fresh: tuple[Settings, Cli]) -> None:
@@ -155,7 +160,7 @@ def test_deploy_without_a_keystore_is_one_line_and_writes_nothing(fresh: tuple[S
     refused = run("deploy")
 
     assert "no signer: pass --keystore" in refused.error
-    assert not own.deployment_path.exists()
+    assert not (own.home / "deployments").exists()
 
 
 def test_deploy_with_a_wrong_password_is_one_line_and_writes_nothing(
@@ -166,7 +171,7 @@ def test_deploy_with_a_wrong_password_is_one_line_and_writes_nothing(
     refused = run("deploy", "--keystore", accounts.admin.address, env={"CHAINCRM_PASSWORD": "wrong"})
 
     assert "wrong password for keystore" in refused.error
-    assert not own.deployment_path.exists()
+    assert not (own.home / "deployments").exists()
 
 
 def test_deploy_when_the_chain_is_down_is_one_line_and_writes_nothing(
@@ -177,7 +182,7 @@ def test_deploy_when_the_chain_is_down_is_one_line_and_writes_nothing(
     refused = run("--rpc-url", f"http://127.0.0.1:{free_port()}", "deploy", "--keystore", accounts.admin.address)
 
     assert "is not reachable" in refused.error
-    assert not own.deployment_path.exists()
+    assert not (own.home / "deployments").exists()
 
 
 def test_deploy_with_a_bad_treasury_address_is_a_usage_error(fresh: tuple[Settings, Cli], accounts: Accounts) -> None:
@@ -186,4 +191,4 @@ def test_deploy_with_a_bad_treasury_address_is_a_usage_error(fresh: tuple[Settin
     refused = run("deploy", "--keystore", accounts.admin.address, "--treasury", "0x1234")
 
     assert "Invalid value for '--treasury'" in refused.usage_error
-    assert not own.deployment_path.exists()
+    assert not (own.home / "deployments").exists()

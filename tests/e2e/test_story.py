@@ -104,7 +104,7 @@ def test_a_customer_accepts_their_wallet_reads_their_data_and_pays_from_it(
 
     # The customer, on their own machine, makes a keystore; their key travels with their acceptance.
     wallet = customer.new_key(CUSTOMER)
-    shutil.copy(staff.home / "deployment.json", customer.home / "deployment.json")
+    shutil.copytree(staff.home / "deployments", customer.home / "deployments")
 
     # The agent registers the customer: the wallet is only proposed, and cannot read anything yet.
     added = staff.json(

@@ -163,7 +163,7 @@ def test_the_installed_cli_deploys_to_a_chain(installed: Installed, chain: Anvil
     deployed = installed.chaincrm("--home", str(home), "--rpc-url", chain.url, "deploy", "--keystore", address)
 
     assert deployed.returncode == 0, deployed.stdout + deployed.stderr
-    record = json.loads((home / "deployment.json").read_text())
+    record = json.loads((home / "deployments" / f"{chain.options.chain_id}.json").read_text())
     assert record["chain_id"] == chain.options.chain_id
     w3 = Web3(Web3.HTTPProvider(chain.url))
     assert all(w3.eth.get_code(record[contract]) for contract in ("registry", "pipeline", "escrow"))

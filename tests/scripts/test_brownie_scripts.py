@@ -104,7 +104,7 @@ def deployed(
 
 
 def test_deploy_writes_a_record_the_sdk_reads(deployed: dict[str, str], chain_on_test_port: str) -> None:
-    path = Path(deployed["CHAINCRM_HOME"]) / "deployment.json"
+    path = Path(deployed["CHAINCRM_HOME"]) / "deployments" / "31337.json"
     record = json.loads(path.read_text())
 
     crm = Crm.attach(connect(chain_on_test_port), load_record(path))
@@ -124,7 +124,7 @@ def test_deploy_refuses_to_replace_a_record_for_another_chain(
     record = tmp_path / "deployment.json"
     record.write_text(json.dumps({"chain_id": 5}))
 
-    result = _brownie(env, "scripts/deploy.py")
+    result = _brownie(env, "scripts/deploy.py", "main", str(record))
 
     assert result.returncode != 0
     assert "holds the deployment for chain 5" in result.stderr
@@ -143,7 +143,9 @@ def test_seed_then_query_show_the_pipeline_and_a_timeline(
     assert "by their own transaction: 5, by a relayed signature: 1" in seeded.stdout
     assert pipeline.returncode == 0 and "Won" in pipeline.stdout
     assert timeline.returncode == 0 and "registered" in timeline.stdout
-    crm = Crm.attach(connect(chain_on_test_port), load_record(Path(deployed["CHAINCRM_HOME"]) / "deployment.json"))
+    crm = Crm.attach(
+        connect(chain_on_test_port), load_record(Path(deployed["CHAINCRM_HOME"]) / "deployments" / "31337.json")
+    )
     customers = [crm.registry.customer(customer_id) for customer_id in range(1, 7)]
     assert all(c.wallet is not None and c.pending_wallet is None for c in customers)
     assert all(
@@ -157,7 +159,9 @@ def test_seed_then_query_show_the_pipeline_and_a_timeline(
 
 
 def test_the_pipeline_shows_each_currencys_value_on_its_own(deployed: dict[str, str], chain_on_test_port: str) -> None:
-    crm = Crm.attach(connect(chain_on_test_port), load_record(Path(deployed["CHAINCRM_HOME"]) / "deployment.json"))
+    crm = Crm.attach(
+        connect(chain_on_test_port), load_record(Path(deployed["CHAINCRM_HOME"]) / "deployments" / "31337.json")
+    )
     admin, agent = Account.from_key(dev_private_keys(1)[0]), Account.create()
     crm.chain.w3.provider.make_request("anvil_setBalance", [agent.address, hex(10**20)])  # type: ignore[arg-type]
     crm.registry.grant_role(Role.AGENT, agent.address, admin)
@@ -228,4 +232,4 @@ def test_deploy_runs_from_a_checkout_below_a_folder_with_a_dot(
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "deployed to" in result.stdout
-    assert json.loads((tmp_path / "deployment.json").read_text())["chain_id"] == 31337
+    assert json.loads((tmp_path / "deployments" / "31337.json").read_text())["chain_id"] == 31337

@@ -8,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
+from chaincrm.config import Settings
 from chaincrm.contracts.client import Crm
-from chaincrm.contracts.deployment import DAY_SECONDS, check_record, load_record, save_record
+from chaincrm.contracts.deployment import (
+    DAY_SECONDS,
+    check_record,
+    legacy_record_path,
+    load_record,
+    record_for,
+    record_path,
+    save_record,
+)
 from chaincrm.errors import ChainError, ConfigError
 
 
@@ -128,3 +137,71 @@ def test_a_loyalty_address_without_code_is_refused(crm: Crm) -> None:
         check_record(crm.chain, replace(crm.deployment, loyalty="0x000000000000000000000000000000000000dEaD"))
 
     assert "no loyalty points contract" in str(raised.value)
+
+
+def test_the_branch_directory_is_deployed_and_named_in_the_registry(crm: Crm) -> None:
+    from chaincrm.chain.artifacts import load_artifact
+
+    directory = crm.chain.w3.eth.contract(address=crm.deployment.branches, abi=load_artifact("BranchDirectory").abi)
+    registry = crm.chain.w3.eth.contract(address=crm.deployment.registry, abi=load_artifact("CrmRegistry").abi)
+
+    assert directory.functions.registry().call() == crm.deployment.registry
+    assert registry.functions.branchDirectory().call() == crm.deployment.branches
+
+
+def test_a_record_from_before_branches_loads_without_a_directory(crm: Crm, tmp_path: Path) -> None:
+    path = tmp_path / "deployment.json"
+    old = asdict(crm.deployment)
+    del old["branches"]
+    path.write_text(json.dumps(old))
+
+    loaded = load_record(path)
+
+    assert loaded.branches is None
+    check_record(crm.chain, loaded)
+
+
+def test_a_branch_directory_address_without_code_is_refused(crm: Crm) -> None:
+    with pytest.raises(ChainError) as raised:
+        check_record(crm.chain, replace(crm.deployment, branches="0x000000000000000000000000000000000000dEaD"))
+
+    assert "no branch directory contract" in str(raised.value)
+
+
+def test_each_chain_has_its_own_record_in_the_home(crm: Crm, tmp_path: Path) -> None:
+    save_record(replace(crm.deployment, chain_id=11155111), record_path(tmp_path, 11155111))
+    save_record(crm.deployment, record_path(tmp_path, 31337))
+
+    assert record_for(tmp_path, crm.chain) == tmp_path / "deployments" / "31337.json"
+    assert load_record(record_for(tmp_path, crm.chain)) == crm.deployment
+
+
+def test_an_old_home_keeps_working_with_its_one_record(crm: Crm, tmp_path: Path) -> None:
+    save_record(crm.deployment, legacy_record_path(tmp_path))
+
+    assert record_for(tmp_path, crm.chain) == legacy_record_path(tmp_path)
+    assert Crm.from_settings(Settings(rpc_url=crm.chain.endpoint, home=tmp_path)).deployment == crm.deployment
+
+
+def test_an_old_record_is_read_only_for_the_chain_it_names(crm: Crm, tmp_path: Path) -> None:
+    save_record(replace(crm.deployment, chain_id=1), legacy_record_path(tmp_path))
+    save_record(replace(crm.deployment, chain_id=11155111), record_path(tmp_path, 11155111))
+
+    with pytest.raises(ConfigError) as raised:
+        load_record(record_for(tmp_path, crm.chain))
+
+    assert "no deployment record at" in str(raised.value)
+    assert "31337.json" in str(raised.value)
+    assert "this home has records for chain 11155111" in str(raised.value)
+
+
+def test_a_record_whose_chain_differs_from_the_nodes_is_one_clear_line(crm: Crm, tmp_path: Path) -> None:
+    path = record_path(tmp_path, 31337)
+    save_record(replace(crm.deployment, chain_id=11155111), path)
+
+    with pytest.raises(ChainError) as raised:
+        Crm.from_settings(Settings(rpc_url=crm.chain.endpoint, home=tmp_path))
+
+    assert str(raised.value) == (
+        f"the node at {crm.chain.endpoint} serves chain 31337, the deployment record is for chain 11155111"
+    )
