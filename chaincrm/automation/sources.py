@@ -5,6 +5,12 @@ The index is read in one snapshot (its last block and the rows up to it agree). 
 it, up to the head, the chain is read directly: reminder records another keeper made there, and the
 invoices whose status changed there (each read again with ``invoiceOf``), so that neither a fresh
 record nor a fresh payment is missed because the index lags.
+
+Reminder records in the blocks after the index are read from the registry's own logs only, not
+from anchored interaction batches: the keeper logs its reminders on-chain (packed), under a
+domain-tagged hash (:func:`~chaincrm.automation.reminders.reminder_hash`) that no batched note's
+document digest equals, and reading batches would fetch every batch document from IPFS on each
+pass. The index's rows (batched records included) cover everything up to its block.
 """
 
 from __future__ import annotations

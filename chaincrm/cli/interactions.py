@@ -287,7 +287,10 @@ def show_interactions(
         tx_hash = _tx_hash(tx_hash)
     crm = app.crm
     crm.registry.customer(customer_id)  # CustomerUnknown first
-    indexed = _indexed(crm.registry.interactions(customer_id, from_block=crm.deployment.block_number))
+    from chaincrm.privacy.erasure import interactions_of
+
+    # Single and batched (anchored) records, numbered as `interaction list` numbers them.
+    indexed = _indexed(interactions_of(crm, app.store, customer_id, from_block=crm.deployment.block_number))
     if index is not None:
         if index > len(indexed):
             raise ConfigError(f"customer {customer_id} has {len(indexed)} interaction(s); there is no index {index}")

@@ -320,7 +320,9 @@ def erasure(
     if receipt_bytes is not None:
         receipt_hash = content_hash(receipt_bytes)
     assert receipt_hash is not None
-    verifier = _verifier(app, rpc_url, record, store=app.store if check_store else None)
+    # A receipt lists the customer's documents, batched notes among them: reading which ones the
+    # chain's batches hold needs the IPFS service (and --check-store asks it for each document).
+    verifier = _verifier(app, rpc_url, record, store=app.store if receipt is not None else None)
     verdict = verifier.erasure(
         customer_id, receipt_hash, tx_hash=_tx(tx_hash), receipt=receipt_bytes, check_store=check_store
     )

@@ -2,7 +2,9 @@
 
 Data keys and content keys live only inside the profile documents, so unpinning every profile
 version, with every interaction document, deal document and off-chain payment receipt, destroys
-every copy of them. The
+every copy of them. Interaction documents are found whether their record was logged singly,
+packed, or anchored in a Merkle batch (read from the batch document, by the index's rules); the
+batch documents themselves (ids and hashes only) stay. The
 receipt (:mod:`chaincrm.privacy.receipts`) names what went; the registry records its keccak256.
 """
 
@@ -13,7 +15,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from chaincrm.errors import ConfigError, PrivacyError, StorageError
-from chaincrm.models import CustomerStatus
+from chaincrm.models import CustomerStatus, Interaction
 from chaincrm.privacy.content import DEAL_DOCUMENT, INTERACTION, PAYMENT_RECEIPT
 from chaincrm.privacy.profiles import FINGERPRINT_BYTES, EncryptedDocument
 from chaincrm.privacy.receipts import erasure_receipt
@@ -39,16 +41,18 @@ class Erasure:
 def erase_customer(crm: Crm, store: DocumentStore, customer_id: int, actor: LocalAccount) -> Erasure:
     """Destroy every document tied to the customer (profile versions, which hold every wrapped
     key, interaction notes and attachments, deal documents, off-chain payment receipts), then
-    record the receipt.
+    record the receipt. Interaction notes count whether logged singly or anchored in a batch.
 
-    The contract is asked first (a dry run) so that an unauthorised caller destroys nothing.
+    The contract is asked first (a dry run) so that an unauthorised caller destroys nothing; an
+    anchored batch document that cannot be read stops the erasure there too (StorageError), since
+    the customer's notes it names could not be found.
     """
     customer = crm.registry.customer(customer_id)
     if customer.status is CustomerStatus.ERASED:
         raise ConfigError(f"customer {customer_id} is already erased")
     probe = crm.registry.contract.functions.eraseCustomer(customer_id, b"\x01" * 32)
     crm.chain.gas_limit(probe, actor)  # raises the named error for a caller who may not erase
-    documents = documents_of(crm, customer_id)
+    documents = documents_of(crm, customer_id, store)  # StorageError before anything is destroyed
     destroyed = _destroyed_keys(store, [cid for kind, cid in documents if kind == "profile"])
     for _, cid in documents:
         if store.has(cid):
@@ -61,17 +65,25 @@ def erase_customer(crm: Crm, store: DocumentStore, customer_id: int, actor: Loca
     return Erasure(customer_id, receipt_cid, receipt.receipt_hash, unpinned, tx["transactionHash"].to_0x_hex())
 
 
-def documents_of(crm: Crm, customer_id: int) -> list[tuple[str, Cid]]:
+def documents_of(crm: Crm, customer_id: int, store: DocumentStore | None = None) -> list[tuple[str, Cid]]:
     """Every document tied to a customer, found from the chain alone: each profile version, each
-    interaction's document (single and batched), each document attached to the customer's deals,
-    and the receipt of each off-chain payment recorded for the customer's invoices."""
+    interaction's document (logged singly, packed, or anchored in a batch), each document attached
+    to the customer's deals, and the receipt of each off-chain payment recorded for the customer's
+    invoices.
+
+    The records of anchored batches are read from their batch documents in `store` (the service
+    behind it, with the indexer's limits) and counted by the index's rules
+    (:mod:`chaincrm.batches.chain_records`); the batch documents themselves hold only ids and
+    hashes and are not the customer's. When a batch document cannot be read (or no store is
+    given and the chain anchors batches) this is one StorageError line: the customer's documents
+    cannot all be found."""
     registry, pipeline, escrow = crm.registry, crm.pipeline, crm.escrow
     start = crm.deployment.block_number
     found: list[tuple[str, Cid]] = []
     customer = registry.customer(customer_id)
     for version in range(1, customer.profile_version + 1):
         found.append(("profile", digest_to_cid(registry.profile(customer_id, version).cid_digest)))
-    for interaction in registry.interactions(customer_id, from_block=start):
+    for interaction in interactions_of(crm, store, customer_id, from_block=start):
         found.append((INTERACTION, digest_to_cid(interaction.content_hash)))
     deal_ids = [
         int(log["args"]["dealId"])
@@ -99,6 +111,22 @@ def documents_of(crm: Crm, customer_id: int) -> list[tuple[str, Cid]]:
     for kind, cid in found:
         unique.setdefault(cid, kind)
     return [(kind, cid) for cid, kind in unique.items()]
+
+
+def interactions_of(
+    crm: Crm, store: DocumentStore | None, customer_id: int | None, *, from_block: int | None = None
+) -> list[Interaction]:
+    """The customer's interactions (or all) from the chain, single, packed and anchored in batches,
+    in chain order (:func:`~chaincrm.batches.chain_records.chain_interactions`). A Kubo `store`'s
+    service is read with the indexer's limits for batch documents (a batch may be larger than a
+    document the store takes), so the same records count as in the index."""
+    from chaincrm.batches.chain_records import batch_document_store, chain_interactions
+
+    api = getattr(store, "api_addr", None)
+    if not isinstance(api, str):
+        return chain_interactions(crm, store, customer_id, from_block=from_block)
+    with batch_document_store(api) as batches:
+        return chain_interactions(crm, batches, customer_id, from_block=from_block)
 
 
 def _destroyed_keys(store: DocumentStore, profile_versions: list[Cid]) -> list[tuple[str, str]]:

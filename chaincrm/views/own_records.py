@@ -13,8 +13,9 @@ What the customer sees, each from its own module:
 
 * the profile, decrypted with the wallet's key once a reader re-sealed it for the wallet
   (:mod:`~chaincrm.views.own_profile`);
-* each interaction, with its note and attachments decrypted under the customer's content keys
-  (which travel inside the profile), or why one cannot be read (:mod:`~chaincrm.views.note_reader`);
+* each interaction, logged singly or anchored in a batch, with its note and attachments decrypted
+  under the customer's content keys (which travel inside the profile), or why one cannot be read
+  (:mod:`~chaincrm.views.note_reader`);
 * deals with every stage change, document and invoice (:mod:`~chaincrm.views.deal_history`); each
   invoice's history (paid to which treasury, disputed until when, refunded), and the refunds
   credited to the payer and not yet withdrawn (:mod:`~chaincrm.views.invoice_history`);
@@ -34,6 +35,7 @@ from eth_utils import to_checksum_address
 from chaincrm.errors import PrivacyError
 from chaincrm.models import CustomerStatus
 from chaincrm.privacy.customers import CustomerData
+from chaincrm.privacy.erasure import interactions_of
 from chaincrm.storage import DocumentStore
 from chaincrm.views.access_history import (
     AccessEvent,
@@ -119,9 +121,11 @@ class CustomerView:
         return own
 
     def interactions(self, customer_id: int) -> tuple[InteractionView, ...]:
-        """Every interaction with the customer, its note and attachments decrypted where possible."""
+        """Every interaction with the customer, logged singly or anchored in a batch (read from the
+        batch documents: StorageError if one is unavailable), its note and attachments decrypted
+        where possible."""
         self.require_own(customer_id)
-        found = self.crm.registry.interactions(customer_id, from_block=self.logs.from_block)
+        found = interactions_of(self.crm, self.store, customer_id, from_block=self.logs.from_block)
         if self.crm.registry.status_of(customer_id) is CustomerStatus.ERASED:
             return tuple(InteractionView(i, None, "the customer was erased: no key exists any more") for i in found)
         if self._notes is None:

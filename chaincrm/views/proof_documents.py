@@ -64,7 +64,7 @@ def receipt_documents(
         raise Refuted(f"the receipt's format is {str(format_)[:40]!r}, not {RECEIPT_FORMAT}")
     if receipt_customer != customer_id:
         raise Refuted(f"the receipt is for customer {receipt_customer}, not {customer_id}")
-    expected = {(kind, str(cid)) for kind, cid in documents_of(crm, customer_id)}
+    expected = {(kind, str(cid)) for kind, cid in documents_of(crm, customer_id, store)}
     missing = sorted(expected - listed)
     if missing:
         shown = ", ".join(f"{kind} {cid}" for kind, cid in missing[:3]) + (", ..." if len(missing) > 3 else "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chaincrm.chain import event_topic
+from chaincrm.contracts.anchors import ANCHOR_EVENT
 from chaincrm.contracts.registry import interactions_of_log
 from chaincrm.errors import ConfigError
 from chaincrm.models import Interaction
@@ -64,7 +65,7 @@ class InteractionClaim(EventFinder):
                 "at": found.at,
                 "position": found.position,
             }
-            event = "InteractionsLogged" if _is_batch(self.crm, log) else "InteractionLogged"
+            event = _event_name(self.crm, log)
             summary = (
                 f"a {found.kind.label} with customer {found.customer_id} "
                 f"({found.outcome.label.replace('_', ' ')}) by {found.author}, document {fields['cid']}"
@@ -77,16 +78,30 @@ class InteractionClaim(EventFinder):
         return self._verdict(claim, check)
 
     def _interaction_by_content(self, customer_id: int | None, content_hash: bytes) -> Interaction:
+        """The latest interaction with the document: logged singly or packed, or (with the IPFS
+        service) anchored in a batch and counted by the index's rules."""
         registry = self.crm.registry
         found = [
             i
             for i in registry.interactions(customer_id, from_block=self.logs.from_block)
             if i.content_hash == content_hash
         ]
+        unread = ""
+        if self.store is not None:
+            from chaincrm.batches.chain_records import chain_batches
+
+            batches = chain_batches(self.crm, self.store, from_block=self.logs.from_block, customer_id=customer_id)
+            found += [i for i in batches.interactions() if i.content_hash == content_hash]
+            found.sort(key=lambda i: (i.block_number, i.log_index, i.position))
+            if batches.unavailable:
+                unread = f" ({len(batches.unavailable)} anchored batch document(s) could not be read)"
+        elif not found and registry.anchors(from_block=self.logs.from_block):
+            unread = " (records anchored in batches are searched only with the IPFS service: --fetch)"
         if not found:
             whose = f"with customer {customer_id} " if customer_id is not None else ""
             raise Refuted(
-                f"no interaction {whose}has document {digest_to_cid(content_hash)} on the registry {registry.address}"
+                f"no interaction {whose}has document {digest_to_cid(content_hash)} on the registry "
+                f"{registry.address}{unread}"
             )
         return found[-1]
 
@@ -135,6 +150,14 @@ class InteractionClaim(EventFinder):
                 "name one with a position, a customer or its document's CID"
             )
         return candidates[0]
+
+
+def _event_name(crm: Crm, log: Any) -> str:
+    topic = bytes(log["topics"][0])
+    for name in (*_INTERACTION_EVENTS, ANCHOR_EVENT):
+        if topic == event_topic(crm.registry.contract, name):
+            return name
+    return "InteractionLogged"
 
 
 def _is_batch(crm: Crm, log: Any) -> bool:
