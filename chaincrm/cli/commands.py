@@ -20,9 +20,11 @@ from chaincrm.config import HOME_RULE
 LAZY: dict[str, tuple[str, str]] = {
     "api-key": ("chaincrm.cli.api_keys:api_key", "API keys for the REST API: create, list, revoke."),
     "automate": ("chaincrm.cli.automate:automate_command", "Payment reminders: the keeper that sends them."),
+    "batch": ("chaincrm.cli.batches:batch", "Interactions logged --batched: the queue, anchored as Merkle roots."),
+    "branch": ("chaincrm.cli.branches:branch", "Branches on chain: managers, staff and customers."),
     "customer": ("chaincrm.cli.customers:customer", "Customers: encrypted profiles, wallets, access, consent."),
     "deal": ("chaincrm.cli.deals:deal", "Deals: the sales pipeline, from lead to won or lost."),
-    "deploy": ("chaincrm.cli.node:deploy_command", "Deploy the contracts and write the deployment record."),
+    "deploy": ("chaincrm.cli.deploy:deploy_command", "Deploy the contracts (local chain, testnet, L2) and record them."),
     "index": ("chaincrm.cli.index:index_command", "Follow the contracts' events into the off-chain index."),
     "interaction": ("chaincrm.cli.interactions:interaction", "Interactions: encrypted notes and attachments."),
     "invoice": ("chaincrm.cli.invoices:invoice", "Invoices: paid into escrow, released, refunded."),
@@ -39,6 +41,11 @@ LAZY: dict[str, tuple[str, str]] = {
     "webhook": ("chaincrm.cli.webhooks:webhook", "Webhooks: signed events sent to your endpoints."),
 }
 """Each lazily imported command: where it is defined, and its one-line summary for the root help."""
+
+LAZY_SUBCOMMANDS: dict[str, tuple[str, ...]] = {
+    "node": ("chaincrm.cli.sweep:sweep_command",),
+}
+"""Subcommands defined outside their group's module, added to the group when it is imported."""
 
 
 class LazyCommands(dict[str, click.Command]):
@@ -58,6 +65,10 @@ class LazyCommands(dict[str, click.Command]):
             module, attribute = target.split(":")
             command: click.Command = getattr(importlib.import_module(module), attribute)
             command.short_help = summary
+            for extra in LAZY_SUBCOMMANDS.get(name, ()):
+                extra_module, extra_attribute = extra.split(":")
+                if isinstance(command, click.Group):
+                    command.add_command(getattr(importlib.import_module(extra_module), extra_attribute))
             dict.__setitem__(self, name, command)
 
     def __getitem__(self, name: str) -> click.Command:
@@ -201,14 +212,23 @@ def _writable(out: Path) -> Path:
     return check_writable(out, "benchmark results", create_folder=True)
 
 
-@bench_group.command(name="gas", help="Gas per operation from receipts, with 10 and 10,000 existing records.")
+@bench_group.command(
+    name="gas",
+    help="Gas per operation from receipts, with 10 and 10,000 existing records; then Merkle-anchored batches "
+    "(per record at 100 and 1,000, a depth-10 proof check, and their anchors) under \"merkle\".",
+)
 @click.option(
     "--records", "scales", multiple=True, type=click.IntRange(1, 100_000), help="Existing-record counts (repeatable)."
 )
-def bench_gas(out: Path, scales: tuple[int, ...]) -> None:
+@click.option("--merkle/--no-merkle", default=True, show_default=True, help="Also measure Merkle-anchored batches.")
+def bench_gas(out: Path, scales: tuple[int, ...], merkle: bool) -> None:
     from chaincrm_tools.bench import contracts as bench
 
     bench.run_gas(_writable(out), scales or bench.SCALES, log=click.echo)
+    if merkle:
+        from chaincrm_tools.bench.merkle import add_to_gas_results
+
+        add_to_gas_results(out, log=click.echo)
 
 
 BENCH_INDEX_INTERACTIONS = 100_000
@@ -217,23 +237,61 @@ BENCH_INDEX_INTERACTIONS = 100_000
 @bench_group.command(
     name="index",
     help=f"Indexer catch-up (events/s) and timeline query time, with {BENCH_INDEX_INTERACTIONS:,} interactions "
-    "unless --interactions.",
+    "unless --interactions; with --batched, the time to rebuild an index from the chain and IPFS with --batches "
+    "anchored Merkle batches of --batch-records records (1,000 x 1,000 by default; written to "
+    "bench-results/index-batches.json unless --out).",
 )
 @click.option(
     "--interactions", default=BENCH_INDEX_INTERACTIONS, show_default=True, type=click.IntRange(1_000, 1_000_000)
 )
-def bench_index(out: Path, interactions: int) -> None:
+@click.option("--batched", is_flag=True, help="Anchored batches: rebuild an index from the chain and IPFS.")
+@click.option("--batches", default=1_000, show_default=True, type=click.IntRange(1, 100_000), help="With --batched.")
+@click.option(
+    "--batch-records", default=1_000, show_default=True, type=click.IntRange(1, 50_000), help="With --batched."
+)
+@click.pass_context
+def bench_index(
+    ctx: click.Context, out: Path, interactions: int, batched: bool, batches: int, batch_records: int
+) -> None:
+    if batched:
+        from chaincrm_tools.bench.index_batches import run_batched_index_bench
+
+        if ctx.get_parameter_source("out") == click.core.ParameterSource.DEFAULT:
+            out = out.with_name("index-batches.json")
+        run_batched_index_bench(_writable(out), batches, batch_records, log=click.echo)
+        return
     from chaincrm_tools.bench.index import run_index_bench
 
     run_index_bench(_writable(out), interactions, log=click.echo)
 
 
-@bench_group.command(name="throughput", help="SDK throughput: interactions logged one per transaction by one signer.")
-@click.option("--count", default=2000, show_default=True, type=click.IntRange(100, 100_000))
-def bench_throughput(out: Path, count: int) -> None:
+@bench_group.command(
+    name="throughput",
+    help="SDK throughput: interactions logged one per transaction by one signer; with --merkle, records from "
+    "log calls to anchored Merkle roots (--count records, default 50,000) and the queue's memory with --pending "
+    "records waiting (written to bench-results/throughput-merkle.json unless --out).",
+)
+@click.option("--count", type=click.IntRange(100, 1_000_000), help="Interactions [default 2,000; --merkle 50,000].")
+@click.option("--merkle", is_flag=True, help="Batched: log calls to anchored roots, and the queue's memory.")
+@click.option(
+    "--pending",
+    default=1_000_000,
+    show_default=True,
+    type=click.IntRange(1_000, 10_000_000),
+    help="With --merkle: records pending when the queue's memory is measured.",
+)
+@click.pass_context
+def bench_throughput(ctx: click.Context, out: Path, count: int | None, merkle: bool, pending: int) -> None:
+    if merkle:
+        from chaincrm_tools.bench.merkle import THROUGHPUT_RECORDS, run_merkle_throughput
+
+        if ctx.get_parameter_source("out") == click.core.ParameterSource.DEFAULT:
+            out = out.with_name("throughput-merkle.json")
+        run_merkle_throughput(_writable(out), count or THROUGHPUT_RECORDS, pending, log=click.echo)
+        return
     from chaincrm_tools.bench import contracts as bench
 
-    bench.run_throughput(_writable(out), count, log=click.echo)
+    bench.run_throughput(_writable(out), min(count or 2000, 100_000), log=click.echo)
 
 
 for _command, _default in (
@@ -248,7 +306,9 @@ for _command, _default in (
 from chaincrm_tools.bench.api_cli import api_bench_command  # noqa: E402
 from chaincrm_tools.bench.keeper_cli import keeper_bench_command  # noqa: E402
 from chaincrm_tools.bench.serve_cli import serve_bench_command  # noqa: E402
+from chaincrm_tools.faults.cli import faults_bench_command  # noqa: E402
 
 bench_group.add_command(serve_bench_command)
 bench_group.add_command(api_bench_command)
 bench_group.add_command(keeper_bench_command)
+bench_group.add_command(faults_bench_command)

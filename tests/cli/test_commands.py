@@ -15,7 +15,14 @@ from tests.cli.conftest import cli_for
 # decides what it must offer: a command that sends a transaction signs with --keystore, and every
 # command except the tools prints its result as --json as well.
 SENDS = {
+    ("batch", "flush"),
+    ("batch", "run"),
     ("automate",),  # logs each reminder as an interaction
+    ("branch", "add-staff"),
+    ("branch", "assign-customer"),
+    ("branch", "create"),
+    ("branch", "manager"),
+    ("branch", "remove-staff"),
     ("customer", "accept-wallet"),
     ("customer", "add"),
     ("customer", "approve-wallet"),
@@ -57,9 +64,17 @@ SENDS = {
     ("token", "disallow"),
 }
 PRINTS = {
+    ("batch", "status"),
+    ("deploy", "networks"),
+    ("node", "join"),
+    ("node", "peers"),
+    ("node", "replicate"),
+    ("node", "swarm-key", "new"),
+    ("node", "sweep"),
     ("api-key", "create"),
     ("api-key", "list"),
     ("api-key", "revoke"),
+    ("branch", "list"),
     ("customer", "list"),
     ("customer", "show"),
     ("customer", "sign-wallet-acceptance"),  # signs a message for someone else to relay; sends nothing
@@ -113,6 +128,7 @@ PRINTS = {
 TOOLS = {
     ("demo",),
     ("bench", "api"),
+    ("bench", "faults"),
     ("bench", "gas"),
     ("bench", "index"),
     ("bench", "keeper"),
@@ -134,7 +150,13 @@ def _commands(group: click.Group, path: tuple[str, ...] = ()) -> Iterator[tuple[
 
 
 ALL = list(_commands(root))
-LEAVES = {path: command for path, command in ALL if not isinstance(command, click.Group)}
+# A group that runs itself as well (`chaincrm deploy`, with `chaincrm deploy networks` under it) is a
+# command in its own right.
+LEAVES = {
+    path: command
+    for path, command in ALL
+    if not isinstance(command, click.Group) or command.invoke_without_command
+}
 
 
 def _ids(value: object) -> str:
