@@ -44,3 +44,15 @@ def no_unexpected_errors(server_fixture: str) -> Any:
 
 
 __all__ = ["WAIT_SECONDS", "no_unexpected_errors", "wait_for"]
+
+
+def forget_reverted_transactions(chain: Any, base: Any) -> None:
+    """After an evm_revert: every transaction journal of a home under `base` (the worker's temporary
+    folder) forgets the transactions the revert undid, as `chain.nonces.reset_all()` does for the
+    chain's own. A revert is a deliberate rewind; left alone, the journal would take it for a chain
+    that lost them (a node restarted from older state) and send them again."""
+    from chaincrm.chain.journal import JOURNAL_FILE, Journal
+    from chaincrm.chain.nonces import NonceManager
+
+    for path in sorted(base.rglob(JOURNAL_FILE)):
+        NonceManager(chain, Journal(path)).reset_all()

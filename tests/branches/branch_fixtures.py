@@ -30,6 +30,7 @@ from chaincrm.privacy import readers_hash
 from chaincrm.privacy.customers import public_key64
 from chaincrm.services.anvil import AnvilNode, AnvilOptions, dev_private_keys, free_port, start_anvil, stop_process
 from tests.cli.conftest import PASSWORD, SCRYPT_N_FOR_TESTS, Cli, cli_for, environment_for
+from tests.support import forget_reverted_transactions
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,7 @@ def crm(branch_chain: Chain, people: People) -> Crm:
 
 
 @pytest.fixture
-def snapshot(branch_chain: Chain) -> Iterator[None]:
+def snapshot(branch_chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Undo a test's transactions (Anvil's evm_snapshot / evm_revert)."""
     snapshot_id = branch_chain.request("evm_snapshot", [])
     try:
@@ -86,6 +87,7 @@ def snapshot(branch_chain: Chain) -> Iterator[None]:
     finally:
         branch_chain.request("evm_revert", [snapshot_id])
         branch_chain.nonces.reset_all()
+        forget_reverted_transactions(branch_chain, tmp_path_factory.getbasetemp())
 
 
 def register_customer(crm: Crm, agent: LocalAccount) -> int:

@@ -34,6 +34,7 @@ from chaincrm.services import stack
 from chaincrm.services.anvil import dev_private_keys, free_port
 from chaincrm.storage import KuboStore
 from chaincrm.storage.node import api_address
+from tests.support import forget_reverted_transactions
 
 PASSWORD = "correct horse battery staple"
 SCRYPT_N_FOR_TESTS = 2**4  # milliseconds to unlock; production keeps eth-account's 2**18
@@ -197,7 +198,7 @@ def cli(settings: Settings, crm: Crm) -> Cli:
 
 
 @pytest.fixture
-def snapshot(crm: Crm) -> Iterator[None]:
+def snapshot(crm: Crm, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Undo a test's transactions (Anvil's evm_snapshot / evm_revert)."""
     provider = crm.chain.w3.provider
     snapshot_id = provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
@@ -206,6 +207,7 @@ def snapshot(crm: Crm) -> Iterator[None]:
     finally:
         provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
         crm.chain.nonces.reset_all()
+        forget_reverted_transactions(crm.chain, tmp_path_factory.getbasetemp())
 
 
 # ------------------------------------------------------------------ records tests start from

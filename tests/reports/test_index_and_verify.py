@@ -20,6 +20,7 @@ from chaincrm.models import Stage
 from chaincrm.reports.kpis import history_from_chain, history_from_index
 from tests.reports.conftest import DAY, ETH, Run, Story, cli_in
 from tests.sdk.conftest import Staff
+from tests.support import forget_reverted_transactions
 
 
 def test_the_index_yields_exactly_the_records_the_chain_does(settings: Settings, story: Story) -> None:
@@ -181,6 +182,7 @@ def test_an_index_of_another_deployment_is_refused(
     finally:
         provider.make_request("evm_revert", [snapshot])  # type: ignore[arg-type]
         story.crm.chain.nonces.reset_all()
+        forget_reverted_transactions(story.crm.chain, tmp_path)
 
     assert isinstance(result.exception, ConfigError)
     assert "follows another deployment" in str(result.exception)

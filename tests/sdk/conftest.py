@@ -16,6 +16,7 @@ from chaincrm.models import Role
 from chaincrm.privacy.customers import public_key64
 from chaincrm.services.anvil import AnvilNode, AnvilOptions, dev_private_keys, free_port, start_anvil, stop_process
 from tests.sdk.ipfs_fixtures import document_store, ipfs_node, pytest_configure  # noqa: F401 - fixtures
+from tests.support import forget_reverted_transactions
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,7 @@ def crm(chain: Chain, staff: Staff) -> Crm:
 
 
 @pytest.fixture
-def snapshot(chain: Chain) -> Iterator[None]:
+def snapshot(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Undo a test's transactions (Anvil's evm_snapshot / evm_revert)."""
     snapshot_id = chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
     try:
@@ -77,3 +78,4 @@ def snapshot(chain: Chain) -> Iterator[None]:
     finally:
         chain.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
         chain.nonces.reset_all()  # a revert rewinds every account's nonce
+        forget_reverted_transactions(chain, tmp_path_factory.getbasetemp())  # and the CLI homes' journals
