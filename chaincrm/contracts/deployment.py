@@ -82,7 +82,7 @@ def deploy(
         if step.creates and (landed is None or to_checksum_address(landed) != step.address):
             raise ChainError(f"{step.name} landed at {landed}, not at {step.address}: deploy again")
         blocks[step.name] = int(receipt["blockNumber"])
-    return record_of(chain.chain_id, address, steps, settings, blocks["DealPipeline"], chain)
+    return record_of(chain.chain_id, address, steps, settings, min(blocks.values()), chain)
 
 
 def deploy_settings(
@@ -121,8 +121,8 @@ def record_of(
     block_number: int,
     node: Connection,
 ) -> Deployment:
-    """The deployment record of a finished plan; `block_number` is where the pipeline landed (the
-    index starts there)."""
+    """The deployment record of a finished plan; `block_number` is where its first contract landed
+    (the index and every log query start there)."""
     created = {RECORD_FIELDS[step.name]: step.address for step in steps if step.creates}
     return Deployment(
         chain_id=chain_id,

@@ -298,9 +298,11 @@ class DeployRun:
             self.say(f"{_what(journal.steps[i])}: mined in block {journal.steps[i].block_number}")
         journal = self._confirm(journal)
         code_checked = self._check_code(journal, steps)
-        pipeline_block = next(s.block_number for s in journal.steps if s.name == "DealPipeline")
-        assert pipeline_block is not None
-        deployment = record_of(journal.chain_id, journal.deployer, steps, journal.settings, pipeline_block, self.node)
+        # The record starts at the first step's block (the registry's constructor emits events too),
+        # so that reading from the record's block misses nothing even where the node keeps no
+        # history to find the contracts' first blocks (Anvil restarted from --state).
+        first_block = min(s.block_number for s in journal.steps if s.block_number is not None)
+        deployment = record_of(journal.chain_id, journal.deployer, steps, journal.settings, first_block, self.node)
         record = record_path(self.home, journal.chain_id)
         save_record(deployment, record, force=True)
         journal.remove()
