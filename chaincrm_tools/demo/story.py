@@ -29,13 +29,14 @@ from rich.table import Table
 from web3 import HTTPProvider, Web3
 from web3.types import RPCEndpoint
 
+from chaincrm.batches.chain_records import batch_document_store
 from chaincrm.chain import Chain
 from chaincrm.chain.keystores import create_keystore, keystore_path, load_signer
 from chaincrm.cli.context import WEI_PER_ETH
 from chaincrm.cli.output import console as output_console
 from chaincrm.config import Settings
 from chaincrm.contracts.client import RPC_TIMEOUT_SECONDS, Crm, chain_for
-from chaincrm.contracts.deployment import deploy, save_record
+from chaincrm.contracts.deployment import deploy, record_path, save_record
 from chaincrm.contracts.payments import payment_uri
 from chaincrm.currency import tokens_info
 from chaincrm.errors import PrivacyError
@@ -59,6 +60,7 @@ from chaincrm_tools.demo.commerce import (
     won_invoice,
 )
 from chaincrm_tools.demo.reminders import send_reminders
+from chaincrm_tools.demo.scale import batched_calls, open_branches
 from chaincrm_tools.demo.seeding import (
     SIGNATURE_LIFETIME_SECONDS,
     DemoStaff,
@@ -157,6 +159,8 @@ def _story(console: Console, settings: Settings, password: str, size: StorySize)
         payer = unlocked.result()
         _payment(console, crm, notes, staff, invoice, payer)
         _commerce(console, crm, notes, staff, summary, invoice, payer)
+        open_branches(console, crm, staff, summary)
+        batched_calls(console, settings, crm, notes, summary, staff.agents[0])
         written.result()
     _only_readers_decrypt(console, data, staff, invoice.customer_id, payer)
     _drop_index(settings)
@@ -200,7 +204,7 @@ def _deploy(console: Console, settings: Settings, chain: Chain, staff: DemoStaff
     treasury = staff.treasury
     assert treasury is not None
     deployment = deploy(chain, staff.admin, treasury=treasury.address)
-    save_record(deployment, settings.deployment_path, force=True)
+    save_record(deployment, record_path(settings.home, deployment.chain_id), force=True)
     console.print(
         f"[bold]Deployed[/] on chain {deployment.chain_id} at block {deployment.block_number}: "
         f"registry {deployment.registry}, pipeline {deployment.pipeline}, escrow {deployment.escrow}; "
@@ -273,7 +277,9 @@ def _index_and_check(console: Console, settings: Settings, crm: Crm) -> None:
         "the report below comes from the index"
     )
     print_report(report, console)
-    checks = reconcile_with_chain(crm, history, report)
+    # The chain side reads the anchored batches' documents from IPFS, with the index's limits.
+    with batch_document_store(settings.ipfs_api) as batches:
+        checks = reconcile_with_chain(crm, history, report, store=batches)
     matching = sum(1 for check in checks if check.matches)
     console.print(f"[bold]Recomputed from the chain alone[/]: {matching} of {len(checks)} figures match the index")
     if matching != len(checks):
