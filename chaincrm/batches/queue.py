@@ -85,6 +85,7 @@ CREATE TABLE IF NOT EXISTS batches (
     anchored_at REAL
 );
 CREATE INDEX IF NOT EXISTS batches_open ON batches (scope_id, state);
+CREATE INDEX IF NOT EXISTS batches_by_block ON batches (scope_id, state, block_number);
 CREATE TABLE IF NOT EXISTS records (
     seq INTEGER PRIMARY KEY,
     scope_id INTEGER NOT NULL REFERENCES scopes (id),
@@ -513,6 +514,17 @@ class InteractionQueue:
                 (self.scope_id, ANCHORED, limit),
             ).fetchall()
         return [_batch(row) for row in rows]
+
+    def anchored_since(self, block_number: int, *, limit: int = 1000) -> list[Batch]:
+        """Batches anchored at or above `block_number` (the recent ones a rewind may take), oldest
+        first, at most the latest `limit`."""
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_BATCH_COLUMNS} FROM batches WHERE scope_id = ? AND state = ? AND block_number >= ?"
+                " ORDER BY id DESC LIMIT ?",
+                (self.scope_id, ANCHORED, block_number, limit),
+            ).fetchall()
+        return [_batch(row) for row in reversed(rows)]
 
     def mark_stored(self, batch_id: int, cid: str, *, from_block: int | None = None) -> Batch:
         """Record where the document is; `from_block`: the chain's block before it was stored (its

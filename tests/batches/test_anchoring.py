@@ -14,7 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from chaincrm.batches import ANCHORED, BATCHED, Batcher, InteractionQueue, QueueScope, RecordEntry, parse_document
+from chaincrm.batches import (
+    ANCHORED,
+    BATCHED,
+    Batch,
+    Batcher,
+    InteractionQueue,
+    QueueScope,
+    RecordEntry,
+    parse_document,
+)
+from chaincrm.batches.anchoring import anchor_record_key
+from chaincrm.chain import Chain
+from chaincrm.chain.journal import FILLER, TxState
 from chaincrm.contracts.client import Crm
 from chaincrm.contracts.deployment import save_record
 from chaincrm.errors import ConfigError, ContractRevert
@@ -25,6 +37,21 @@ from tests.sdk.conftest import Staff
 pytestmark = pytest.mark.usefixtures("snapshot")
 ROOT = Path(__file__).resolve().parents[2]
 KILL_WAIT_SECONDS = 120
+RESENT_WITHIN_SECONDS = 5.0
+
+
+def rpc(chain: Chain, method: str, *params: object) -> object:
+    answer = chain.provider.make_request(method, list(params))  # type: ignore[arg-type]
+    assert "error" not in answer, answer
+    return answer["result"]
+
+
+def fillers(chain: Chain, sender: str) -> int:
+    """How many no-op self-transfers the journal sent to fill nonce gaps of `sender`."""
+    (count,) = chain.journal.db.execute(
+        "SELECT COUNT(*) FROM txs WHERE chain_id = ? AND sender = ? AND kind = ?", (chain.chain_id, sender, FILLER)
+    ).fetchone()
+    return int(count)
 
 
 def enqueue(queue: InteractionQueue, count: int) -> list[bytes]:
@@ -230,3 +257,66 @@ def test_run_keeps_anchoring_until_stopped(
 
     assert not runner.is_alive() and sum(landed) == 12
     assert {queue.record(i).state for i in ids} == {ANCHORED}
+
+
+def test_a_dropped_anchor_is_sent_again_within_seconds(
+    queue: InteractionQueue, crm: Crm, document_store: KuboStore, staff: Staff
+) -> None:
+    since = crm.chain.block_number()
+    ids = enqueue(queue, 5)
+    dropped: list[float] = []
+
+    def drop(step: str, batch: Batch) -> None:
+        if step == "broadcast" and not dropped:  # in the mempool, not mined: the node forgets it
+            rpc(crm.chain, "anvil_dropTransaction", batch.tx_hash)
+            assert rpc(crm.chain, "eth_getTransactionByHash", batch.tx_hash) is None
+            rpc(crm.chain, "evm_setAutomine", True)
+            dropped.append(time.monotonic())
+
+    batcher = Batcher(queue, crm.registry, document_store, staff.agent, every=10, on_step=drop)
+    rpc(crm.chain, "evm_setAutomine", False)
+    try:
+        (landed,) = batcher.flush()
+        took = time.monotonic() - dropped[0]
+    finally:
+        rpc(crm.chain, "evm_setAutomine", True)
+
+    assert took < RESENT_WITHIN_SECONDS
+    records, roots = anchored_record_ids(crm, document_store, staff.agent.address, since)
+    assert records == Counter(ids) and roots == Counter({landed.root: 1})
+    assert {queue.record(i).state for i in ids} == {ANCHORED}
+
+
+def test_anchors_are_journaled_under_their_root_and_leave_no_nonce_to_fill(
+    queue: InteractionQueue, batcher: Batcher, crm: Crm, staff: Staff
+) -> None:
+    before = fillers(crm.chain, staff.agent.address)
+    enqueue(queue, 25)
+
+    landed = batcher.flush()
+
+    rows = crm.chain.tracking.landed([anchor_record_key(batch.root) for batch in landed])
+    assert [rows[anchor_record_key(b.root)].state for b in landed] == [TxState.MINED] * 3
+    assert [rows[anchor_record_key(b.root)].mined_hash for b in landed] == [b.tx_hash for b in landed]
+    assert crm.chain.journal.live(crm.chain.chain_id, staff.agent.address) == []  # nothing reserved and left
+    crm.chain.tracking.recover(staff.agent.address)
+    assert fillers(crm.chain, staff.agent.address) == before
+
+
+def test_a_step_anchors_again_a_batch_whose_anchor_the_chain_lost_without_being_asked(
+    queue: InteractionQueue, crm: Crm, document_store: KuboStore, staff: Staff
+) -> None:
+    since = crm.chain.block_number()
+    batcher = Batcher(queue, crm.registry, document_store, staff.agent, every=5, within=3600, recheck_seconds=0)
+    ids = enqueue(queue, 5)
+    before = rpc(crm.chain, "evm_snapshot")
+    (first,) = batcher.step()
+    rpc(crm.chain, "evm_revert", before)  # the chain rewinds below the anchor
+    crm.chain.nonces.reset_all()
+
+    (again,) = batcher.step()
+
+    assert again.root == first.root
+    records, roots = anchored_record_ids(crm, document_store, staff.agent.address, since)
+    assert records == Counter(ids) and list(roots.values()) == [1]
+    assert batcher.step() == []
