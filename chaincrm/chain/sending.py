@@ -96,7 +96,11 @@ class Sending:
             gas = self.gas_limit(fn, sender, value=value)
         payload = self.payload(fn, sender, value=value, gas=gas)
         (entry,) = self.nonces.allocate(sender.address)
-        max_fee, tip = self.node.fees()
+        try:
+            max_fee, tip = self.node.fees()
+        except BaseException:
+            self.journal.release(entry.id)
+            raise
         return self._params(sender.address, entry.nonce, payload, max_fee, tip)
 
     def payload(self, fn: Transactable, sender: Sender, *, value: int, gas: int) -> Payload:
@@ -144,7 +148,11 @@ class Sending:
         self.signers[sender.address] = sender
         for _ in range(NONCE_ATTEMPTS):
             (entry,) = self.nonces.allocate(sender.address, [record_key])
-            max_fee, tip = self.node.fees()
+            try:
+                max_fee, tip = self.node.fees()
+            except BaseException:  # the node went away before anything was signed: give the nonce back
+                self.journal.release(entry.id)
+                raise
             outcome, tx_hash = self._sign_and_send(entry, payload, sender, max_fee, tip, kind=ORIGINAL)
             if outcome in (SENT, KNOWN, UNREACHABLE):
                 return HexBytes(tx_hash)
@@ -271,11 +279,18 @@ class Sending:
         if not items:
             return [], []
         entries = self.nonces.allocate(sender.address, [key for _, _, key in items])
-        max_fee, tip = self.node.fees()
         signed: list[tuple[int, Payload, Signed]] = []
-        for entry, (_, (fn, value), _) in zip(entries, items, strict=True):
-            payload = self.payload(fn, sender, value=value, gas=gas)
-            signed.append((entry.id, payload, self._sign(sender, entry.nonce, payload, max_fee, tip)))
+        try:
+            max_fee, tip = self.node.fees()
+            for entry, (_, (fn, value), _) in zip(entries, items, strict=True):
+                payload = self.payload(fn, sender, value=value, gas=gas)
+                signed.append((entry.id, payload, self._sign(sender, entry.nonce, payload, max_fee, tip)))
+        except BaseException:
+            # Nothing was journaled as signed (the node went away, a call could not be encoded):
+            # give the nonces back, last first, rather than leave rows a filler must take later.
+            for entry in reversed(entries):
+                self.journal.release(entry.id)
+            raise
         self.journal.signed(signed)
         outcomes = self._broadcast([s.raw for _, _, s in signed])
         sent: list[tuple[int, int]] = []
