@@ -1,13 +1,19 @@
-"""Helpers the web tests share (API, console, portal, webhooks): polling, and the autouse guard
-that no request reached a server's last-resort 500 handler."""
+"""Helpers the tests share: polling, the autouse guard that no request reached a web server's
+last-resort 500 handler, a session's own Anvil, and undoing a test's transactions."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import pytest
+
+if TYPE_CHECKING:
+    from chaincrm.chain import Chain
+    from chaincrm.services.anvil import AnvilNode
 
 T = TypeVar("T")
 
@@ -43,7 +49,14 @@ def no_unexpected_errors(server_fixture: str) -> Any:
     return _no_unexpected_errors
 
 
-__all__ = ["WAIT_SECONDS", "no_unexpected_errors", "wait_for"]
+__all__ = [
+    "WAIT_SECONDS",
+    "forget_reverted_transactions",
+    "no_unexpected_errors",
+    "rewound",
+    "running_anvil",
+    "wait_for",
+]
 
 
 def forget_reverted_transactions(chain: Any, base: Any) -> None:
@@ -56,3 +69,28 @@ def forget_reverted_transactions(chain: Any, base: Any) -> None:
 
     for path in sorted(base.rglob(JOURNAL_FILE)):
         NonceManager(chain, Journal(path)).reset_all()
+
+
+@contextmanager
+def running_anvil(folder: Path) -> Iterator[AnvilNode]:
+    """A real Anvil on a free port, logging to `folder`/anvil.log, stopped on the way out."""
+    from chaincrm.services.anvil import AnvilOptions, free_port, start_anvil, stop_process
+
+    node, process = start_anvil(AnvilOptions(port=free_port(), log_file=folder / "anvil.log"))
+    try:
+        yield node
+    finally:
+        stop_process(process.pid)
+
+
+@contextmanager
+def rewound(chain: Chain, base: Path) -> Iterator[None]:
+    """Undo the transactions sent inside (Anvil's evm_snapshot / evm_revert): the chain's nonces and
+    every home's journal under `base` forget them too (see `forget_reverted_transactions`)."""
+    snapshot_id = chain.request("evm_snapshot", [])
+    try:
+        yield
+    finally:
+        chain.request("evm_revert", [snapshot_id])
+        chain.nonces.reset_all()  # a revert rewinds every account's nonce
+        forget_reverted_transactions(chain, base)

@@ -24,7 +24,7 @@ LAZY: dict[str, tuple[str, str]] = {
     "branch": ("chaincrm.cli.branches:branch", "Branches on chain: managers, staff and customers."),
     "customer": ("chaincrm.cli.customers:customer", "Customers: encrypted profiles, wallets, access, consent."),
     "deal": ("chaincrm.cli.deals:deal", "Deals: the sales pipeline, from lead to won or lost."),
-    "deploy": ("chaincrm.cli.deploy:deploy_command", "Deploy the contracts (local chain, testnet, L2) and record them."),
+    "deploy": ("chaincrm.cli.deploy:deploy_command", "Deploy the contracts to a local chain, a testnet or an L2."),
     "index": ("chaincrm.cli.index:index_command", "Follow the contracts' events into the off-chain index."),
     "interaction": ("chaincrm.cli.interactions:interaction", "Interactions: encrypted notes and attachments."),
     "invoice": ("chaincrm.cli.invoices:invoice", "Invoices: paid into escrow, released, refunded."),
@@ -215,7 +215,7 @@ def _writable(out: Path) -> Path:
 @bench_group.command(
     name="gas",
     help="Gas per operation from receipts, with 10 and 10,000 existing records; then Merkle-anchored batches "
-    "(per record at 100 and 1,000, a depth-10 proof check, and their anchors) under \"merkle\".",
+    '(per record at 100 and 1,000, a depth-10 proof check, and their anchors) under "merkle".',
 )
 @click.option(
     "--records", "scales", multiple=True, type=click.IntRange(1, 100_000), help="Existing-record counts (repeatable)."

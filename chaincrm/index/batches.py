@@ -55,9 +55,9 @@ from sqlalchemy import Connection, Engine, delete, insert, select, update
 from chaincrm.batches.document import FORMAT, MAX_DOCUMENT_RECORDS, UINT64_MAX
 from chaincrm.batches.tree import FORMAT as TREE_FORMAT
 from chaincrm.batches.tree import LEAF_ENCODING, UINT256_MAX, WORD_BYTES, keccak256, make_tree
-from chaincrm.errors import BatchMismatch, ConfigError, StorageError
+from chaincrm.errors import BatchMismatch, StorageError
 from chaincrm.index import schema as db
-from chaincrm.index.database import database_errors, describe_database, writing
+from chaincrm.index.database import database_errors, lock_state, writing
 from chaincrm.models import InteractionKind, Outcome
 from chaincrm.storage.cids import digest_to_cid
 
@@ -358,7 +358,7 @@ class BatchChecker:
                 found = [future.result() for future in ahead]
                 ahead = self._start(pool, chunks[number + 1]) if number + 1 < len(chunks) else []
                 with database_errors(self.engine), writing(self.engine) as conn:
-                    self._lock_state(conn, expected_last)
+                    lock_state(conn, expected_last)
                     counted = self._counted_prefixes(conn)
                     for anchor, outcome in zip(chunk, found, strict=True):
                         _apply(conn, anchor, outcome, tally, grants, counted)
@@ -407,17 +407,6 @@ class BatchChecker:
         )  # fmt: skip
         with database_errors(self.engine), self.engine.connect() as conn:
             return [Anchor(*row) for row in conn.execute(query).all()]
-
-    def _lock_state(self, conn: Connection, expected_last: int) -> None:
-        query = select(db.sync_state.c.last_block).where(db.sync_state.c.id == 1)
-        if conn.dialect.name != "sqlite":
-            query = query.with_for_update()
-        last = conn.execute(query).scalar_one_or_none()
-        if last != expected_last:
-            raise ConfigError(
-                f"the index at {describe_database(self.engine)} moved to block {last} while this indexer expected "
-                f"{expected_last}: is another indexer writing to it?"
-            )
 
 
 def _chunks(anchors: Sequence[Anchor]) -> Iterator[list[Anchor]]:

@@ -106,6 +106,20 @@ def writing(engine: Engine) -> Iterator[Connection]:
             yield conn
 
 
+def lock_state(conn: Connection, expected_last: int) -> None:
+    """Lock the bookkeeping row (PostgreSQL: FOR UPDATE; SQLite's write lock is already held) and make
+    sure no other indexer moved it since this one read it at `expected_last`."""
+    query = select(db.sync_state.c.last_block).where(db.sync_state.c.id == 1)
+    if conn.dialect.name != "sqlite":
+        query = query.with_for_update()
+    last = conn.execute(query).scalar_one_or_none()
+    if last != expected_last:
+        raise ConfigError(
+            f"the index at {describe_database(conn.engine)} moved to block {last} while this indexer expected "
+            f"{expected_last}: is another indexer writing to it?"
+        )
+
+
 def describe_database(engine: Engine) -> str:
     """Where the index is, for messages: the SQLite path or the URL without its password."""
     if engine.url.get_backend_name() == "sqlite":

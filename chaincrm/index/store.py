@@ -20,6 +20,7 @@ from chaincrm.index.database import (
     IndexState,
     database_errors,
     describe_database,
+    lock_state,
     read_state,
     sqlite_file,
     writing,
@@ -83,7 +84,7 @@ class IndexStore:
         """A range's rows, the state rows they change, the headers kept for the reorg check, and
         the block reached: all or nothing."""
         with database_errors(self.engine), writing(self.engine) as conn:
-            self._lock_state(conn, expected_last)
+            lock_state(conn, expected_last)
             for table in db.EVENT_TABLES:
                 rows = batch.rows.get(table.name)
                 if rows:
@@ -107,7 +108,7 @@ class IndexStore:
     def roll_back(self, fork: int, expected_last: int) -> None:
         """Delete the rows of every block from `fork` on and rebuild the entities they touched."""
         with database_errors(self.engine), writing(self.engine) as conn:
-            self._lock_state(conn, expected_last)
+            lock_state(conn, expected_last)
             touched = touched_from(conn, fork)
             for table in db.EVENT_TABLES:
                 conn.execute(delete(table).where(table.c.block_number >= fork))
@@ -123,18 +124,6 @@ class IndexStore:
             conn.execute(update(db.blocks).where(db.blocks.c.number <= last_final).values(final=True))
             conn.execute(delete(db.blocks).where(db.blocks.c.number < last_final))
             self._move(conn, last_final_block=last_final, confirmations=self.confirmations)
-
-    def _lock_state(self, conn: Connection, expected_last: int) -> None:
-        """Lock the bookkeeping row and make sure no other indexer moved it since we read it."""
-        query = select(db.sync_state.c.last_block).where(db.sync_state.c.id == 1)
-        if conn.dialect.name != "sqlite":
-            query = query.with_for_update()
-        last = conn.execute(query).scalar_one_or_none()
-        if last != expected_last:
-            raise ConfigError(
-                f"the index at {self.where} moved to block {last} while this indexer expected {expected_last}: "
-                "is another indexer writing to it?"
-            )
 
     @staticmethod
     def _move(conn: Connection, **values: int) -> None:

@@ -37,7 +37,7 @@ from chaincrm.privacy.customers import public_key64
 from chaincrm.services.anvil import AnvilOptions, anvil, dev_private_keys, free_port
 from chaincrm.storage import KuboStore, cid_to_digest
 from chaincrm.storage.node import start_node, stop_node
-from chaincrm_tools.bench.contracts import register_many
+from chaincrm_tools.bench.index import _register  # the index benchmark's: many customers to a block
 
 DEFAULT_BATCHES = 1_000
 DEFAULT_BATCH_RECORDS = 1_000
@@ -141,16 +141,6 @@ def run_batched_index_bench(
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     return results
-
-
-def _register(crm: Crm, agent: Any, count: int) -> list[int]:
-    """Register `count` customers, many to a block (automine off while registering)."""
-    provider = crm.chain.w3.provider
-    provider.make_request("evm_setAutomine", [False])  # type: ignore[arg-type]
-    try:
-        return register_many(crm, agent, count, after_batch=lambda: _mine(crm))
-    finally:
-        provider.make_request("evm_setAutomine", [True])  # type: ignore[arg-type]
 
 
 def _anchor_batches(

@@ -11,18 +11,17 @@ import sys
 from typing import Any
 
 import pytest
-from eth_account.signers.local import LocalAccount
 
 from chaincrm.batches.chain_records import NO_STORE, chain_batches, chain_interactions
-from chaincrm.batches.document import BatchDocument, build_document, parse_document
-from chaincrm.batches.tree import LeafValue
+from chaincrm.batches.document import build_document, parse_document
 from chaincrm.contracts.client import Crm
 from chaincrm.errors import BatchMismatch, StorageError
 from chaincrm.index.batches import Anchor, check_document
 from chaincrm.index.indexer import Indexer
 from chaincrm.index.queries import interactions_in_order
-from chaincrm.models import Interaction, InteractionKind, Outcome, Purpose
+from chaincrm.models import Interaction, Purpose
 from chaincrm.storage import KuboStore, cid_to_digest
+from tests.batches.batch_documents import anchor, document, store_and_anchor, value
 from tests.indexer.conftest import MakeIndexer, entry, grant, make_indexer, register, revoke  # noqa: F401 - fixture
 from tests.sdk.conftest import Staff
 from tests.sdk.ipfs_fixtures import document_store  # noqa: F401 - fixture
@@ -31,31 +30,6 @@ pytestmark = [
     pytest.mark.usefixtures("snapshot"),
     pytest.mark.filterwarnings("ignore:The 'strict' parameter is no longer needed:FutureWarning"),
 ]
-
-
-def value(customer_id: int, *, record_id: bytes | None = None, kind: int = int(InteractionKind.CALL)) -> LeafValue:
-    return LeafValue(record_id or os.urandom(32), customer_id, kind, int(Outcome.POSITIVE), os.urandom(32))
-
-
-def document(crm: Crm, author: LocalAccount, values: list[LeafValue]) -> BatchDocument:
-    return build_document(
-        chain_id=crm.deployment.chain_id,
-        registry=crm.deployment.registry,
-        author=author.address,
-        created_at=1_700_000_000,
-        values=values,
-        logged_at=[1_700_000_000 + i for i in range(len(values))],
-    )
-
-
-def anchor(crm: Crm, author: LocalAccount, root: bytes, digest: bytes, count: int) -> int:
-    """Anchor straight through the registry; the anchor's block."""
-    receipt = crm.chain.transact(crm.registry.contract.functions.anchorInteractions(root, digest, count), author)
-    return int(receipt["blockNumber"])
-
-
-def store_and_anchor(crm: Crm, store: KuboStore, author: LocalAccount, batch: BatchDocument) -> int:
-    return anchor(crm, author, batch.root, cid_to_digest(store.put(batch.to_bytes())), batch.count)
 
 
 def indexed(indexer: Indexer, customer_id: int | None = None) -> list[Interaction]:
@@ -129,7 +103,7 @@ def test_an_unavailable_document_is_listed_and_stops_a_complete_read_in_one_line
     digest = cid_to_digest(cid)
     document_store.unpin(cid)
     document_store.gc()
-    block = anchor(crm, staff.agent, batch.root, digest, batch.count)
+    block = anchor(crm, staff.agent, batch.root, digest, batch.count)["block"]
 
     found = chain_batches(crm, document_store)
     (missing,) = found.unavailable

@@ -7,10 +7,11 @@ import os
 
 import pytest
 
-from chaincrm.batches import Batcher, InteractionQueue, LeafValue, MerkleTree, RecordEntry, build_document
+from chaincrm.batches import Batcher, InteractionQueue, LeafValue, MerkleTree, RecordEntry
 from chaincrm.batches.verify import check_proof, prove_record
 from chaincrm.contracts.client import Crm
 from chaincrm.storage import KuboStore, cid_to_digest
+from tests.batches.batch_documents import document
 from tests.sdk.conftest import Staff
 
 pytestmark = pytest.mark.usefixtures("snapshot")
@@ -75,14 +76,7 @@ def test_a_batch_on_ipfs_that_does_not_match_its_root_is_a_no(
     crm: Crm, document_store: KuboStore, staff: Staff
 ) -> None:
     values = [LeafValue(os.urandom(32), 1, 1, 0, os.urandom(32)) for _ in range(3)]
-    stored = build_document(
-        chain_id=crm.chain.chain_id,
-        registry=crm.registry.address,
-        author=staff.agent.address,
-        created_at=1_700_000_000,
-        values=values,
-        logged_at=[1_700_000_000] * 3,
-    )
+    stored = document(crm, staff.agent, values, seconds_apart=0)
     cid = document_store.put(stored.to_bytes())
     claimed = os.urandom(32)  # anchored with a root that is not the document's
     crm.registry.anchor_interactions(claimed, cid_to_digest(cid), 3, staff.agent)

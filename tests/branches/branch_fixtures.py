@@ -28,9 +28,9 @@ from chaincrm.contracts.deployment import deploy, save_record
 from chaincrm.models import Purpose, Role
 from chaincrm.privacy import readers_hash
 from chaincrm.privacy.customers import public_key64
-from chaincrm.services.anvil import AnvilNode, AnvilOptions, dev_private_keys, free_port, start_anvil, stop_process
+from chaincrm.services.anvil import AnvilNode, dev_private_keys
 from tests.cli.conftest import PASSWORD, SCRYPT_N_FOR_TESTS, Cli, cli_for, environment_for
-from tests.support import forget_reverted_transactions
+from tests.support import rewound, running_anvil
 
 
 @dataclass(frozen=True)
@@ -48,12 +48,8 @@ class People:
 
 @pytest.fixture(scope="session")
 def branch_anvil(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
-    log = tmp_path_factory.mktemp("branch-anvil") / "anvil.log"
-    node, process = start_anvil(AnvilOptions(port=free_port(), log_file=log))
-    try:
+    with running_anvil(tmp_path_factory.mktemp("branch-anvil")) as node:
         yield node
-    finally:
-        stop_process(process.pid)
 
 
 @pytest.fixture(scope="session")
@@ -81,13 +77,8 @@ def crm(branch_chain: Chain, people: People) -> Crm:
 @pytest.fixture
 def snapshot(branch_chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Undo a test's transactions (Anvil's evm_snapshot / evm_revert)."""
-    snapshot_id = branch_chain.request("evm_snapshot", [])
-    try:
+    with rewound(branch_chain, tmp_path_factory.getbasetemp()):
         yield
-    finally:
-        branch_chain.request("evm_revert", [snapshot_id])
-        branch_chain.nonces.reset_all()
-        forget_reverted_transactions(branch_chain, tmp_path_factory.getbasetemp())
 
 
 def register_customer(crm: Crm, agent: LocalAccount) -> int:

@@ -153,9 +153,7 @@ ALL = list(_commands(root))
 # A group that runs itself as well (`chaincrm deploy`, with `chaincrm deploy networks` under it) is a
 # command in its own right.
 LEAVES = {
-    path: command
-    for path, command in ALL
-    if not isinstance(command, click.Group) or command.invoke_without_command
+    path: command for path, command in ALL if not isinstance(command, click.Group) or command.invoke_without_command
 }
 
 

@@ -59,6 +59,14 @@ def _wait_for_mined(home: Path, count: int, process: subprocess.Popen[str]) -> N
         time.sleep(0.05)
 
 
+def _kill_deploy_after(home: Path, chain: LocalChain, deployer: LocalAccount, *, mined: int) -> None:
+    """Start `chaincrm deploy` and kill it (kill -9) once `mined` of its steps are mined."""
+    process = _start_deploy(home, chain, deployer)
+    _wait_for_mined(home, mined, process)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+
 def _planned(deployer: LocalAccount) -> list[str]:
     return [create_address(deployer.address, nonce) for nonce in range(5)]
 
@@ -71,10 +79,7 @@ def slow_chain(local_chain: ChainFactory) -> LocalChain:
 def test_a_deploy_killed_midway_resumes_from_the_first_unfinished_step(
     slow_chain: LocalChain, cli_on: Callable[[LocalChain | None], Cli], home: Path, deployer: LocalAccount
 ) -> None:
-    process = _start_deploy(home, slow_chain, deployer)
-    _wait_for_mined(home, 2, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    _kill_deploy_after(home, slow_chain, deployer, mined=2)
     assert journal_path(home, CHAIN_ID).is_file()
 
     ran = cli_on(slow_chain)("deploy", "--network", "sepolia", "--rpc-url", slow_chain.url, "--yes", "--json")
@@ -121,10 +126,7 @@ def test_a_deploy_whose_node_dies_says_what_was_deployed_and_resumes_after_a_res
 def test_a_resume_with_other_settings_is_one_line_and_sends_nothing(
     slow_chain: LocalChain, cli_on: Callable[[LocalChain | None], Cli], home: Path, deployer: LocalAccount
 ) -> None:
-    process = _start_deploy(home, slow_chain, deployer)
-    _wait_for_mined(home, 1, process)
-    process.send_signal(signal.SIGKILL)
-    process.wait()
+    _kill_deploy_after(home, slow_chain, deployer, mined=1)
     time.sleep(1.5)  # a step sent just before the kill is mined
     nonce = slow_chain.nonce(deployer.address)
 

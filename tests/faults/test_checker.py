@@ -7,30 +7,15 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
-from chaincrm.batches.document import build_document
 from chaincrm.batches.tree import LeafValue
 from chaincrm.contracts.client import Crm
 from chaincrm.contracts.registry import InteractionEntry
-from chaincrm.models import InteractionKind, Outcome, Purpose
-from chaincrm.privacy import CustomerProfile
-from chaincrm.privacy.customers import CustomerData
+from chaincrm.models import InteractionKind, Outcome
 from chaincrm.storage import KuboStore, cid_to_digest
-from chaincrm.storage.node import NodeHandle
 from chaincrm_tools.faults.checker import check_run
 from chaincrm_tools.faults.intents import BATCH, SINGLE, Intent
+from tests.batches.batch_documents import document
 from tests.sdk.conftest import Staff
-
-
-@pytest.fixture(scope="module")
-def customer_id(crm: Crm, staff: Staff, own_node: NodeHandle) -> int:
-    """A customer whose sealed profile is pinned on this module's node, as the chain says."""
-    with KuboStore(own_node.api_addr) as store:
-        ref = CustomerData(crm, store).add(
-            CustomerProfile(name="Ada Okafor"), wallet=None, purpose=Purpose.SALES, agent=staff.agent
-        )
-    return ref.customer_id
 
 
 def stored_intent(store: KuboStore, customer_id: int, mode: str) -> Intent:
@@ -55,16 +40,9 @@ def log_single_again(crm: Crm, staff: Staff, intent: Intent) -> None:
 
 def anchor_batch(crm: Crm, staff: Staff, store: KuboStore, intents: list[Intent], *, tamper: bool = False) -> None:
     values = [LeafValue(i.record_id, i.customer_id, i.kind, i.outcome, i.content_hash) for i in intents]
-    document = build_document(
-        chain_id=crm.chain.chain_id,
-        registry=crm.registry.address,
-        author=staff.agent.address,
-        created_at=1_700_000_000,
-        values=values,
-        logged_at=[1_700_000_000] * len(values),
-    )
-    root = os.urandom(32) if tamper else document.root
-    crm.registry.anchor_interactions(root, cid_to_digest(store.put(document.to_bytes())), len(values), staff.agent)
+    batch = document(crm, staff.agent, values, seconds_apart=0)
+    root = os.urandom(32) if tamper else batch.root
+    crm.registry.anchor_interactions(root, cid_to_digest(store.put(batch.to_bytes())), len(values), staff.agent)
 
 
 def test_a_clean_run_passes(

@@ -10,17 +10,19 @@ import sys
 from pathlib import Path
 
 import pytest
+from eth_account.signers.local import LocalAccount
 
+from chaincrm.batches.tree import LeafValue
 from chaincrm.contracts.client import Crm
 from chaincrm.contracts.deployment import save_record
 from chaincrm.errors import ConfigError, StorageError
-from chaincrm.models import InteractionKind, Outcome, Purpose
-from chaincrm.privacy import CustomerProfile, InteractionContent
-from chaincrm.privacy.customers import CustomerData
+from chaincrm.models import InteractionKind, Outcome
+from chaincrm.privacy import InteractionContent
 from chaincrm.privacy.notes import CustomerNotes
 from chaincrm.storage import Cid, KuboStore, cid_to_digest, digest_to_cid
 from chaincrm.storage.node import NodeHandle
 from chaincrm.storage.orphans import sweep_orphans
+from tests.batches.batch_documents import anchor, document
 from tests.sdk.conftest import Staff
 
 GRACE_SECONDS = 3600.0
@@ -40,30 +42,23 @@ def orphan(store: KuboStore) -> Cid:
     return store.put(b"an encrypted note nobody logged " + os.urandom(32))
 
 
-def batch_document(records: list[Cid]) -> bytes:
-    """A Merkle batch document in the design's format (the tree's shape is not what the sweep reads)."""
-    values = [
-        {"value": ["0x" + os.urandom(32).hex(), "1", "1", "2", "0x" + cid_to_digest(cid).hex()], "treeIndex": i}
-        for i, cid in enumerate(records)
+def batched_notes(
+    crm: Crm, staff: Staff, store: KuboStore, customer_id: int, author: LocalAccount
+) -> tuple[Cid, list[Cid]]:
+    """Three sealed notes of `customer_id`, batched by `author` in a real batch anchored by its root:
+    (the batch document, the notes)."""
+    notes = CustomerNotes(crm, store)
+    cids = [
+        store.put(notes.seal_interaction(customer_id, InteractionContent(f"visit {i}"), staff.agent)) for i in range(3)
     ]
-    tree = {"format": "standard-v1", "leafEncoding": ["bytes32", "uint256", "uint8", "uint8", "bytes32"]}
-    return json.dumps(
-        {"format": "chaincrm-interaction-batch/1", "tree": tree | {"tree": [], "values": values}}
-    ).encode()
-
-
-def anchor(crm: Crm, staff: Staff, document_cid: Cid, count: int) -> None:
-    fn = crm.registry.contract.functions.anchorInteractions(os.urandom(32), cid_to_digest(document_cid), count)
-    crm.chain.transact(fn, staff.agent)
-
-
-@pytest.fixture(scope="module")
-def customer_id(crm: Crm, staff: Staff, own_node: NodeHandle) -> int:
-    with KuboStore(own_node.api_addr) as store:
-        ref = CustomerData(crm, store).add(
-            CustomerProfile(name="Ada Okafor"), wallet=None, purpose=Purpose.SALES, agent=staff.agent
-        )
-    return ref.customer_id
+    values = [
+        LeafValue(os.urandom(32), customer_id, int(InteractionKind.VISIT), int(Outcome.POSITIVE), cid_to_digest(cid))
+        for cid in cids
+    ]
+    batch = document(crm, author, values)
+    batch_cid = store.put(batch.to_bytes())
+    anchor(crm, author, batch.root, cid_to_digest(batch_cid), batch.count)
+    return batch_cid, cids
 
 
 def test_an_orphan_is_kept_during_its_grace_period_and_unpinned_after_it(
@@ -102,11 +97,7 @@ def test_documents_the_chain_points_to_are_never_unpinned(
     single = notes.log_interaction(
         customer_id, InteractionKind.CALL, Outcome.POSITIVE, InteractionContent("called back"), staff.agent
     ).cid
-    batched = [
-        store.put(notes.seal_interaction(customer_id, InteractionContent(f"visit {i}"), staff.agent)) for i in range(3)
-    ]
-    batch = store.put(batch_document(batched))
-    anchor(crm, staff, batch, len(batched))
+    batch, batched = batched_notes(crm, staff, store, customer_id, staff.agent)
     profile = digest_to_cid(crm.registry.profile(customer_id, 1).cid_digest)
     lost = orphan(store)
 
@@ -116,6 +107,19 @@ def test_documents_the_chain_points_to_are_never_unpinned(
     assert {profile, single, batch, *batched} <= pins
     assert lost in result.unpinned and lost not in pins
     assert not {profile, single, batch, *batched} & set(result.orphans)
+
+
+def test_the_notes_of_records_no_reader_counts_are_orphans(
+    crm: Crm, staff: Staff, store: KuboStore, customer_id: int, tmp_path: Path
+) -> None:
+    # An agent without a grant on the customer anchors records about them: the contract cannot
+    # tell, every reader refuses the records, so nothing on-chain points at their notes.
+    batch, refused = batched_notes(crm, staff, store, customer_id, staff.agent2)
+
+    result = sweep_orphans(crm, store, tmp_path / "marks.json", grace_seconds=0)
+
+    assert set(refused) <= set(result.unpinned)
+    assert batch in store.pins()  # the anchored document itself stays
 
 
 def test_a_dry_run_unpins_nothing_and_starts_no_grace_clock(crm: Crm, store: KuboStore, tmp_path: Path) -> None:
@@ -131,10 +135,10 @@ def test_a_dry_run_unpins_nothing_and_starts_no_grace_clock(crm: Crm, store: Kub
 def test_an_anchored_batch_the_node_cannot_give_back_stops_the_sweep_before_anything_is_unpinned(
     crm: Crm, staff: Staff, store: KuboStore, tmp_path: Path, snapshot: None
 ) -> None:
-    missing = store.put(batch_document([]))
+    missing = store.put(b"a batch document this node will not have " + os.urandom(16))
     store.unpin(missing)
     store.gc()
-    anchor(crm, staff, missing, 1)
+    anchor(crm, staff.agent, os.urandom(32), cid_to_digest(missing), 1)
     lost = orphan(store)
 
     with pytest.raises(StorageError, match=f"cannot read the anchored batch {missing}"):

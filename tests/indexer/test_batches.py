@@ -14,16 +14,16 @@ import pytest
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import select
 
-from chaincrm.batches.document import BatchDocument, build_document
-from chaincrm.batches.tree import LeafValue
+from chaincrm.batches.document import BatchDocument
 from chaincrm.contracts.client import Crm
 from chaincrm.index import batches as batches_module
 from chaincrm.index import schema as db
 from chaincrm.index.batches import batch_anchors, record_state
 from chaincrm.index.indexer import Indexer
-from chaincrm.models import InteractionKind, Outcome, Purpose
+from chaincrm.models import Purpose
 from chaincrm.storage import KuboStore, cid_to_digest
 from chaincrm.storage.node import NodeHandle
+from tests.batches.batch_documents import anchor, document, store_and_anchor, value
 from tests.indexer.conftest import MakeIndexer, crm_on_own_anvil, dump, entry, grant, register, reorg, revoke
 from tests.indexer.test_postgres import postgres_url  # noqa: F401 - fixture
 from tests.sdk.conftest import Staff
@@ -33,35 +33,6 @@ pytestmark = [
     pytest.mark.usefixtures("snapshot"),
     pytest.mark.filterwarnings("ignore:The 'strict' parameter is no longer needed:FutureWarning"),
 ]
-
-
-def value(customer_id: int, *, record_id: bytes | None = None, kind: int = int(InteractionKind.CALL)) -> LeafValue:
-    return LeafValue(record_id or os.urandom(32), customer_id, kind, int(Outcome.POSITIVE), os.urandom(32))
-
-
-def document(crm: Crm, author: LocalAccount, values: list[LeafValue]) -> BatchDocument:
-    return build_document(
-        chain_id=crm.deployment.chain_id,
-        registry=crm.deployment.registry,
-        author=author.address,
-        created_at=1_700_000_000,
-        values=values,
-        logged_at=[1_700_000_000 + i for i in range(len(values))],
-    )
-
-
-def anchor(crm: Crm, author: LocalAccount, root: bytes, digest: bytes, count: int) -> dict[str, Any]:
-    """Anchor straight through the registry; the anchor's block, log index and block time."""
-    fn = crm.registry.contract.functions.anchorInteractions(root, digest, count)
-    receipt = crm.chain.transact(fn, author)
-    block = crm.chain.w3.eth.get_block(receipt["blockNumber"])
-    (log,) = receipt["logs"]
-    return {"block": receipt["blockNumber"], "log": log["logIndex"], "at": int(block["timestamp"])}
-
-
-def store_and_anchor(crm: Crm, store: KuboStore, author: LocalAccount, batch: BatchDocument) -> dict[str, Any]:
-    digest = cid_to_digest(store.put(batch.to_bytes()))
-    return anchor(crm, author, batch.root, digest, batch.count)
 
 
 def rows(indexer: Indexer, table: Any) -> list[dict[str, Any]]:
@@ -82,12 +53,28 @@ def dead_store() -> KuboStore:
     return KuboStore(f"/ip4/127.0.0.1/tcp/{free_port()}/http", timeout_seconds=2)
 
 
-def remove(store: KuboStore, batch: BatchDocument) -> None:
-    """Take a stored document off the node (as if it was never replicated here)."""
+def anchor_missing(crm: Crm, store: KuboStore, author: LocalAccount, batch: BatchDocument) -> dict[str, Any]:
+    """Anchor `batch` with its document's CID, the document being off the node (as if it was never
+    replicated here); as `anchor`."""
     cid = store.put(batch.to_bytes())
     store.unpin(cid)
     store.gc()
     assert not store.has(cid)
+    return anchor(crm, author, batch.root, cid_to_digest(cid), batch.count)
+
+
+def synced(make_indexer: MakeIndexer, crm: Crm, store: KuboStore) -> Indexer:
+    """An index of `crm`'s chain reading documents from `store`, after one pass."""
+    indexer = make_indexer(crm.chain, crm, documents=store)
+    indexer.sync_once()
+    return indexer
+
+
+def assert_equals_a_rebuild(indexer: Indexer, make_indexer: MakeIndexer, crm: Crm, **options: Any) -> None:
+    """`indexer`'s database is what a fresh index of `crm`'s chain (built with `options`) holds."""
+    fresh = make_indexer(crm.chain, crm, "fresh", **options)
+    fresh.sync_once()
+    assert dump(indexer.engine) == dump(fresh.engine)
 
 
 # ---------------------------------------------------------------------- a valid batch
@@ -142,8 +129,7 @@ def test_a_document_that_does_not_match_its_anchor_is_a_mismatch_and_keeps_no_re
     anchor(crm, staff.agent, batch.root, digest, 2**32 - 1)  # the right root, a count the contract accepts
     anchor(crm, staff.agent2, batch.root, digest, 2)  # anchored by someone who is not its author
 
-    indexer = make_indexer(crm.chain, crm, documents=document_store)
-    indexer.sync_once()
+    indexer = synced(make_indexer, crm, document_store)
 
     found = batch_rows(indexer)
     assert [row["status"] for row in found] == ["mismatch"] * 3
@@ -189,8 +175,7 @@ def test_a_garbage_or_huge_document_is_a_mismatch_and_the_indexer_carries_on(
     anchor(crm, staff.agent, os.urandom(32), cid_to_digest(document_store.put(content)), 2**32 - 1)
     store_and_anchor(crm, document_store, staff.agent, good)
 
-    indexer = make_indexer(crm.chain, crm, documents=document_store)
-    indexer.sync_once()
+    indexer = synced(make_indexer, crm, document_store)
 
     bad, fine = batch_rows(indexer)
     assert bad["status"] == "mismatch" and bad["reason"] and "\n" not in bad["reason"]
@@ -223,8 +208,7 @@ def test_any_root_and_document_digest_the_contract_accepts_is_recorded(
     anchor(crm, staff.agent, b"\xff" * 32, b"\xff" * 32, 2**32 - 1)
     anchor(crm, staff.agent, b"\x00" * 31 + b"\x01", b"\x00" * 31 + b"\x01", 1)
 
-    indexer = make_indexer(crm.chain, crm, documents=document_store)
-    indexer.sync_once()
+    indexer = synced(make_indexer, crm, document_store)
 
     first, second = batch_rows(indexer)
     assert (first["root"], first["cid_digest"]) == ("0x" + "ff" * 32, "0x" + "ff" * 32)
@@ -257,9 +241,7 @@ def test_a_batch_is_unavailable_while_ipfs_is_down_and_indexed_on_a_later_pass(
     (row,) = batch_rows(again)
     assert (row["status"], row["reason"], row["records"]) == ("ok", None, 4)
     assert report.batch_records == 4 and len(again.timeline(customer)) == 4
-    fresh = make_indexer(crm.chain, crm, "fresh", documents=document_store)
-    fresh.sync_once()
-    assert dump(again.engine) == dump(fresh.engine)
+    assert_equals_a_rebuild(again, make_indexer, crm, documents=document_store)
 
 
 def test_a_document_missing_from_the_node_is_tried_again_until_it_is_there(
@@ -270,12 +252,9 @@ def test_a_document_missing_from_the_node_is_tried_again_until_it_is_there(
 ) -> None:
     customer = register(crm, staff)
     batch = document(crm, staff.agent, [value(customer) for _ in range(2)])
-    digest = cid_to_digest(document_store.put(batch.to_bytes()))
-    remove(document_store, batch)
-    anchor(crm, staff.agent, batch.root, digest, batch.count)
+    anchor_missing(crm, document_store, staff.agent, batch)
 
-    indexer = make_indexer(crm.chain, crm, documents=document_store)
-    indexer.sync_once()
+    indexer = synced(make_indexer, crm, document_store)
     indexer.sync_once()
     (row,) = batch_rows(indexer)
     assert row["status"] == "unavailable" and "not stored" in row["reason"]
@@ -300,8 +279,7 @@ def test_a_record_in_two_anchored_batches_counts_once_from_the_first(
     first = store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, [value(customer), shared]))
     store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, [shared, value(customer)]))
 
-    indexer = make_indexer(crm.chain, crm, documents=document_store)
-    indexer.sync_once()
+    indexer = synced(make_indexer, crm, document_store)
 
     a, b = batch_rows(indexer)
     assert (a["records"], a["duplicates"], b["records"], b["duplicates"]) == (2, 0, 1, 1)
@@ -321,14 +299,11 @@ def test_an_earlier_batch_found_late_takes_over_its_records_and_the_index_equals
     customer = register(crm, staff)
     shared = value(customer)
     early = document(crm, staff.agent, [shared, value(customer)])
-    digest = cid_to_digest(document_store.put(early.to_bytes()))
-    remove(document_store, early)
-    first = anchor(crm, staff.agent, early.root, digest, early.count)
+    first = anchor_missing(crm, document_store, staff.agent, early)
     store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, [value(customer), shared]))
     store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, [shared]))
 
-    indexer = make_indexer(crm.chain, crm, documents=document_store)
-    indexer.sync_once()
+    indexer = synced(make_indexer, crm, document_store)
     statuses = [(row["status"], row["records"], row["duplicates"]) for row in batch_rows(indexer)]
     assert statuses == [("unavailable", 0, 0), ("ok", 2, 0), ("ok", 0, 1)]
 
@@ -339,9 +314,7 @@ def test_an_earlier_batch_found_late_takes_over_its_records_and_the_index_equals
     duplicates = rows(indexer, db.refused_batch_records)
     assert {(row["counted_in_block"], row["counted_in_log"]) for row in duplicates} == {(first["block"], first["log"])}
     assert len(indexer.timeline(customer)) == 3
-    fresh = make_indexer(crm.chain, crm, "fresh", documents=document_store)
-    fresh.sync_once()
-    assert dump(indexer.engine) == dump(fresh.engine)
+    assert_equals_a_rebuild(indexer, make_indexer, crm, documents=document_store)
 
 
 # ---------------------------------------------------------------------- grants
@@ -370,8 +343,7 @@ def test_records_whose_author_held_no_grant_at_the_anchor_are_refused(
     store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, values))
     grant(crm, later, staff.agent, Purpose.SALES, staff.manager)  # after the anchor: too late
 
-    indexer = make_indexer(crm.chain, crm, documents=document_store)
-    indexer.sync_once()
+    indexer = synced(make_indexer, crm, document_store)
 
     (row,) = batch_rows(indexer)
     assert (row["status"], row["records"], row["refused"]) == ("refused-records", 1, 5)
@@ -405,17 +377,14 @@ def test_an_index_synced_pass_by_pass_equals_a_fresh_rebuild(
     customer = register(crm, staff)
     other = register(crm, staff, agent=staff.agent2)
     shared = value(customer)
-    indexer = make_indexer(crm.chain, crm, documents=document_store)
-    indexer.sync_once()
+    indexer = synced(make_indexer, crm, document_store)
     for values in ([value(customer), shared], [shared, value(other)], [value(customer, kind=9)]):
         store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, values))
         indexer.sync_once()
     crm.registry.log_interaction(entry(customer), staff.agent)  # logged on its own, between anchors
     indexer.sync_once()
 
-    fresh = make_indexer(crm.chain, crm, "fresh", documents=document_store)
-    fresh.sync_once()
-    assert dump(indexer.engine) == dump(fresh.engine)
+    assert_equals_a_rebuild(indexer, make_indexer, crm, documents=document_store)
     assert len(indexer.timeline(customer)) == 3
 
 
@@ -513,9 +482,7 @@ def test_a_reorg_that_drops_an_anchor_rolls_back_its_batch_and_records(
         (row,) = batch_rows(indexer)
         assert (row["block_number"], row["records"]) == (kept["block"], 1)
         assert len(indexer.timeline(customer)) == 1
-        fresh = make_indexer(own.chain, own, "fresh", confirmations=3, documents=document_store)
-        fresh.sync_once()
-        assert dump(indexer.engine) == dump(fresh.engine)
+        assert_equals_a_rebuild(indexer, make_indexer, own, confirmations=3, documents=document_store)
 
 
 def test_a_postgresql_index_holds_the_same_batches_as_a_sqlite_one(
@@ -525,9 +492,7 @@ def test_a_postgresql_index_holds_the_same_batches_as_a_sqlite_one(
     stranger = register(crm, staff, agent=staff.agent2)
     shared = value(customer)
     late = document(crm, staff.agent, [shared, value(2**256 - 1)])
-    digest = cid_to_digest(document_store.put(late.to_bytes()))
-    remove(document_store, late)
-    anchor(crm, staff.agent, late.root, digest, late.count)
+    anchor_missing(crm, document_store, staff.agent, late)
     values = [shared, value(customer), value(stranger), value(customer, kind=0)]
     store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, values))
 
@@ -535,8 +500,7 @@ def test_a_postgresql_index_holds_the_same_batches_as_a_sqlite_one(
         postgres.sync_once()
         document_store.put(late.to_bytes())  # the earlier batch turns up: it takes its record over
         postgres.sync_once()
-        sqlite = make_indexer(crm.chain, crm, documents=document_store)
-        sqlite.sync_once()
+        sqlite = synced(make_indexer, crm, document_store)
         assert [row["status"] for row in batch_rows(postgres)] == ["refused-records", "refused-records"]
         assert dump(postgres.engine) == dump(sqlite.engine)
         assert postgres.timeline(customer) == sqlite.timeline(customer)

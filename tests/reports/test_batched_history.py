@@ -6,28 +6,24 @@ cannot give stops the chain side in one line instead of counting fewer."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from eth_account.signers.local import LocalAccount
 
-from chaincrm.batches.document import BatchDocument, build_document
-from chaincrm.batches.tree import LeafValue
 from chaincrm.config import Settings
 from chaincrm.contracts.client import Crm
 from chaincrm.contracts.deployment import save_record
 from chaincrm.errors import StorageError
 from chaincrm.index.indexer import Indexer, open_database
-from chaincrm.models import InteractionKind, Outcome
 from chaincrm.reports.figures import compute
 from chaincrm.reports.history import history_from_chain, history_from_index
 from chaincrm.reports.reconcile import reconcile_with_chain
 from chaincrm.reports.records import History
 from chaincrm.services.anvil import AnvilNode
-from chaincrm.storage import KuboStore, cid_to_digest
+from chaincrm.storage import KuboStore
 from chaincrm.storage.node import NodeHandle
+from tests.batches.batch_documents import document, store_and_anchor, value
 from tests.cli.conftest import cli_for, environment_for
 from tests.indexer.conftest import entry, register
 from tests.sdk.conftest import Staff, crm, snapshot  # noqa: F401 - fixtures
@@ -50,26 +46,6 @@ class Batched:
     batched: int  # records the batches count
 
 
-def value(customer_id: int) -> LeafValue:
-    return LeafValue(os.urandom(32), customer_id, int(InteractionKind.CALL), int(Outcome.POSITIVE), os.urandom(32))
-
-
-def document(crm: Crm, author: LocalAccount, values: list[LeafValue]) -> BatchDocument:
-    return build_document(
-        chain_id=crm.deployment.chain_id,
-        registry=crm.deployment.registry,
-        author=author.address,
-        created_at=1_700_000_000,
-        values=values,
-        logged_at=[1_700_000_000] * len(values),
-    )
-
-
-def store_and_anchor(crm: Crm, store: KuboStore, author: LocalAccount, batch: BatchDocument) -> None:
-    digest = cid_to_digest(store.put(batch.to_bytes()))
-    crm.chain.transact(crm.registry.contract.functions.anchorInteractions(batch.root, digest, batch.count), author)
-
-
 @pytest.fixture
 def batched(
     crm: Crm, staff: Staff, anvil_node: AnvilNode, document_store: KuboStore, ipfs_node: NodeHandle, tmp_path: Path
@@ -77,10 +53,11 @@ def batched(
     one, two = register(crm, staff), register(crm, staff)
     stranger = register(crm, staff, agent=staff.agent2)  # the agent holds no grant: refused
     crm.registry.log_interaction(entry(one), staff.agent)
-    store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, [value(one) for _ in range(7)]))
+    sevens = [value(one) for _ in range(7)]
+    store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, sevens, seconds_apart=0))
     crm.registry.log_interactions([entry(one), entry(two)], staff.agent)
     mixed = [value(two), value(stranger), value(one)]
-    store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, mixed))
+    store_and_anchor(crm, document_store, staff.agent, document(crm, staff.agent, mixed, seconds_apart=0))
     home = tmp_path / "home"
     home.mkdir()
     save_record(crm.deployment, home / "deployment.json")

@@ -14,9 +14,9 @@ from chaincrm.contracts.client import Crm, connect
 from chaincrm.contracts.deployment import deploy
 from chaincrm.models import Role
 from chaincrm.privacy.customers import public_key64
-from chaincrm.services.anvil import AnvilNode, AnvilOptions, dev_private_keys, free_port, start_anvil, stop_process
+from chaincrm.services.anvil import AnvilNode, dev_private_keys
 from tests.sdk.ipfs_fixtures import document_store, ipfs_node, pytest_configure  # noqa: F401 - fixtures
-from tests.support import forget_reverted_transactions
+from tests.support import rewound, running_anvil
 
 
 @dataclass(frozen=True)
@@ -34,12 +34,8 @@ class Staff:
 
 @pytest.fixture(scope="session")
 def anvil_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AnvilNode]:
-    log = tmp_path_factory.mktemp("anvil") / "anvil.log"
-    node, process = start_anvil(AnvilOptions(port=free_port(), log_file=log))
-    try:
+    with running_anvil(tmp_path_factory.mktemp("anvil")) as node:
         yield node
-    finally:
-        stop_process(process.pid)
 
 
 @pytest.fixture(scope="session")
@@ -72,10 +68,5 @@ def crm(chain: Chain, staff: Staff) -> Crm:
 @pytest.fixture
 def snapshot(chain: Chain, tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
     """Undo a test's transactions (Anvil's evm_snapshot / evm_revert)."""
-    snapshot_id = chain.w3.provider.make_request("evm_snapshot", [])["result"]  # type: ignore[arg-type]
-    try:
+    with rewound(chain, tmp_path_factory.getbasetemp()):
         yield
-    finally:
-        chain.w3.provider.make_request("evm_revert", [snapshot_id])  # type: ignore[arg-type]
-        chain.nonces.reset_all()  # a revert rewinds every account's nonce
-        forget_reverted_transactions(chain, tmp_path_factory.getbasetemp())  # and the CLI homes' journals

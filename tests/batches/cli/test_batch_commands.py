@@ -10,9 +10,10 @@ from typing import Any
 
 import pytest
 
-from chaincrm.batches import LeafValue, MerkleTree, build_document
+from chaincrm.batches import LeafValue, MerkleTree
 from chaincrm.contracts.client import Crm
 from chaincrm.storage import KuboStore, cid_to_digest
+from tests.batches.batch_documents import document
 from tests.cli.conftest import Accounts, Cli, Run
 
 pytestmark = pytest.mark.usefixtures("snapshot")
@@ -116,11 +117,7 @@ def test_a_batch_on_ipfs_that_does_not_match_its_root_is_one_line_and_exit_1(
     cli: Cli, crm: Crm, store: KuboStore, accounts: Accounts
 ) -> None:
     values = [LeafValue(os.urandom(32), 1, 1, 0, os.urandom(32)) for _ in range(2)]
-    document = build_document(
-        chain_id=crm.chain.chain_id, registry=crm.registry.address, author=accounts.agent.address,
-        created_at=1_700_000_000, values=values, logged_at=[1_700_000_000] * 2,
-    )  # fmt: skip
-    cid = store.put(document.to_bytes())
+    cid = store.put(document(crm, accounts.agent, values, seconds_apart=0).to_bytes())
     claimed = os.urandom(32)
     crm.registry.anchor_interactions(claimed, cid_to_digest(cid), 2, accounts.agent)
 
