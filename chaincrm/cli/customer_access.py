@@ -98,12 +98,19 @@ def erase(app: App, customer_id: int, yes: bool, keystore: str | None, as_json: 
         "receipt_cid": erased.receipt_cid,
         "receipt_hash": hex32(erased.receipt_hash),
         "unpinned": list(erased.unpinned),
+        "unreadable_batches": list(erased.unreadable_batches),
         "tx_hash": erased.tx_hash,
     }
     line = (
         f"Customer {customer_id} erased: {len(erased.unpinned)} documents unpinned, "
         f"receipt {erased.receipt_cid} (keccak256 {fields['receipt_hash']}) recorded in {erased.tx_hash}"
     )
+    if erased.unreadable_batches:
+        line += (
+            f"; {len(erased.unreadable_batches)} anchored batch document(s) could not be read "
+            f"({erased.unreadable_batches[0]}...): notes they may name for this customer were not found here, "
+            "and their keys are gone with the profile"
+        )
     emit_line(fields, as_json, line)
 
 

@@ -18,7 +18,7 @@ from chaincrm.errors import ConfigError, PrivacyError, StorageError
 from chaincrm.models import CustomerStatus, Interaction
 from chaincrm.privacy.content import DEAL_DOCUMENT, INTERACTION, PAYMENT_RECEIPT
 from chaincrm.privacy.profiles import FINGERPRINT_BYTES, EncryptedDocument
-from chaincrm.privacy.receipts import erasure_receipt
+from chaincrm.privacy.receipts import UNREADABLE_BATCH, erasure_receipt
 from chaincrm.storage import Cid, DocumentStore, digest_to_cid
 
 if TYPE_CHECKING:
@@ -36,6 +36,7 @@ class Erasure:
     receipt_hash: bytes
     unpinned: tuple[Cid, ...]
     tx_hash: str
+    unreadable_batches: tuple[Cid, ...] = ()  # anchored batch documents nobody could give back
 
 
 def erase_customer(crm: Crm, store: DocumentStore, customer_id: int, actor: LocalAccount) -> Erasure:
@@ -43,26 +44,31 @@ def erase_customer(crm: Crm, store: DocumentStore, customer_id: int, actor: Loca
     key, interaction notes and attachments, deal documents, off-chain payment receipts), then
     record the receipt. Interaction notes count whether logged singly or anchored in a batch.
 
-    The contract is asked first (a dry run) so that an unauthorised caller destroys nothing; an
-    anchored batch document that cannot be read stops the erasure there too (StorageError), since
-    the customer's notes it names could not be found.
+    The contract is asked first (a dry run) so that an unauthorised caller destroys nothing. An
+    anchored batch document that cannot be read does not stop the erasure (any agent can anchor a
+    CID nobody holds, and an erasure must not wait on that): the notes it may name cannot be
+    found here, but their content keys go with the profile versions, so they can no longer be
+    read. The receipt lists such batches (kind ``unreadable-batch``) and the result names them.
     """
     customer = crm.registry.customer(customer_id)
     if customer.status is CustomerStatus.ERASED:
         raise ConfigError(f"customer {customer_id} is already erased")
     probe = crm.registry.contract.functions.eraseCustomer(customer_id, b"\x01" * 32)
     crm.chain.gas_limit(probe, actor)  # raises the named error for a caller who may not erase
-    documents = documents_of(crm, customer_id, store)  # StorageError before anything is destroyed
+    documents = documents_of(crm, customer_id, store)
     destroyed = _destroyed_keys(store, [cid for kind, cid in documents if kind == "profile"])
-    for _, cid in documents:
+    owned = [cid for kind, cid in documents if kind != UNREADABLE_BATCH]
+    for cid in owned:
         if store.has(cid):
             store.unpin(cid)
     store.gc()
     receipt = erasure_receipt(customer_id, destroyed, [(kind, str(cid)) for kind, cid in documents], datetime.now(UTC))
     receipt_cid = store.put(receipt.receipt)
     tx = crm.registry.erase_customer(customer_id, receipt.receipt_hash, actor)
-    unpinned = tuple(cid for _, cid in documents)
-    return Erasure(customer_id, receipt_cid, receipt.receipt_hash, unpinned, tx["transactionHash"].to_0x_hex())
+    unreadable = tuple(cid for kind, cid in documents if kind == UNREADABLE_BATCH)
+    return Erasure(
+        customer_id, receipt_cid, receipt.receipt_hash, tuple(owned), tx["transactionHash"].to_0x_hex(), unreadable
+    )
 
 
 def documents_of(crm: Crm, customer_id: int, store: DocumentStore | None = None) -> list[tuple[str, Cid]]:
@@ -74,17 +80,19 @@ def documents_of(crm: Crm, customer_id: int, store: DocumentStore | None = None)
     The records of anchored batches are read from their batch documents in `store` (the service
     behind it, with the indexer's limits) and counted by the index's rules
     (:mod:`chaincrm.batches.chain_records`); the batch documents themselves hold only ids and
-    hashes and are not the customer's. When a batch document cannot be read (or no store is
-    given and the chain anchors batches) this is one StorageError line: the customer's documents
-    cannot all be found."""
+    hashes and are not the customer's. A batch document that cannot be read (or every batch, when
+    no store is given) is listed as ``unreadable-batch``: the customer's notes it may name cannot
+    be found."""
     registry, pipeline, escrow = crm.registry, crm.pipeline, crm.escrow
     start = crm.deployment.block_number
     found: list[tuple[str, Cid]] = []
     customer = registry.customer(customer_id)
     for version in range(1, customer.profile_version + 1):
         found.append(("profile", digest_to_cid(registry.profile(customer_id, version).cid_digest)))
-    for interaction in interactions_of(crm, store, customer_id, from_block=start):
+    logged, unreadable = _interactions_and_unreadable(crm, store, customer_id, start)
+    for interaction in logged:
         found.append((INTERACTION, digest_to_cid(interaction.content_hash)))
+    found += [(UNREADABLE_BATCH, cid) for cid in unreadable]
     deal_ids = [
         int(log["args"]["dealId"])
         for log in crm.chain.logs.events(
@@ -127,6 +135,25 @@ def interactions_of(
         return chain_interactions(crm, store, customer_id, from_block=from_block)
     with batch_document_store(api) as batches:
         return chain_interactions(crm, batches, customer_id, from_block=from_block)
+
+
+def _interactions_and_unreadable(
+    crm: Crm, store: DocumentStore | None, customer_id: int, start: int
+) -> tuple[list[Interaction], list[Cid]]:
+    """The customer's interactions, and the CIDs of the anchored batch documents that could not be read."""
+    from chaincrm.batches.chain_records import batch_document_store, chain_batches
+
+    def read(batches: DocumentStore | None) -> tuple[list[Interaction], list[Cid]]:
+        counted = chain_batches(crm, batches, from_block=start, customer_id=customer_id)
+        logged = crm.registry.interactions(customer_id, from_block=start, to_block=counted.to_block)
+        found = sorted([*logged, *counted.interactions()], key=lambda i: (i.block_number, i.log_index, i.position))
+        return found, [Cid(batch.cid) for batch in counted.unavailable]
+
+    api = getattr(store, "api_addr", None)
+    if not isinstance(api, str):
+        return read(store)
+    with batch_document_store(api) as batches:
+        return read(batches)
 
 
 def _destroyed_keys(store: DocumentStore, profile_versions: list[Cid]) -> list[tuple[str, str]]:

@@ -22,7 +22,10 @@ from chaincrm.privacy.encoding import canonical_json, checked_address, require_u
 from chaincrm.privacy.profiles import FINGERPRINT_BYTES
 
 RECEIPT_FORMAT = "chaincrm.erasure-receipt.v2"
-ERASED_DOCUMENT_KINDS = ("profile", *CONTENT_KINDS)
+UNREADABLE_BATCH = "unreadable-batch"
+"""An anchored batch document nobody could give back at erasure: the customer's notes it may name
+could not be found (their keys went with the profile versions)."""
+ERASED_DOCUMENT_KINDS = ("profile", *CONTENT_KINDS, UNREADABLE_BATCH)
 
 _CID = re.compile(r"[A-Za-z0-9]{8,128}")
 _FINGERPRINT = re.compile(rf"[0-9a-f]{{{2 * FINGERPRINT_BYTES}}}")

@@ -570,7 +570,7 @@ def test_customer_erase_by_the_customer_destroys_the_profile_and_records_a_recei
 ) -> None:
     erased = cli("customer", "erase", customer_id, "--yes", "--keystore", accounts.customer.address, "--json").json()
 
-    assert set(erased) == {"customer_id", "receipt_cid", "receipt_hash", "unpinned", "tx_hash"}
+    assert set(erased) == {"customer_id", "receipt_cid", "receipt_hash", "unpinned", "unreadable_batches", "tx_hash"}
     assert crm.registry.status_of(customer_id) is CustomerStatus.ERASED
     assert not set(erased["unpinned"]) & store.pins()
     shown = cli("customer", "show", customer_id, "--json").json()

@@ -883,7 +883,8 @@ def test_an_erasure_receipt_refuses_an_unknown_document_kind() -> None:
         erasure_receipt(CUSTOMER_ID, [], [(SECRET_NOTES, CID)], ERASED_AT)
 
     assert (
-        str(raised.value) == "erased document kind must be one of profile, interaction, deal-document, payment-receipt"
+        str(raised.value)
+        == "erased document kind must be one of profile, interaction, deal-document, payment-receipt, unreadable-batch"
     )
 
 
