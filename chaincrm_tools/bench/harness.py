@@ -310,8 +310,15 @@ class WebhookReceiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length)
                 arrived = time.perf_counter()
+                if len(body) < length:
+                    # The sender was killed mid-request: the connection ended before the body did.
+                    # That is a dropped connection, not a delivery (nor a bad signature).
+                    receiver.dropped_connections += 1
+                    self.close_connection = True
+                    return
                 inbox = receiver.inboxes.get(self.path.strip("/"))
                 signature = self.headers.get(SIGNATURE_HEADER, "")
                 status = 404 if inbox is None else inbox.receive(signature, body, arrived)
