@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -63,12 +63,25 @@ def forget_reverted_transactions(chain: Any, base: Any) -> None:
     """After an evm_revert: every transaction journal of a home under `base` (the worker's temporary
     folder) forgets the transactions the revert undid, as `chain.nonces.reset_all()` does for the
     chain's own. A revert is a deliberate rewind; left alone, the journal would take it for a chain
-    that lost them (a node restarted from older state) and send them again."""
+    that lost them (a node restarted from older state) and send them again.
+
+    Only the journals of homes on this very node are touched: every Anvil of the session has chain
+    id 31337 and the same development accounts, so a journal is matched by the genesis hash it
+    recorded (read without writing; `Journal.same_chain` would re-home it)."""
+    import sqlite3
+
     from chaincrm.chain.journal import JOURNAL_FILE, Journal
     from chaincrm.chain.nonces import NonceManager
 
+    genesis = str(chain.request("eth_getBlockByNumber", ["0x0", False])["hash"])
     for path in sorted(base.rglob(JOURNAL_FILE)):
-        NonceManager(chain, Journal(path)).reset_all()
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            try:
+                row = db.execute("SELECT genesis FROM chains WHERE chain_id = ?", (chain.chain_id,)).fetchone()
+            except sqlite3.OperationalError:  # a journal not written yet
+                row = None
+        if row is not None and row[0] == genesis:
+            NonceManager(chain, Journal(path)).reset_all()
 
 
 @contextmanager
