@@ -172,15 +172,30 @@ def chain_interactions(
 ) -> list[Interaction]:
     """Every interaction the chain records, single, packed and anchored in batches, in chain order
     (what the index's ``interactions`` holds); StorageError when an anchored document is unavailable."""
+    found, batched = interactions_and_batches(crm, store, customer_id, from_block=from_block, to_block=to_block)
+    batched.complete()
+    return found
+
+
+def interactions_and_batches(
+    crm: Crm,
+    store: DocumentStore | None,
+    customer_id: int | None = None,
+    *,
+    from_block: int | None = None,
+    to_block: int | str = "latest",
+) -> tuple[list[Interaction], ChainBatches]:
+    """As :func:`chain_interactions`, but an unavailable batch document is not an error: the
+    interactions that could be counted, and the batches (whose ``unavailable`` says what could not)."""
     start = crm.deployment.block_number if from_block is None else from_block
     end = crm.chain.block_number(to_block)
     logged = crm.registry.interactions(customer_id, from_block=start, to_block=end)
-    batched = chain_batches(crm, store, from_block=start, to_block=end, customer_id=customer_id).complete()
+    batched = chain_batches(crm, store, from_block=start, to_block=end, customer_id=customer_id)
     if not batched.records:
-        return logged
+        return logged, batched
     found = [*logged, *batched.interactions()]
     found.sort(key=lambda i: (i.block_number, i.log_index, i.position))
-    return found
+    return found, batched
 
 
 def _indexed(anchor: Anchor) -> IndexedAnchor:
@@ -291,4 +306,5 @@ __all__ = [
     "batch_document_store",
     "chain_batches",
     "chain_interactions",
+    "interactions_and_batches",
 ]

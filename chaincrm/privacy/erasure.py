@@ -10,6 +10,8 @@ receipt (:mod:`chaincrm.privacy.receipts`) names what went; the registry records
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -125,15 +127,11 @@ def interactions_of(
     crm: Crm, store: DocumentStore | None, customer_id: int | None, *, from_block: int | None = None
 ) -> list[Interaction]:
     """The customer's interactions (or all) from the chain, single, packed and anchored in batches,
-    in chain order (:func:`~chaincrm.batches.chain_records.chain_interactions`). A Kubo `store`'s
-    service is read with the indexer's limits for batch documents (a batch may be larger than a
-    document the store takes), so the same records count as in the index."""
-    from chaincrm.batches.chain_records import batch_document_store, chain_interactions
+    in chain order (:func:`~chaincrm.batches.chain_records.chain_interactions`); StorageError when
+    an anchored batch document cannot be read."""
+    from chaincrm.batches.chain_records import chain_interactions
 
-    api = getattr(store, "api_addr", None)
-    if not isinstance(api, str):
-        return chain_interactions(crm, store, customer_id, from_block=from_block)
-    with batch_document_store(api) as batches:
+    with _batch_reader(store) as batches:
         return chain_interactions(crm, batches, customer_id, from_block=from_block)
 
 
@@ -141,19 +139,26 @@ def _interactions_and_unreadable(
     crm: Crm, store: DocumentStore | None, customer_id: int, start: int
 ) -> tuple[list[Interaction], list[Cid]]:
     """The customer's interactions, and the CIDs of the anchored batch documents that could not be read."""
-    from chaincrm.batches.chain_records import batch_document_store, chain_batches
+    from chaincrm.batches.chain_records import interactions_and_batches
 
-    def read(batches: DocumentStore | None) -> tuple[list[Interaction], list[Cid]]:
-        counted = chain_batches(crm, batches, from_block=start, customer_id=customer_id)
-        logged = crm.registry.interactions(customer_id, from_block=start, to_block=counted.to_block)
-        found = sorted([*logged, *counted.interactions()], key=lambda i: (i.block_number, i.log_index, i.position))
-        return found, [Cid(batch.cid) for batch in counted.unavailable]
+    with _batch_reader(store) as batches:
+        found, counted = interactions_and_batches(crm, batches, customer_id, from_block=start)
+    return found, [Cid(batch.cid) for batch in counted.unavailable]
+
+
+@contextmanager
+def _batch_reader(store: DocumentStore | None) -> Iterator[DocumentStore | None]:
+    """The store batch documents are read from: a Kubo `store`'s service with the indexer's limits
+    (a batch may be larger than a document the store takes), so the same records count as in the
+    index; any other store (or None) as it is."""
+    from chaincrm.batches.chain_records import batch_document_store
 
     api = getattr(store, "api_addr", None)
     if not isinstance(api, str):
-        return read(store)
+        yield store
+        return
     with batch_document_store(api) as batches:
-        return read(batches)
+        yield batches
 
 
 def _destroyed_keys(store: DocumentStore, profile_versions: list[Cid]) -> list[tuple[str, str]]:
